@@ -1,0 +1,11 @@
+export type {
+  AmountLimits,
+  Charge,
+  CreatedPayment,
+  CreatePaymentOptions,
+  FeeModel,
+  PaymentProvider,
+  ProviderCapabilities,
+  ProviderPaymentState,
+  ProviderWebhookEvent,
+} from './types.js';

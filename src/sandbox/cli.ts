@@ -1,0 +1,2 @@
+// Filled in by the sandbox: `npx payrouter-sandbox` starts both stand-ins.
+export {};

@@ -1,0 +1,1 @@
+export { type Fault, SandboxClock } from './harness.js';

@@ -1,0 +1,112 @@
+import type { PaymentStatus } from '../status.js';
+
+/** What a payment is for. A payment unlocks a tool call only when every field matches. */
+export interface Binding {
+  tool: string;
+  /** sha256 of the canonical JSON of the validated arguments. */
+  argsHash: string;
+  /** Minor units. */
+  amount: number;
+  currency: string;
+  subject: string;
+}
+
+/** One provider payment made for an intent. An intent has at most one live attempt at a time. */
+export interface ProviderAttempt {
+  providerId: string;
+  paymentId: string;
+  url: string;
+  status: PaymentStatus;
+  rawStatus: string;
+  idempotencyKey: string;
+  createdAt: number;
+  /** Provider-side expiry, ms since epoch. */
+  expiresAt?: number;
+}
+
+/** Whether the bound tool has run. `running` carries a lease so a crashed instance does not block forever. */
+export type RunState = 'unused' | 'running' | 'done';
+
+export interface RunLease {
+  owner: string;
+  /** ms since epoch after which another instance may take over. */
+  until: number;
+  /** Monotonic fencing token: a stale owner's completion is rejected. */
+  fence: number;
+}
+
+/** The result of the bound tool, stored so a retry gets it again instead of a second run. */
+export interface StoredResult {
+  /** The CallToolResult as JSON. */
+  result: Record<string, unknown>;
+  completedAt: number;
+}
+
+/**
+ * A payment intent: one priced tool call, its payment attempts and its run.
+ * Stored as plain JSON; `version` increases on every write (compare-and-set).
+ */
+export interface IntentRecord {
+  id: string;
+  version: number;
+  binding: Binding;
+  /** Canonical JSON of the validated arguments, so `confirm_payment` can run the call later. */
+  argsJson: string;
+  description: string;
+  status: PaymentStatus;
+  /** Provider ids that could take this charge, in routing order. */
+  eligible: string[];
+  attempts: ProviderAttempt[];
+  run: RunState;
+  lease?: RunLease;
+  /** Highest fencing token handed out. */
+  fence: number;
+  result?: StoredResult;
+  /** Failed handler runs, newest last (message only). The payment stays usable for a retry. */
+  runErrors: string[];
+  createdAt: number;
+  updatedAt: number;
+  /** When the record may be deleted (ms since epoch): provider expiry while open, result retention after. */
+  expiresAt: number;
+}
+
+/** Key for "the open intent of this subject for this exact call". */
+export function bindingKey(b: Binding): string {
+  return [b.subject, b.tool, b.argsHash, b.amount, b.currency].map(encodeURIComponent).join('|');
+}
+
+export interface StatusChange {
+  intentId: string;
+  status: PaymentStatus;
+  version: number;
+}
+
+/**
+ * Persistence for intents. Every mutation is atomic across all instances sharing the store.
+ * Higher-level transitions (claim, complete, status updates) are compare-and-set loops over `update`.
+ */
+export interface PaymentStore {
+  get(intentId: string): Promise<IntentRecord | undefined>;
+  /** Insert a new record (version 1). Returns false when the id exists. Also indexes it by binding key. */
+  insert(record: IntentRecord): Promise<boolean>;
+  /**
+   * Replace the record if its stored version equals `expectedVersion`; the stored copy gets
+   * `expectedVersion + 1`. Returns the stored record, or undefined on a version conflict / missing record.
+   * Keeps the binding index and the provider-payment index current.
+   */
+  update(record: IntentRecord, expectedVersion: number): Promise<IntentRecord | undefined>;
+  /** The newest intent indexed under this binding key, if it has not expired. */
+  findByBinding(key: string): Promise<IntentRecord | undefined>;
+  /** The intent that owns a provider payment (from any attempt). */
+  findByPayment(providerId: string, paymentId: string): Promise<IntentRecord | undefined>;
+  /** Remembered payment method of a subject. */
+  getChoice(subject: string): Promise<string | undefined>;
+  setChoice(subject: string, providerId: string, ttlMs: number): Promise<void>;
+  /** Record a processed event id (webhook dedup). Returns true the first time, false on a repeat. */
+  markEvent(eventId: string, ttlMs: number): Promise<boolean>;
+  /** Tell every instance that an intent's status changed. */
+  publish(change: StatusChange): Promise<void>;
+  /** Listen to status changes from every instance. Returns an unsubscribe function. */
+  subscribe(listener: (change: StatusChange) => void): () => void;
+  close(): Promise<void>;
+}
