@@ -1,0 +1,262 @@
+import { z } from 'zod';
+import { ConfigError, ProviderError } from '../errors.js';
+import { type Logger, redactingLogger, registerSecret, silentLogger } from '../logger.js';
+import { currencyExponent, normalizeCurrency } from '../money/currencies.js';
+import { type Money, rescaleExact, toDecimalString } from '../money/money.js';
+import type { PaymentStatus } from '../status.js';
+import type {
+  AmountLimits,
+  Charge,
+  ChargeRefusal,
+  CreatedPayment,
+  CreatePaymentOptions,
+  PaymentProvider,
+  ProviderCapabilities,
+  ProviderPaymentState,
+} from './types.js';
+import { WalleotHttpClient } from './walleot-http.js';
+
+/**
+ * Walleot credits (reference/providers.md §1): `POST /sessions` with an amount in cents and a
+ * lowercase currency, `GET /sessions/{id}` for the status. No webhooks, redirects, refunds or
+ * idempotency; pre-approved credits can pay instantly, so the router polls.
+ */
+
+export interface WalleotProviderOptions {
+  /** Walleot secret key (`sk_test_…` / `sk_live_…`). Typed to accept `process.env.WALLEOT_API_KEY` directly. */
+  apiKey: string | undefined;
+  /** Default `https://api.walleot.com/v1`; point it at the sandbox stand-in for tests. */
+  baseUrl?: string;
+  /** Default `['USD', 'USDC']`. Walleot amounts are whole cents, so each needs a cent. */
+  currencies?: string[];
+  /** Deadline per HTTP attempt. Default 10000. */
+  timeoutMs?: number;
+  /** Retries after the first attempt, where a retry is safe. Default 2. */
+  maxRetries?: number;
+  /** Provider id used in routing and results. Default `walleot`. */
+  id?: string;
+  logger?: Logger;
+}
+
+export const WALLEOT_DEFAULT_BASE_URL = 'https://api.walleot.com/v1';
+
+/** The largest single charge we send, in cents ($1,000,000.00); Walleot documents none. */
+const MAX_CENTS = 100_000_000;
+const WIRE_EXPONENT = 2;
+
+const isLogger = (value: unknown): value is Logger =>
+  typeof value === 'object' &&
+  value !== null &&
+  ['debug', 'info', 'warn', 'error'].every(
+    (level) => typeof (value as Record<string, unknown>)[level] === 'function',
+  );
+
+const optionsSchema = z.object({
+  baseUrl: z.string().min(1).optional(),
+  currencies: z.array(z.string()).min(1, { error: 'currencies must list at least one currency' }).optional(),
+  timeoutMs: z.number().int().positive().max(300_000).optional(),
+  maxRetries: z.number().int().min(0).max(5).optional(),
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,39}$/i, { error: 'id must be 1-40 letters, digits, "_" or "-"' })
+    .optional(),
+  logger: z
+    .custom<Logger>(isLogger, { error: 'logger must have debug, info, warn and error methods' })
+    .optional(),
+});
+
+const createdSchema = z.object({
+  sessionId: z.string().min(1),
+  url: z
+    .string()
+    .min(1)
+    .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), {
+      error: 'url must be http(s)',
+    }),
+});
+
+const statusSchema = z.object({ status: z.string().optional() });
+
+/** Walleot's documented statuses, one to one; `cancelled` is spelt the British way. */
+const STATUS_MAP: Readonly<Record<string, PaymentStatus>> = {
+  pending: 'pending',
+  paid: 'paid',
+  failed: 'failed',
+  expired: 'expired',
+  cancelled: 'canceled',
+};
+
+// Header-safe (visible ASCII) and bounded, so it cannot break the request.
+const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/);
+const paymentIdSchema = z.string().min(1).max(255);
+
+export class WalleotProvider implements PaymentProvider {
+  readonly id: string;
+  readonly capabilities: ProviderCapabilities;
+  private readonly http: WalleotHttpClient;
+  private readonly logger: Logger;
+
+  constructor(options: WalleotProviderOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ConfigError('WalleotProvider needs an options object with apiKey');
+    }
+    const apiKey = typeof options.apiKey === 'string' ? options.apiKey.trim() : '';
+    if (apiKey === '') throw new ConfigError('WalleotProvider needs apiKey (set WALLEOT_API_KEY)');
+    registerSecret(apiKey);
+    if (/[^\x21-\x7e]/.test(apiKey)) {
+      throw new ConfigError(
+        'WalleotProvider apiKey contains spaces or control characters; check WALLEOT_API_KEY',
+      );
+    }
+    const parsed = optionsSchema.safeParse(options);
+    if (!parsed.success) {
+      throw new ConfigError(`WalleotProvider: invalid options: ${z.prettifyError(parsed.error)}`);
+    }
+    const settings = parsed.data;
+    this.id = settings.id ?? 'walleot';
+    this.logger = redactingLogger(settings.logger ?? silentLogger);
+    const baseUrl = parseBaseUrl(settings.baseUrl ?? WALLEOT_DEFAULT_BASE_URL);
+    if (baseUrl.protocol === 'http:' && !isLoopback(baseUrl.hostname)) {
+      this.logger.warn(
+        'WalleotProvider baseUrl uses plain http to a non-local host; the API key travels unencrypted',
+        {
+          provider: this.id,
+          host: baseUrl.host,
+        },
+      );
+    }
+    const currencies = parseCurrencies(settings.currencies ?? ['USD', 'USDC']);
+    this.capabilities = Object.freeze({
+      label: 'Walleot balance',
+      currencies: Object.freeze(currencies),
+      limits: Object.freeze(Object.fromEntries(currencies.map((c) => [c, limitsFor(c)]))),
+      fee: Object.freeze({ percentBps: 0, fixedMinor: 0, label: 'no fee' }),
+      instant: true,
+      webhooks: false,
+      returnRedirect: false,
+      refunds: false,
+      cancel: false,
+      statusReadsPerMinute: 1000,
+    });
+    this.http = new WalleotHttpClient({
+      providerId: this.id,
+      baseUrl,
+      apiKey,
+      timeoutMs: settings.timeoutMs ?? 10_000,
+      maxRetries: settings.maxRetries ?? 2,
+      logger: this.logger,
+    });
+  }
+
+  refuseCharge(money: Money): ChargeRefusal {
+    const code = normalizeCurrency(money.currency);
+    if (code === undefined || !this.capabilities.currencies.includes(code)) {
+      return `Walleot is configured for ${this.capabilities.currencies.join(', ')} only, not ${String(money.currency)}`;
+    }
+    if (!Number.isSafeInteger(money.minor) || money.minor <= 0) {
+      return `amount must be a positive whole number of ${code} minor units`;
+    }
+    const cents = rescaleExact(money.minor, currencyExponent(code), WIRE_EXPONENT);
+    if (cents === undefined) {
+      return `Walleot charges whole cents; ${toDecimalString(money)} ${code} is not a whole number of cents`;
+    }
+    if (cents > MAX_CENTS) return `${toDecimalString(money)} ${code} is above the Walleot maximum per charge`;
+    return undefined;
+  }
+
+  async createPayment(charge: Charge, options: CreatePaymentOptions): Promise<CreatedPayment> {
+    const refusal = this.refuseCharge(charge.money);
+    if (refusal !== undefined) throw new ProviderError(this.id, 'invalid_request', refusal);
+    const idempotencyKey = idempotencyKeySchema.safeParse(options.idempotencyKey);
+    if (!idempotencyKey.success) {
+      throw new ProviderError(
+        this.id,
+        'invalid_request',
+        'idempotency key must be 1-255 visible ASCII characters',
+      );
+    }
+    const code = normalizeCurrency(charge.money.currency)!;
+    const cents = rescaleExact(charge.money.minor, currencyExponent(code), WIRE_EXPONENT)!;
+    // Walleot ignores Idempotency-Key (none documented); it costs nothing and helps if that changes.
+    const json = await this.http.request(
+      'POST',
+      '/sessions',
+      { amount: cents, currency: code.toLowerCase(), description: charge.description },
+      { 'idempotency-key': idempotencyKey.data },
+    );
+    const created = createdSchema.safeParse(json);
+    if (!created.success) {
+      throw new ProviderError(this.id, 'malformed_response', 'create session answer lacks sessionId or url');
+    }
+    return {
+      paymentId: created.data.sessionId,
+      url: created.data.url,
+      status: 'pending',
+      rawStatus: 'pending',
+    };
+  }
+
+  async getPayment(paymentId: string): Promise<ProviderPaymentState> {
+    if (!paymentIdSchema.safeParse(paymentId).success) {
+      throw new ProviderError(this.id, 'invalid_request', 'payment id must be a non-empty string');
+    }
+    const json = await this.http.request('GET', `/sessions/${encodeURIComponent(paymentId)}`);
+    const parsed = statusSchema.safeParse(json);
+    if (!parsed.success) {
+      throw new ProviderError(this.id, 'malformed_response', 'session status answer is not {status: string}');
+    }
+    const rawStatus = parsed.data.status ?? '';
+    const status = Object.hasOwn(STATUS_MAP, rawStatus) ? STATUS_MAP[rawStatus]! : 'unknown';
+    if (status === 'unknown') {
+      this.logger.warn('walleot returned an undocumented session status; treating it as unknown', {
+        provider: this.id,
+        paymentId,
+        rawStatus: rawStatus.slice(0, 100),
+      });
+    }
+    return { paymentId, status, rawStatus };
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
+}
+
+function parseBaseUrl(text: string): URL {
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    throw new ConfigError(
+      'WalleotProvider baseUrl must be an http(s) URL such as https://api.walleot.com/v1',
+    );
+  }
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw new ConfigError('WalleotProvider baseUrl must not contain credentials, a query or a fragment');
+  }
+  return url;
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+function parseCurrencies(codes: string[]): string[] {
+  const out: string[] = [];
+  for (const raw of codes) {
+    const code = normalizeCurrency(raw);
+    if (code === undefined) throw new ConfigError(`WalleotProvider: unknown currency "${raw}" in currencies`);
+    if (currencyExponent(code) < WIRE_EXPONENT) {
+      throw new ConfigError(`WalleotProvider: ${code} has no cents, and Walleot amounts are whole cents`);
+    }
+    if (!out.includes(code)) out.push(code);
+  }
+  return out;
+}
+
+/** One cent up to MAX_CENTS, in the currency's own minor units (USDC: 10000 to 10^12). */
+function limitsFor(code: string): AmountLimits {
+  const exponent = currencyExponent(code);
+  return Object.freeze({
+    min: rescaleExact(1, WIRE_EXPONENT, exponent)!,
+    max: rescaleExact(MAX_CENTS, WIRE_EXPONENT, exponent)!,
+  });
+}
