@@ -1,0 +1,378 @@
+import { LRUCache } from 'lru-cache';
+import { z } from 'zod';
+import { ConfigError, ProviderError } from '../errors.js';
+import { type Logger, silentLogger } from '../logger.js';
+import type { PaymentProvider, ProviderPaymentState } from '../providers/types.js';
+import { isFinalStatus, PAYMENT_STATUSES, type PaymentStatus } from '../status.js';
+import type { IntentRecord, PaymentStore, StatusChange } from '../store/types.js';
+import { RateBudget, type TokenBucket } from './rate-budget.js';
+import { applyProviderStateToStore } from './status-update.js';
+import { Waiter, WaiterRegistry } from './waiters.js';
+
+/**
+ * "Is intent X paid?": answered from a cache when it can, with concurrent checks coalesced into one
+ * provider read (lru-cache `fetch`), polling with back-off under a per-provider rate budget, and
+ * waiters woken at once when any instance publishes a status change for their intent.
+ */
+
+export interface ConfirmationOptions {
+  store: PaymentStore;
+  providers: ReadonlyMap<string, PaymentProvider>;
+  logger?: Logger;
+  /** How long a non-final status read stays fresh in the cache (default 1000 ms). */
+  pendingTtlMs?: number;
+  /** Poll back-off: first delay, factor, max delay (defaults 500 ms, 1.5, 5000 ms). */
+  poll?: { initialMs?: number; factor?: number; maxMs?: number };
+  /** Share of each provider's statusReadsPerMinute we allow ourselves (default 0.8). */
+  budgetShare?: number;
+  now?: () => number;
+}
+
+export interface Confirmation {
+  intent: IntentRecord;
+  /** The effective status: the stored status, or 'unknown' when the provider could not be reached and the stored status is not final. */
+  status: PaymentStatus;
+  /** The provider failure behind an 'unknown', if any. */
+  error?: ProviderError;
+}
+
+export interface WaitForOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Called after each check (used for MCP progress notifications). */
+  onPoll?: (confirmation: Confirmation) => void;
+  /** Resolve early when this returns true, even though the status is not final. */
+  until?: (confirmation: Confirmation) => boolean;
+}
+
+/** Final statuses change only through a published StatusChange, which drops the entry. */
+const FINAL_TTL_MS = 5 * 60_000;
+const CACHE_MAX = 50_000;
+/** Pause after a 429 that did not say how long to wait. */
+const DEFAULT_RATE_LIMIT_PAUSE_MS = 1000;
+
+const optionsSchema = z.object({
+  pendingTtlMs: z.number().int().positive().optional(),
+  poll: z
+    .object({
+      initialMs: z.number().positive().optional(),
+      factor: z.number().min(1).optional(),
+      maxMs: z.number().positive().optional(),
+    })
+    .optional(),
+  budgetShare: z.number().gt(0).max(1).optional(),
+});
+
+const providerStateSchema = z.object({
+  paymentId: z.string().min(1),
+  status: z.enum(PAYMENT_STATUSES),
+  rawStatus: z.string(),
+});
+
+/** Where a cached answer came from: `denied` means the rate budget kept us from asking. */
+type AnswerSource = 'provider' | 'store' | 'denied' | 'missing';
+
+interface CacheEntry {
+  confirmation: Confirmation | undefined;
+  source: AnswerSource;
+}
+
+/** A token a waiter already took for this read, so the read does not take a second one. */
+interface ReadContext {
+  token?: { providerId: string; used: boolean };
+}
+
+/** A provider read in progress: the version it wrote, so its own StatusChange echo keeps its result. */
+interface Flight {
+  wroteVersion: number;
+}
+
+const INTERRUPTED = Symbol('interrupted');
+
+function storedAnswer(intent: IntentRecord): Confirmation {
+  return { intent, status: intent.status };
+}
+
+function asProviderError(providerId: string, error: unknown): ProviderError {
+  if (error instanceof ProviderError) return error;
+  return new ProviderError(providerId, 'provider_unavailable', 'status read failed unexpectedly', {
+    cause: error,
+  });
+}
+
+export class ConfirmationLayer {
+  readonly #store: PaymentStore;
+  readonly #providers: ReadonlyMap<string, PaymentProvider>;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #pendingTtlMs: number;
+  readonly #poll: { initialMs: number; factor: number; maxMs: number };
+  readonly #budget: RateBudget;
+  readonly #cache: LRUCache<string, CacheEntry, ReadContext>;
+  readonly #waiters = new WaiterRegistry();
+  readonly #flights = new Map<string, Flight>();
+  readonly #unsubscribe: () => void;
+  #closed = false;
+
+  constructor(options: ConfirmationOptions) {
+    const parsed = optionsSchema.safeParse(options);
+    if (!parsed.success) {
+      throw new ConfigError(`Invalid confirmation options: ${z.prettifyError(parsed.error)}`);
+    }
+    for (const [id, provider] of options.providers) {
+      const perMinute = provider.capabilities.statusReadsPerMinute;
+      if (!(perMinute > 0)) {
+        throw new ConfigError(
+          `Provider "${id}": capabilities.statusReadsPerMinute must be a positive number, got ${perMinute}`,
+        );
+      }
+    }
+    this.#store = options.store;
+    this.#providers = options.providers;
+    this.#logger = options.logger ?? silentLogger;
+    this.#now = options.now ?? (() => Date.now());
+    this.#pendingTtlMs = parsed.data.pendingTtlMs ?? 1000;
+    this.#poll = {
+      initialMs: parsed.data.poll?.initialMs ?? 500,
+      factor: parsed.data.poll?.factor ?? 1.5,
+      maxMs: parsed.data.poll?.maxMs ?? 5000,
+    };
+    this.#budget = new RateBudget({ share: parsed.data.budgetShare ?? 0.8, now: this.#now });
+    this.#cache = new LRUCache<string, CacheEntry, ReadContext>({
+      max: CACHE_MAX,
+      ttl: this.#pendingTtlMs,
+      // No debounce timer inside lru-cache: read the clock on every check.
+      ttlResolution: 0,
+      perf: { now: this.#now },
+      // A status change drops the entry while a read may be running: its callers still get the
+      // answer, but the cache does not keep it.
+      ignoreFetchAbort: true,
+      fetchMethod: (intentId, _stale, { options: entryOptions, context }) =>
+        this.#read(intentId, context, (ttl) => {
+          entryOptions.ttl = ttl;
+        }),
+    });
+    this.#unsubscribe = this.#store.subscribe((change) => this.#onStatusChange(change));
+  }
+
+  /**
+   * One status answer. Final statuses come from the store/cache without a provider call; otherwise
+   * at most one provider read per intent per pendingTtlMs, shared by all concurrent callers, and only
+   * when the provider's rate budget allows (else the stored status). Undefined for an unknown intent.
+   */
+  async check(intentId: string, options: { fresh?: boolean } = {}): Promise<Confirmation | undefined> {
+    if (this.#closed) return this.#storeAnswer(intentId);
+    const entry = await this.#cache.fetch(intentId, { forceRefresh: options.fresh === true, context: {} });
+    return entry?.confirmation;
+  }
+
+  /**
+   * Resolve as soon as the intent's status is final (or `until` returns true), or when timeoutMs
+   * passes / signal aborts (then with the latest confirmation). Polls with back-off; woken at once
+   * by status-change notifications from any instance.
+   */
+  async waitFor(intentId: string, options: WaitForOptions): Promise<Confirmation | undefined> {
+    const waiter = new Waiter({ timeoutMs: options.timeoutMs, signal: options.signal });
+    const removeWaiter = this.#waiters.add(intentId, waiter);
+    if (this.#closed) waiter.stop();
+    let latest: Confirmation | undefined;
+    let delay = this.#poll.initialMs;
+    try {
+      for (;;) {
+        if (waiter.stopped) return latest ?? (await this.#storeAnswer(intentId));
+        const woken = waiter.takeWake();
+        // After a notification the store already has the news: no provider read is needed.
+        const answer = await waiter.untilStopped(
+          woken ? this.#storeAnswer(intentId) : this.#pollForWaiter(intentId, latest, waiter),
+        );
+        if (answer === INTERRUPTED || answer === Waiter.STOPPED) continue;
+        if (answer === undefined) return undefined;
+        latest = answer;
+        this.#notifyPoll(options, answer);
+        if (isFinalStatus(answer.status) || options.until?.(answer) === true) return answer;
+        if (woken) delay = this.#poll.initialMs;
+        await waiter.sleep(delay);
+        delay = Math.min(delay * this.#poll.factor, this.#poll.maxMs);
+      }
+    } finally {
+      waiter.dispose();
+      removeWaiter();
+    }
+  }
+
+  /**
+   * Apply a status learned out of band (verified webhook, return page read): forward-only, CAS,
+   * publishes a StatusChange, wakes local waiters, drops the cached answer. Returns the stored intent
+   * (unchanged when the transition is not forward), or undefined for an unknown intent.
+   */
+  async applyProviderState(
+    intentId: string,
+    providerId: string,
+    state: ProviderPaymentState,
+  ): Promise<IntentRecord | undefined> {
+    const parsed = providerStateSchema.safeParse(state);
+    if (!parsed.success) {
+      throw new ProviderError(providerId, 'malformed_response', 'payment state has an invalid shape');
+    }
+    const update = await applyProviderStateToStore(this.#store, intentId, providerId, parsed.data, {
+      now: this.#now,
+      logger: this.#logger,
+    });
+    if (update === undefined) return undefined;
+    if (update.written && !this.#closed) {
+      // Dropped rather than overwritten: a newer write by another instance may already have landed,
+      // and the next check re-reads the store (no provider call once the status is final).
+      this.#cache.delete(intentId);
+      if (update.statusChanged) this.#waiters.wake(intentId);
+    }
+    return update.intent;
+  }
+
+  /** Stop timers, unsubscribe from the store; pending waiters resolve with their latest state. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    this.#waiters.stopAll();
+    this.#budget.close();
+    this.#cache.clear();
+  }
+
+  /** The cache's fetchMethod: one read of one intent, shared by every concurrent caller. */
+  async #read(intentId: string, context: ReadContext, setTtl: (ttl: number) => void): Promise<CacheEntry> {
+    const flight: Flight = { wroteVersion: 0 };
+    this.#flights.set(intentId, flight);
+    try {
+      const intent = await this.#store.get(intentId);
+      if (intent === undefined) return { confirmation: undefined, source: 'missing' };
+      setTtl(this.#ttlFor(intent.status));
+      const attempt = intent.attempts.at(-1);
+      if (isFinalStatus(intent.status) || attempt === undefined || isFinalStatus(attempt.status)) {
+        return { confirmation: storedAnswer(intent), source: 'store' };
+      }
+      const provider = this.#providers.get(attempt.providerId);
+      if (provider === undefined) {
+        this.#logger.warn('intent uses a provider this instance does not have', {
+          intentId,
+          providerId: attempt.providerId,
+        });
+        return { confirmation: storedAnswer(intent), source: 'store' };
+      }
+      const bucket = this.#bucketFor(attempt.providerId, provider);
+      const token = context.token;
+      const prepaid = token !== undefined && !token.used && token.providerId === attempt.providerId;
+      if (prepaid) token.used = true;
+      if (!prepaid && !bucket.tryTake()) return { confirmation: storedAnswer(intent), source: 'denied' };
+
+      let state: ProviderPaymentState;
+      try {
+        state = providerStateSchema.parse(await provider.getPayment(attempt.paymentId));
+      } catch (error) {
+        const failure =
+          error instanceof z.ZodError
+            ? new ProviderError(
+                attempt.providerId,
+                'malformed_response',
+                'payment state has an invalid shape',
+              )
+            : asProviderError(attempt.providerId, error);
+        this.#onReadFailure(bucket, failure);
+        this.#logger.warn('status read failed', { intentId, providerId: attempt.providerId, error: failure });
+        return { confirmation: { intent, status: 'unknown', error: failure }, source: 'provider' };
+      }
+
+      const update = await applyProviderStateToStore(this.#store, intentId, attempt.providerId, state, {
+        now: this.#now,
+        logger: this.#logger,
+        onWritten: (record) => {
+          flight.wroteVersion = record.version;
+        },
+      });
+      if (update === undefined) return { confirmation: undefined, source: 'missing' };
+      if (update.statusChanged) this.#waiters.wake(intentId);
+      setTtl(this.#ttlFor(update.intent.status));
+      return { confirmation: storedAnswer(update.intent), source: 'provider' };
+    } finally {
+      if (this.#flights.get(intentId) === flight) this.#flights.delete(intentId);
+    }
+  }
+
+  /**
+   * One poll of a waiter. Unlike `check`, it queues for the provider's budget (FIFO, so many waiters
+   * take turns) instead of settling for the stored status.
+   */
+  async #pollForWaiter(
+    intentId: string,
+    latest: Confirmation | undefined,
+    waiter: Waiter,
+  ): Promise<Confirmation | undefined | typeof INTERRUPTED> {
+    const fresh = this.#freshEntry(intentId);
+    if (fresh !== undefined) return fresh.confirmation;
+    const intent = latest?.intent ?? (await this.#store.get(intentId));
+    if (intent === undefined) return undefined;
+    const attempt = intent.attempts.at(-1);
+    const provider =
+      attempt === undefined || isFinalStatus(intent.status) || isFinalStatus(attempt.status)
+        ? undefined
+        : this.#providers.get(attempt.providerId);
+    if (attempt === undefined || provider === undefined) {
+      // Nothing to ask a provider about: the read is a store read.
+      return (await this.#cache.fetch(intentId, { forceRefresh: true, context: {} }))?.confirmation;
+    }
+    const bucket = this.#bucketFor(attempt.providerId, provider);
+    if (!(await bucket.acquire(waiter.stepSignal))) return INTERRUPTED;
+    const context: ReadContext = { token: { providerId: attempt.providerId, used: false } };
+    try {
+      const cached = this.#freshEntry(intentId);
+      if (cached !== undefined) return cached.confirmation;
+      return (await this.#cache.fetch(intentId, { forceRefresh: true, context }))?.confirmation;
+    } finally {
+      if (context.token?.used === false) bucket.refund();
+    }
+  }
+
+  /** A cached answer that is still fresh and was not a budget refusal. */
+  #freshEntry(intentId: string): CacheEntry | undefined {
+    if (this.#closed) return undefined;
+    const entry = this.#cache.get(intentId);
+    return entry === undefined || entry.source === 'denied' ? undefined : entry;
+  }
+
+  #onStatusChange(change: StatusChange): void {
+    if (this.#closed) return;
+    const cached = this.#cache.peek(change.intentId, { allowStale: true });
+    const known = Math.max(
+      cached?.confirmation?.intent.version ?? 0,
+      this.#flights.get(change.intentId)?.wroteVersion ?? 0,
+    );
+    if (change.version > known) this.#cache.delete(change.intentId);
+    this.#waiters.wake(change.intentId);
+  }
+
+  #onReadFailure(bucket: TokenBucket, error: ProviderError): void {
+    if (error.retryAfterMs !== undefined) bucket.pause(this.#now() + error.retryAfterMs);
+    else if (error.code === 'rate_limited') bucket.pause(this.#now() + DEFAULT_RATE_LIMIT_PAUSE_MS);
+  }
+
+  #bucketFor(providerId: string, provider: PaymentProvider): TokenBucket {
+    return this.#budget.bucket(providerId, provider.capabilities.statusReadsPerMinute);
+  }
+
+  #ttlFor(status: PaymentStatus): number {
+    return isFinalStatus(status) ? FINAL_TTL_MS : this.#pendingTtlMs;
+  }
+
+  async #storeAnswer(intentId: string): Promise<Confirmation | undefined> {
+    const intent = await this.#store.get(intentId);
+    return intent === undefined ? undefined : storedAnswer(intent);
+  }
+
+  #notifyPoll(options: WaitForOptions, confirmation: Confirmation): void {
+    try {
+      options.onPoll?.(confirmation);
+    } catch (error) {
+      // A failed progress notification must not end the wait.
+      this.#logger.warn('onPoll callback threw', { intentId: confirmation.intent.id, error });
+    }
+  }
+}

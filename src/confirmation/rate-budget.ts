@@ -1,0 +1,167 @@
+/**
+ * Per-provider budgets for status reads: a token bucket refilled continuously, plus a FIFO queue so
+ * that many waiting intents share the reads fairly (whoever waited longest reads next) and the
+ * overall rate to a provider never exceeds its budget, however many waiters exist.
+ */
+
+/** How many seconds of reads the bucket may save up for a burst. */
+const BURST_MS = 3000;
+
+interface QueuedAcquire {
+  grant: (granted: boolean) => void;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+}
+
+export interface TokenBucketOptions {
+  /** Reads allowed per minute; `Infinity` means no limit. */
+  perMinute: number;
+  now: () => number;
+}
+
+export class TokenBucket {
+  readonly #ratePerMs: number;
+  readonly #capacity: number;
+  readonly #now: () => number;
+  #tokens: number;
+  #refilledAt: number;
+  #pausedUntil = 0;
+  readonly #queue: QueuedAcquire[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: TokenBucketOptions) {
+    this.#ratePerMs = options.perMinute / 60_000;
+    this.#capacity = Math.max(1, this.#ratePerMs * BURST_MS);
+    this.#now = options.now;
+    this.#tokens = this.#capacity;
+    this.#refilledAt = this.#now();
+  }
+
+  get unlimited(): boolean {
+    return this.#ratePerMs === Number.POSITIVE_INFINITY;
+  }
+
+  /** Take a token now if one is free and nobody is queued ahead; never waits. */
+  tryTake(): boolean {
+    if (this.#closed || this.#queue.length > 0) return false;
+    return this.#take();
+  }
+
+  /**
+   * Wait for a token in FIFO order. Resolves true with the token taken, or false when `signal`
+   * aborts or the bucket closes first.
+   */
+  acquire(signal?: AbortSignal): Promise<boolean> {
+    if (this.#closed || signal?.aborted) return Promise.resolve(false);
+    if (this.#queue.length === 0 && this.#take()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const entry: QueuedAcquire = {
+        grant: (granted) => {
+          signal?.removeEventListener('abort', entry.onAbort);
+          resolve(granted);
+        },
+        signal,
+        onAbort: () => {
+          const index = this.#queue.indexOf(entry);
+          if (index >= 0) this.#queue.splice(index, 1);
+          entry.grant(false);
+          this.#schedule();
+        },
+      };
+      signal?.addEventListener('abort', entry.onAbort, { once: true });
+      this.#queue.push(entry);
+      this.#schedule();
+    });
+  }
+
+  /** Give back a token that was taken but not spent on a request. */
+  refund(): void {
+    if (this.unlimited || this.#closed) return;
+    this.#refill();
+    this.#tokens = Math.min(this.#capacity, this.#tokens + 1);
+    this.#drain();
+  }
+
+  /** The provider asked us to back off (429 with Retry-After): no reads before `untilMs`. */
+  pause(untilMs: number): void {
+    this.#refill();
+    this.#tokens = 0;
+    this.#pausedUntil = Math.max(this.#pausedUntil, untilMs);
+    this.#schedule();
+  }
+
+  /** Waiters still queued get `false`; the timer is cleared. */
+  close(): void {
+    this.#closed = true;
+    this.#clearTimer();
+    for (const entry of this.#queue.splice(0)) entry.grant(false);
+  }
+
+  #take(): boolean {
+    if (this.unlimited) return this.#now() >= this.#pausedUntil;
+    this.#refill();
+    if (this.#now() < this.#pausedUntil || this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  #refill(): void {
+    const now = this.#now();
+    const from = Math.max(this.#refilledAt, this.#pausedUntil);
+    if (now > from && !this.unlimited) {
+      this.#tokens = Math.min(this.#capacity, this.#tokens + (now - from) * this.#ratePerMs);
+    }
+    this.#refilledAt = Math.max(this.#refilledAt, now);
+  }
+
+  #drain(): void {
+    while (this.#queue.length > 0 && this.#take()) this.#queue.shift()!.grant(true);
+    this.#schedule();
+  }
+
+  /** Keep exactly one timer while someone is queued: it fires when the next token is due. */
+  #schedule(): void {
+    this.#clearTimer();
+    if (this.#closed || this.#queue.length === 0) return;
+    this.#refill();
+    const now = this.#now();
+    const untilToken = this.unlimited ? 0 : Math.max(0, (1 - this.#tokens) / this.#ratePerMs);
+    const waitMs = Math.max(this.#pausedUntil - now, untilToken, 1);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#drain();
+    }, Math.ceil(waitMs));
+    this.#timer.unref();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** One token bucket per provider id, sized from the provider's `statusReadsPerMinute`. */
+export class RateBudget {
+  readonly #buckets = new Map<string, TokenBucket>();
+  readonly #share: number;
+  readonly #now: () => number;
+
+  constructor(options: { share: number; now: () => number }) {
+    this.#share = options.share;
+    this.#now = options.now;
+  }
+
+  bucket(providerId: string, statusReadsPerMinute: number): TokenBucket {
+    let bucket = this.#buckets.get(providerId);
+    if (bucket === undefined) {
+      bucket = new TokenBucket({ perMinute: statusReadsPerMinute * this.#share, now: this.#now });
+      this.#buckets.set(providerId, bucket);
+    }
+    return bucket;
+  }
+
+  close(): void {
+    for (const bucket of this.#buckets.values()) bucket.close();
+  }
+}

@@ -1,0 +1,100 @@
+import { PayRouterError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ProviderPaymentState } from '../providers/types.js';
+import { isForwardTransition, type PaymentStatus } from '../status.js';
+import type { IntentRecord, PaymentStore } from '../store/types.js';
+
+/**
+ * The one write path for statuses learned from a provider (status read, verified webhook, return
+ * page): forward-only, compare-and-set, and a published StatusChange when the intent's status moves.
+ */
+
+/** Conflicting writers retry this often before giving up; each retry re-reads the record. */
+const MAX_CAS_ROUNDS = 50;
+
+/**
+ * A paid intent whose tool has not run yet must outlive its payment link by far: the user may come
+ * back days later with confirm_payment, and deleting it would keep money for no work.
+ */
+export const PAID_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+export interface StatusUpdate {
+  intent: IntentRecord;
+  /** Whether anything was written. */
+  written: boolean;
+  /** Whether the intent's own status moved (and a StatusChange was published). */
+  statusChanged: boolean;
+}
+
+/**
+ * The record after applying `state` to the attempt `providerId`/`state.paymentId`, or undefined when
+ * nothing moves forward. The intent follows its live (last) attempt; an earlier attempt can still
+ * make it `paid` (money moved, so the paid call must stay usable) and `refunded` when no other
+ * attempt is paid.
+ */
+export function withProviderState(
+  intent: IntentRecord,
+  providerId: string,
+  state: ProviderPaymentState,
+  now: number,
+): IntentRecord | undefined {
+  if (state.status === 'unknown') return undefined;
+  const index = intent.attempts.findLastIndex(
+    (a) => a.providerId === providerId && a.paymentId === state.paymentId,
+  );
+  const attempt = intent.attempts[index];
+  if (attempt === undefined) return undefined;
+
+  const attemptMoves = isForwardTransition(attempt.status, state.status);
+  const isLive = index === intent.attempts.length - 1;
+  const otherPaid = intent.attempts.some((a, i) => i !== index && a.status === 'paid');
+  const drivesIntent = isLive || state.status === 'paid' || (state.status === 'refunded' && !otherPaid);
+  const intentStatus: PaymentStatus =
+    drivesIntent && isForwardTransition(intent.status, state.status) ? state.status : intent.status;
+
+  if (!attemptMoves && intentStatus === intent.status) return undefined;
+  const attempts = intent.attempts.map((a, i) =>
+    i === index && attemptMoves ? { ...a, status: state.status, rawStatus: state.rawStatus } : a,
+  );
+  const expiresAt =
+    intentStatus === 'paid' && intent.status !== 'paid' ? Math.max(intent.expiresAt, now + PAID_RETENTION_MS) : intent.expiresAt;
+  return { ...intent, attempts, status: intentStatus, updatedAt: now, expiresAt };
+}
+
+/** CAS loop over `store.update`; publishes `{intentId, status, version}` when the status moves. */
+export async function applyProviderStateToStore(
+  store: PaymentStore,
+  intentId: string,
+  providerId: string,
+  state: ProviderPaymentState,
+  options: {
+    now: () => number;
+    logger: Logger;
+    /** Called after a successful write and before the publish (so the writer recognises its own echo). */
+    onWritten?: (record: IntentRecord) => void;
+  },
+): Promise<StatusUpdate | undefined> {
+  for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+    const current = await store.get(intentId);
+    if (current === undefined) return undefined;
+    const next = withProviderState(current, providerId, state, options.now());
+    if (next === undefined) return { intent: current, written: false, statusChanged: false };
+    const stored = await store.update(next, current.version);
+    if (stored === undefined) continue; // another writer won this round: re-read and re-decide
+    options.onWritten?.(stored);
+    const statusChanged = stored.status !== current.status;
+    if (statusChanged) {
+      try {
+        await store.publish({ intentId, status: stored.status, version: stored.version });
+      } catch (error) {
+        // The write stands; other instances still see it on their next read.
+        options.logger.warn('publishing a status change failed', { intentId, error });
+      }
+    }
+    return { intent: stored, written: true, statusChanged };
+  }
+  throw new PayRouterError(
+    'store_conflict',
+    `Intent ${intentId}: status update lost ${MAX_CAS_ROUNDS} compare-and-set rounds in a row`,
+  );
+}

@@ -1,0 +1,140 @@
+/**
+ * The interruption plumbing of one `waitFor` call: a stop signal (timeout, caller abort, close) and
+ * a wake-up (a status change for its intent) that cut short the current sleep or token wait.
+ * Every timer and listener is removed by `dispose`.
+ */
+export class Waiter {
+  /** What `untilStopped` resolves with when the waiter stopped first. */
+  static readonly STOPPED: unique symbol = Symbol('stopped');
+  readonly #stop = new AbortController();
+  /** Aborted by `wake` or `stop`; renewed when the loop takes the wake-up. */
+  #step = new AbortController();
+  #woken = false;
+  #timeout: NodeJS.Timeout | undefined;
+  readonly #callerSignal: AbortSignal | undefined;
+  readonly #onCallerAbort = (): void => this.stop();
+
+  constructor(options: { timeoutMs: number; signal?: AbortSignal | undefined }) {
+    this.#callerSignal = options.signal;
+    if (options.signal?.aborted) {
+      this.stop();
+      return;
+    }
+    options.signal?.addEventListener('abort', this.#onCallerAbort, { once: true });
+    this.#timeout = setTimeout(() => this.stop(), Math.max(0, options.timeoutMs));
+    this.#timeout.unref();
+  }
+
+  get stopped(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  /** Aborts when the current sleep or token wait should end early. */
+  get stepSignal(): AbortSignal {
+    return this.#step.signal;
+  }
+
+  /** A status change arrived: end the current step so the loop re-reads the store. */
+  wake(): void {
+    this.#woken = true;
+    this.#step.abort();
+  }
+
+  stop(): void {
+    this.#stop.abort();
+    this.#step.abort();
+  }
+
+  /** Whether a wake-up arrived since the last call; starts a fresh step when it did. */
+  takeWake(): boolean {
+    if (!this.#woken) return false;
+    this.#woken = false;
+    if (!this.stopped) this.#step = new AbortController();
+    return true;
+  }
+
+  /**
+   * `work`, or STOPPED as soon as the waiter stops (timeout, abort, close) while `work` still runs:
+   * a slow provider read must not hold a caller past its deadline.
+   */
+  untilStopped<T>(work: Promise<T>): Promise<T | typeof Waiter.STOPPED> {
+    const signal = this.#stop.signal;
+    if (signal.aborted) {
+      work.catch(() => {});
+      return Promise.resolve(Waiter.STOPPED);
+    }
+    return new Promise((resolve, reject) => {
+      const onStop = (): void => {
+        work.catch(() => {}); // finishes in the background; its result only warms the cache
+        resolve(Waiter.STOPPED);
+      };
+      signal.addEventListener('abort', onStop, { once: true });
+      work.then(
+        (value) => {
+          signal.removeEventListener('abort', onStop);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onStop);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Resolves after `ms`, or at once when woken or stopped. */
+  sleep(ms: number): Promise<void> {
+    const signal = this.#step.signal;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  dispose(): void {
+    if (this.#timeout !== undefined) clearTimeout(this.#timeout);
+    this.#timeout = undefined;
+    this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
+  }
+}
+
+/** Waiters by intent id, so a status change wakes exactly the waiters of that intent. */
+export class WaiterRegistry {
+  readonly #byIntent = new Map<string, Set<Waiter>>();
+
+  /** Returns the function that removes the waiter again. */
+  add(intentId: string, waiter: Waiter): () => void {
+    let set = this.#byIntent.get(intentId);
+    if (set === undefined) {
+      set = new Set();
+      this.#byIntent.set(intentId, set);
+    }
+    set.add(waiter);
+    return () => {
+      const current = this.#byIntent.get(intentId);
+      current?.delete(waiter);
+      if (current?.size === 0) this.#byIntent.delete(intentId);
+    };
+  }
+
+  wake(intentId: string): void {
+    for (const waiter of this.#byIntent.get(intentId) ?? []) waiter.wake();
+  }
+
+  stopAll(): void {
+    for (const set of this.#byIntent.values()) for (const waiter of set) waiter.stop();
+  }
+
+  get size(): number {
+    let total = 0;
+    for (const set of this.#byIntent.values()) total += set.size;
+    return total;
+  }
+}

@@ -1,0 +1,179 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ConfirmationLayer, type ConfirmationOptions, TokenBucket } from '../src/confirmation/index.js';
+import { ProviderError } from '../src/errors.js';
+import { memoryStore } from '../src/store/index.js';
+import { FakeProvider, fakeIntent } from './support/fake-provider.js';
+
+/**
+ * Polling cadence, rate budgets and timers, on vitest's fake clock: `Date.now`, `setTimeout` and the
+ * layer's `now` all follow `advanceTimersByTimeAsync`, so read counts are exact.
+ */
+
+const opened: Array<{ close(): unknown }> = [];
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+
+afterEach(async () => {
+  for (const item of opened.splice(0).reverse()) await item.close();
+  vi.useRealTimers();
+});
+
+function setup(options: Partial<ConfirmationOptions> & { statusReadsPerMinute?: number } = {}) {
+  const { statusReadsPerMinute, ...layerOptions } = options;
+  const provider = new FakeProvider(statusReadsPerMinute === undefined ? {} : { statusReadsPerMinute });
+  const store = memoryStore({ maxEntries: 1000 });
+  const layer = new ConfirmationLayer({
+    store,
+    providers: new Map([[provider.id, provider]]),
+    ...layerOptions,
+  });
+  opened.push(store, layer);
+  return { provider, store, layer };
+}
+
+function gaps(times: number[]): number[] {
+  return times.slice(1).map((t, i) => t - times[i]!);
+}
+
+describe('polling back-off', () => {
+  it('spaces provider reads further apart over time, up to the maximum delay', async () => {
+    const { provider, store, layer } = setup({
+      pendingTtlMs: 1,
+      poll: { initialMs: 100, factor: 2, maxMs: 1600 },
+    });
+    await store.insert(fakeIntent(provider, 'in_1'));
+
+    const waiting = layer.waitFor('in_1', { timeoutMs: 10_000 });
+    await vi.advanceTimersByTimeAsync(10_000);
+
+    expect((await waiting)?.status).toBe('pending');
+    expect(gaps(provider.reads.map((r) => r.at))).toEqual([100, 200, 400, 800, 1600, 1600, 1600, 1600, 1600]);
+  });
+
+  it('serves polls from the cache while a read is fresh', async () => {
+    const { provider, store, layer } = setup({ pendingTtlMs: 1000, poll: { initialMs: 100, factor: 1 } });
+    await store.insert(fakeIntent(provider, 'in_1'));
+    let polls = 0;
+
+    const waiting = layer.waitFor('in_1', { timeoutMs: 2950, onPoll: () => polls++ });
+    await vi.advanceTimersByTimeAsync(3000);
+    await waiting;
+
+    expect(polls).toBe(30);
+    // A read is fresh for pendingTtlMs, so the first poll after that reads again.
+    expect(provider.reads.map((r) => r.at - provider.reads[0]!.at)).toEqual([0, 1100, 2200]);
+  });
+});
+
+describe('rate budget', () => {
+  it('keeps 200 waiting intents under the provider budget and serves them in turn', async () => {
+    // 60 reads/min at full share: one read per second, a burst of 3.
+    const { provider, store, layer } = setup({ statusReadsPerMinute: 60, budgetShare: 1 });
+    const ids = Array.from({ length: 200 }, (_, i) => `in_${i}`);
+    for (const id of ids) await store.insert(fakeIntent(provider, id));
+
+    const waiting = ids.map((id) => layer.waitFor(id, { timeoutMs: 120_000 }));
+    await vi.advanceTimersByTimeAsync(30_000);
+
+    expect(provider.readCount).toBeLessThanOrEqual(30 + 3);
+    expect(provider.readCount).toBeGreaterThanOrEqual(30);
+    // Fair: nobody is read twice while others have not been read once.
+    expect(new Set(provider.reads.map((r) => r.paymentId)).size).toBe(provider.readCount);
+
+    layer.close();
+    const results = await Promise.all(waiting);
+    expect(results.every((r) => r?.status === 'pending')).toBe(true);
+  });
+
+  it('answers direct checks with the stored status once the budget is spent', async () => {
+    const { provider, store, layer } = setup({ statusReadsPerMinute: 60, budgetShare: 1 });
+    const ids = Array.from({ length: 100 }, (_, i) => `in_${i}`);
+    for (const id of ids) await store.insert(fakeIntent(provider, id));
+    provider.setStatus('pay_in_99', 'paid');
+
+    const answers = await Promise.all(ids.map((id) => layer.check(id)));
+
+    expect(provider.readCount).toBe(3);
+    expect(answers.every((a) => a?.status === 'pending' && a.error === undefined)).toBe(true);
+
+    await vi.advanceTimersByTimeAsync(1000);
+    expect((await layer.check('in_99', { fresh: true }))?.status).toBe('paid');
+    expect(provider.readCount).toBe(4);
+  });
+
+  it('pauses a provider for the Retry-After of a 429', async () => {
+    const { provider, store, layer } = setup({ statusReadsPerMinute: 600 });
+    await store.insert(fakeIntent(provider, 'in_1'));
+    provider.failNext(
+      new ProviderError('fake', 'rate_limited', 'HTTP 429', { status: 429, retryAfterMs: 10_000 }),
+    );
+
+    const limited = await layer.check('in_1');
+    expect(limited?.status).toBe('unknown');
+    expect(limited?.error?.code).toBe('rate_limited');
+
+    expect((await layer.check('in_1', { fresh: true }))?.status).toBe('pending');
+    provider.setStatus('pay_in_1', 'paid');
+    const waiting = layer.waitFor('in_1', { timeoutMs: 60_000 });
+    await vi.advanceTimersByTimeAsync(9_000);
+    expect(provider.readCount).toBe(1);
+
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect((await waiting)?.status).toBe('paid');
+    expect(provider.readCount).toBe(2);
+  });
+
+  it('token bucket: grants in FIFO order, refunds, and never beyond its rate', async () => {
+    const bucket = new TokenBucket({ perMinute: 60, now: () => Date.now() });
+    const order: number[] = [];
+    for (let i = 0; i < 3; i++) expect(bucket.tryTake()).toBe(true);
+    expect(bucket.tryTake()).toBe(false);
+
+    const grants = [1, 2, 3].map((n) => bucket.acquire().then((ok) => ok && order.push(n)));
+    const aborted = new AbortController();
+    const cancelled = bucket.acquire(aborted.signal);
+    aborted.abort();
+    expect(await cancelled).toBe(false);
+
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(order).toEqual([1]);
+    bucket.refund();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(order).toEqual([1, 2]);
+    await vi.advanceTimersByTimeAsync(1000);
+    await Promise.all(grants);
+    expect(order).toEqual([1, 2, 3]);
+    bucket.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('timers', () => {
+  it('clears every timer when a waiter resolves and when the layer closes', async () => {
+    const { provider, store, layer } = setup({ statusReadsPerMinute: 60, budgetShare: 1 });
+    const ids = Array.from({ length: 10 }, (_, i) => `in_${i}`);
+    for (const id of ids) await store.insert(fakeIntent(provider, id));
+
+    const first = layer.waitFor('in_0', { timeoutMs: 60_000 });
+    await vi.advanceTimersByTimeAsync(10);
+    await layer.applyProviderState('in_0', 'fake', {
+      paymentId: 'pay_in_0',
+      status: 'paid',
+      rawStatus: 'paid',
+    });
+    expect((await first)?.status).toBe('paid');
+    await vi.advanceTimersByTimeAsync(5); // lets the store's own 1 ms clock-debounce timers lapse
+    expect(vi.getTimerCount()).toBe(0);
+
+    // Waiters sleeping, waiting for tokens and holding deadlines: all cleared by close.
+    const waiting = ids.slice(1).map((id) => layer.waitFor(id, { timeoutMs: 60_000 }));
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(vi.getTimerCount()).toBeGreaterThan(0);
+    layer.close();
+    await Promise.all(waiting);
+    await vi.advanceTimersByTimeAsync(5);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
