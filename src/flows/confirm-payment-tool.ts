@@ -1,0 +1,37 @@
+import type { McpServer, RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import type { ToolExtra } from '../router/subject.js';
+
+export const CONFIRM_PAYMENT_TOOL = 'confirm_payment';
+
+/**
+ * `confirm_payment({ payment_id, method? })`: for clients without elicitation. Confirms the payment,
+ * runs the call it was made for (once) and returns its result; `method` switches to another
+ * eligible payment method before paying.
+ */
+export function registerConfirmPaymentTool(
+  register: McpServer['registerTool'],
+  confirm: (paymentId: string, method: string | undefined, extra: ToolExtra) => Promise<CallToolResult>,
+): RegisteredTool {
+  return register(
+    CONFIRM_PAYMENT_TOOL,
+    {
+      title: 'Confirm payment',
+      description:
+        'Confirm a payment started by a paid tool and get that tool’s result. Call it after paying at payment_url. ' +
+        'Optionally pass method to pay another way (one of the alternatives listed with the payment).',
+      inputSchema: {
+        payment_id: z.string().min(1).max(100).describe('The payment_id from the payment-required result'),
+        method: z.string().min(1).max(64).optional().describe('Switch to this payment method before paying'),
+      },
+      annotations: {
+        title: 'Confirm payment',
+        readOnlyHint: false,
+        idempotentHint: true,
+        openWorldHint: true,
+      },
+    },
+    async ({ payment_id, method }, extra) => confirm(payment_id, method, extra),
+  );
+}

@@ -1,0 +1,74 @@
+import { formatMoney } from '../money/money.js';
+import type { PaymentStatus } from '../status.js';
+import type { IntentRecord } from '../store/types.js';
+import { intentMoney, type PaymentAlternative } from './payment-result.js';
+
+/** User-facing sentences. Short, exact about money, and always saying what to do next. */
+
+export function amountFor(intent: IntentRecord): string {
+  return formatMoney(intentMoney(intent));
+}
+
+export function choiceQuestion(intent: IntentRecord): string {
+  return `"${intent.binding.tool}" costs ${amountFor(intent)}. How would you like to pay?`;
+}
+
+export function urlConsentMessage(intent: IntentRecord, methodLabel: string): string {
+  return `Pay ${amountFor(intent)} for "${intent.binding.tool}" with ${methodLabel}. Nothing is charged until you confirm on the payment page.`;
+}
+
+export function formLinkMessage(intent: IntentRecord, methodLabel: string, url: string): string {
+  return `Pay ${amountFor(intent)} for "${intent.binding.tool}" with ${methodLabel}: ${url}\nSubmit this form once you have paid.`;
+}
+
+export function confirmHint(intent: IntentRecord): string {
+  return `call confirm_payment with payment_id "${intent.id}" (or call ${intent.binding.tool} again with the same arguments)`;
+}
+
+export function pendingText(
+  intent: IntentRecord,
+  methodLabel: string,
+  url: string,
+  alternatives: PaymentAlternative[],
+): string {
+  const lines = [
+    `Payment required: ${amountFor(intent)} for "${intent.binding.tool}", paid with ${methodLabel}.`,
+    `Open this link to pay: ${url}`,
+    `When you have paid, ${confirmHint(intent)}. Nothing is charged until you pay.`,
+  ];
+  if (alternatives.length > 0) {
+    const list = alternatives.map((a) => `"${a.provider}" (${a.label}, ${a.fee})`).join(', ');
+    lines.push(
+      `To pay another way, call confirm_payment with payment_id "${intent.id}" and method set to one of: ${list}.`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function stillPendingText(intent: IntentRecord, url: string): string {
+  return `The payment of ${amountFor(intent)} for "${intent.binding.tool}" is not complete yet. Pay here: ${url}\nThen ${confirmHint(intent)}.`;
+}
+
+export function unknownText(intent: IntentRecord): string {
+  return `We could not reach the payment provider to confirm the payment of ${amountFor(intent)}. Nothing has run and nothing more will be charged. Try confirm_payment with payment_id "${intent.id}" again in a moment.`;
+}
+
+export function endedText(intent: IntentRecord, status: PaymentStatus): string {
+  const what: Record<string, string> = {
+    failed: 'failed',
+    canceled: 'was canceled',
+    expired: 'expired',
+    refunded: 'was refunded',
+  };
+  return `The payment of ${amountFor(intent)} for "${intent.binding.tool}" ${what[status] ?? status}. Nothing was charged for it and the tool did not run. Call ${intent.binding.tool} again to start a new payment.`;
+}
+
+export function declinedText(intent: IntentRecord): string {
+  return `Payment declined: "${intent.binding.tool}" did not run and nothing was charged.`;
+}
+
+export function toolFailedText(intent: IntentRecord, message: string, refunded: boolean): string {
+  return refunded
+    ? `"${intent.binding.tool}" failed: ${message}\nYour payment of ${amountFor(intent)} has been refunded.`
+    : `"${intent.binding.tool}" failed: ${message}\nYour payment of ${amountFor(intent)} is kept: ${confirmHint(intent)} to retry without paying again.`;
+}

@@ -1,0 +1,89 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { formatMoney, type Money, toDecimalString } from '../money/money.js';
+import type { PaymentStatus } from '../status.js';
+import type { IntentRecord } from '../store/types.js';
+
+/** The `_meta` key (and `structuredContent.payment`) carrying the machine-readable payment. */
+export const PAYMENT_META_KEY = 'payrouter/payment';
+
+export interface PaymentAlternative {
+  provider: string;
+  label: string;
+  fee: string;
+}
+
+/** The machine-readable payment object of DESIGN.md §2. */
+export interface PaymentInfo {
+  payment_id: string;
+  status: PaymentStatus;
+  /** Exact decimal string, e.g. "0.25". */
+  amount: string;
+  currency: string;
+  /** Human form, e.g. "$0.25". */
+  amount_display: string;
+  tool: string;
+  provider: string | null;
+  provider_label: string | null;
+  payment_url: string | null;
+  /** ISO 8601. */
+  expires_at: string | null;
+  alternatives: PaymentAlternative[];
+  /** What the user or the model should do next, in one sentence. */
+  next: string;
+}
+
+export function intentMoney(intent: IntentRecord): Money {
+  return { minor: intent.binding.amount, currency: intent.binding.currency };
+}
+
+export function buildPaymentInfo(
+  intent: IntentRecord,
+  details: {
+    status?: PaymentStatus;
+    providerLabel?: string | undefined;
+    url?: string | undefined;
+    alternatives: PaymentAlternative[];
+    next: string;
+  },
+): PaymentInfo {
+  const attempt = intent.attempts.at(-1);
+  const money = intentMoney(intent);
+  const expiresAt = attempt?.expiresAt ?? intent.plannedAttempt?.expiresAt;
+  return {
+    payment_id: intent.id,
+    status: details.status ?? intent.status,
+    amount: toDecimalString(money),
+    currency: money.currency,
+    amount_display: formatMoney(money),
+    tool: intent.binding.tool,
+    provider: attempt?.providerId ?? null,
+    provider_label: details.providerLabel ?? null,
+    payment_url: details.url ?? null,
+    expires_at: expiresAt === undefined ? null : new Date(expiresAt).toISOString(),
+    alternatives: details.alternatives,
+    next: details.next,
+  };
+}
+
+/**
+ * A result that tells the user what happened with the payment (pending, declined, failed...).
+ * `isError: true` so models do not treat it as the tool's output. `structuredContent` is set
+ * only for tools without an `outputSchema`: the SDK client validates it even on error results.
+ */
+export function paymentResult(
+  text: string,
+  info: PaymentInfo | undefined,
+  hasOutputSchema: boolean,
+): CallToolResult {
+  const result: CallToolResult = { isError: true, content: [{ type: 'text', text }] };
+  if (info !== undefined) {
+    result._meta = { [PAYMENT_META_KEY]: info };
+    if (!hasOutputSchema) result.structuredContent = { payment: info };
+  }
+  return result;
+}
+
+/** Attach the (paid) payment to the tool's own result without touching its content. */
+export function withPaymentMeta(result: CallToolResult, info: PaymentInfo): CallToolResult {
+  return { ...result, _meta: { ...(result._meta ?? {}), [PAYMENT_META_KEY]: info } };
+}

@@ -1,0 +1,111 @@
+import { ProviderError } from '../errors.js';
+import { intentMoney } from '../flows/payment-result.js';
+import type { CreatedPayment } from '../providers/types.js';
+import type { IntentRecord, ProviderAttempt } from '../store/types.js';
+import type { RouterCore } from './core.js';
+import { runHook } from './core.js';
+import { mutateIntent, updateIntent } from './intent-repository.js';
+import { addAttempt, liveAttempt } from './intent-transitions.js';
+
+/**
+ * Make sure the intent has a live payment at `providerId`, creating it at most once.
+ * The request's parameters (idempotency key, expiry) are stored before it is sent, so a retry
+ * after a timeout or a crash replays the same request instead of making a second payment.
+ */
+export async function ensureAttempt(
+  core: RouterCore,
+  intentId: string,
+  providerId: string,
+): Promise<IntentRecord> {
+  const provider = core.providerById.get(providerId);
+  if (!provider)
+    throw new ProviderError(providerId, 'not_supported', `provider "${providerId}" is not configured`);
+  const now = Date.now();
+  const planned = await mutateIntent(core.store, intentId, (current) => {
+    const live = liveAttempt(current);
+    if (live && live.providerId === providerId && !['failed', 'canceled', 'expired'].includes(live.status)) {
+      return { value: 'exists' as const };
+    }
+    if (current.plannedAttempt?.providerId === providerId) return { value: 'planned' as const };
+    const plan = {
+      providerId,
+      idempotencyKey: `payrouter_${current.id}_${current.attempts.length + 1}_${providerId}`,
+      expiresAt: now + core.settings.paymentTtlMs,
+      plannedAt: now,
+    };
+    return { next: { ...current, plannedAttempt: plan, updatedAt: now }, value: 'planned' as const };
+  });
+  if (!planned) throw new ProviderError(providerId, 'not_found', `payment ${intentId} no longer exists`);
+  if (planned.value === 'exists') return planned.intent;
+  const plan = planned.intent.plannedAttempt!;
+  const intent = planned.intent;
+
+  const publicUrl = core.settings.publicUrl;
+  const created: CreatedPayment = await provider.createPayment(
+    { money: intentMoney(intent), description: intent.description, intentId: intent.id },
+    {
+      idempotencyKey: plan.idempotencyKey,
+      metadata: { payrouter_intent: intent.id, tool: intent.binding.tool.slice(0, 500) },
+      expiresAt: plan.expiresAt,
+      ...(publicUrl === undefined
+        ? {}
+        : {
+            returnUrls: {
+              success: `${publicUrl}/return/${intent.id}?outcome=success`,
+              cancel: `${publicUrl}/return/${intent.id}?outcome=cancel`,
+            },
+          }),
+    },
+  );
+  core.logger.debug('payment created', { intentId, providerId, paymentId: created.paymentId });
+  const attempt: ProviderAttempt = {
+    providerId,
+    paymentId: created.paymentId,
+    url: created.url,
+    status: created.status,
+    rawStatus: created.rawStatus,
+    idempotencyKey: plan.idempotencyKey,
+    createdAt: Date.now(),
+    expiresAt: created.expiresAt ?? plan.expiresAt,
+  };
+  let isNew = false;
+  const stored = await updateIntent(core.store, intentId, (current) => {
+    // A concurrent call may have recorded the same payment (same idempotency key) first.
+    if (current.attempts.some((a) => a.idempotencyKey === attempt.idempotencyKey)) return undefined;
+    if (current.status === 'canceled' || current.status === 'paid') return undefined;
+    isNew = true;
+    const { plannedAttempt: _plan, ...rest } = current;
+    return addAttempt(rest, attempt, Date.now());
+  });
+  if (!stored) throw new ProviderError(providerId, 'not_found', `payment ${intentId} no longer exists`);
+  if (isNew) {
+    await runHook(core, 'onPaymentCreated', core.hooks.onPaymentCreated, {
+      intentId,
+      tool: stored.binding.tool,
+      subject: stored.binding.subject,
+      amount: intentMoney(stored),
+      providerId,
+      paymentId: created.paymentId,
+      url: created.url,
+    });
+  }
+  return stored;
+}
+
+/** Cancel the live provider payment when the provider can; returns the provider's view. */
+export async function cancelLiveAttempt(core: RouterCore, intent: IntentRecord): Promise<void> {
+  const attempt = liveAttempt(intent);
+  if (!attempt) return;
+  const provider = core.providerById.get(attempt.providerId);
+  if (!provider?.cancelPayment) return;
+  try {
+    const state = await provider.cancelPayment(attempt.paymentId);
+    await core.confirmation.applyProviderState(intent.id, attempt.providerId, state);
+  } catch (error) {
+    core.logger.warn('could not cancel provider payment', {
+      intentId: intent.id,
+      providerId: attempt.providerId,
+      error,
+    });
+  }
+}

@@ -1,0 +1,548 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { MoneyError, ProviderError } from '../errors.js';
+import { clientSupport } from '../flows/client-support.js';
+import { deliverLinkByForm, deliverLinkByUrl } from '../flows/link-delivery.js';
+import {
+  choiceQuestion,
+  declinedText,
+  endedText,
+  formLinkMessage,
+  pendingText,
+  stillPendingText,
+  toolFailedText,
+  unknownText,
+  urlConsentMessage,
+} from '../flows/messages.js';
+import { askForMethod } from '../flows/method-choice.js';
+import {
+  buildPaymentInfo,
+  type PaymentAlternative,
+  type PaymentInfo,
+  paymentResult,
+  withPaymentMeta,
+} from '../flows/payment-result.js';
+import { progressReporter } from '../flows/progress.js';
+import { newIntentId } from '../ids.js';
+import type { Money } from '../money/money.js';
+import { feeFor } from '../routing/fees.js';
+import { type RouteDecision, routeCharge } from '../routing/route.js';
+import { isFinalStatus, type PaymentStatus } from '../status.js';
+import { type Binding, bindingKey, type IntentRecord } from '../store/types.js';
+import { cancelLiveAttempt, ensureAttempt } from './attempts.js';
+import { canonicalJson, sha256Hex } from './canonical-json.js';
+import type { RouterCore } from './core.js';
+import { updateIntent } from './intent-repository.js';
+import { advanceStatus, isResumable, liveAttempt, sameBinding } from './intent-transitions.js';
+import { type PaidTool, priceForCall } from './paid-tool.js';
+import { runOnce } from './run-once.js';
+import { resolveSubject, type ToolExtra } from './subject.js';
+
+/** A plain error result with no payment attached (nothing was created). */
+function plainError(text: string): CallToolResult {
+  return { isError: true, content: [{ type: 'text', text }] };
+}
+
+/**
+ * The paid call, step by step (DESIGN.md §2): price, resume, route, choose, create, deliver,
+ * confirm, run exactly once. One instance per PayRouter, shared by every installed server.
+ */
+export class PaidCallFlow {
+  constructor(private readonly core: RouterCore) {}
+
+  /** A call of a priced tool with its SDK-validated arguments. */
+  async handleCall(
+    server: McpServer,
+    tool: PaidTool,
+    args: Record<string, unknown>,
+    extra: ToolExtra,
+  ): Promise<CallToolResult> {
+    const subject = resolveSubject(server, extra, this.core.subject);
+    const argsJson = canonicalJson(args);
+    if (Buffer.byteLength(argsJson) > this.core.settings.maxArgumentBytes) {
+      return plainError(
+        `The arguments of "${tool.name}" are too large for a paid call. Nothing was charged.`,
+      );
+    }
+    let money: Money;
+    try {
+      money = await priceForCall(tool, args);
+    } catch (error) {
+      const reason = error instanceof MoneyError ? error.message : 'the price could not be computed';
+      this.core.logger.error('dynamic price failed', { tool: tool.name, error });
+      return plainError(`This call of "${tool.name}" could not be priced (${reason}). Nothing was charged.`);
+    }
+    const binding: Binding = {
+      tool: tool.name,
+      argsHash: sha256Hex(argsJson),
+      amount: money.minor,
+      currency: money.currency,
+      subject,
+    };
+
+    const existing = await this.core.store.findByBinding(bindingKey(binding));
+    if (existing && sameBinding(existing.binding, binding) && isResumable(existing, Date.now())) {
+      this.core.logger.debug('resuming payment', { intentId: existing.id, status: existing.status });
+      const resumed = await this.resume(server, tool, existing, extra);
+      if (resumed) return resumed;
+    }
+
+    const decision = await this.route(server, tool, money, subject);
+    if (decision.action.kind === 'none') return plainError(`${decision.action.message} Nothing was charged.`);
+
+    const refusal = await this.beforeCharge(tool, args, money, subject);
+    if (refusal !== undefined) return plainError(`Payment refused: ${refusal}. Nothing was charged.`);
+
+    const intent = this.newIntent(tool, binding, argsJson, decision);
+    await this.core.store.insert(intent);
+    this.core.logger.debug('payment intent created', { intentId: intent.id, tool: tool.name, amount: money });
+    return this.proceed(server, tool, intent, extra, decision);
+  }
+
+  /** `confirm_payment`: confirm a payment of this subject, optionally switch its method, and run its call. */
+  async confirm(
+    server: McpServer,
+    paymentId: string,
+    method: string | undefined,
+    extra: ToolExtra,
+  ): Promise<CallToolResult> {
+    const subject = resolveSubject(server, extra, this.core.subject);
+    const intent = await this.core.store.get(paymentId);
+    // The same answer for "no such payment" and "someone else's payment": ids reveal nothing.
+    if (!intent || intent.binding.subject !== subject) {
+      return plainError(`Unknown payment_id "${paymentId}". Call the paid tool again to start a payment.`);
+    }
+    const tool = this.core.toolsOf(server).get(intent.binding.tool);
+    if (!tool)
+      return plainError(`The tool "${intent.binding.tool}" of this payment is not available on this server.`);
+
+    if (intent.status === 'paid') return this.run(tool, intent, extra);
+    if (isFinalStatus(intent.status)) return this.describe(tool, intent, intent.status);
+
+    if (method !== undefined) {
+      if (!intent.eligible.includes(method)) {
+        return plainError(
+          `"${method}" cannot take this payment. Choose one of: ${intent.eligible.join(', ')}.`,
+        );
+      }
+      if (liveAttempt(intent)?.providerId !== method)
+        return this.switchMethod(server, tool, intent, method, extra);
+    }
+    if (!liveAttempt(intent)) return this.proceed(server, tool, intent, extra);
+
+    const waited = await this.core.confirmation.waitFor(intent.id, {
+      timeoutMs: Math.min(this.core.settings.paymentWaitMs, 10_000),
+      signal: extra.signal,
+      onPoll: progressFor(extra),
+    });
+    return this.afterWait(server, tool, waited?.intent ?? intent, waited?.status, extra, false);
+  }
+
+  /** What `router.explain` shows: the routing decision for a call, without side effects. */
+  async explain(
+    server: McpServer | undefined,
+    tool: PaidTool,
+    args: Record<string, unknown>,
+    subject?: string,
+  ) {
+    const money = await priceForCall(tool, args);
+    const remembered = subject === undefined ? undefined : await this.core.store.getChoice(subject);
+    return routeCharge({
+      charge: money,
+      providers: this.core.providers,
+      toolProviders: tool.providers,
+      remembered,
+      client: server ? clientSupport(server) : { form: false, url: false },
+      policy: this.core.settings.policy,
+    });
+  }
+
+  private async route(
+    server: McpServer,
+    tool: PaidTool,
+    money: Money,
+    subject: string,
+  ): Promise<RouteDecision> {
+    const remembered = await this.core.store.getChoice(subject);
+    return routeCharge({
+      charge: money,
+      providers: this.core.providers,
+      toolProviders: tool.providers,
+      remembered,
+      client: clientSupport(server),
+      policy: this.core.settings.policy,
+    });
+  }
+
+  private async beforeCharge(
+    tool: PaidTool,
+    args: unknown,
+    amount: Money,
+    subject: string,
+  ): Promise<string | undefined> {
+    const hook = this.core.hooks.beforeCharge;
+    if (!hook) return undefined;
+    try {
+      const verdict = await hook({ tool: tool.name, args, amount, subject });
+      if (verdict === false) return 'not allowed';
+      if (verdict && typeof verdict === 'object' && verdict.allow === false)
+        return verdict.reason ?? 'not allowed';
+      return undefined;
+    } catch (error) {
+      // A failing policy hook refuses: charging when the author's check could not run is the worse error.
+      this.core.logger.error('beforeCharge hook threw; refusing the charge', { error });
+      return 'the payment policy check failed';
+    }
+  }
+
+  private newIntent(
+    tool: PaidTool,
+    binding: Binding,
+    argsJson: string,
+    decision: RouteDecision,
+  ): IntentRecord {
+    const now = Date.now();
+    return {
+      id: newIntentId(),
+      version: 1,
+      binding,
+      argsJson,
+      description: tool.description,
+      status: 'requires_method',
+      eligible: decision.eligible.map((e) => e.providerId),
+      attempts: [],
+      run: 'unused',
+      fence: 0,
+      runErrors: [],
+      createdAt: now,
+      updatedAt: now,
+      // Until a provider payment exists, the intent lives as long as a link would.
+      expiresAt: now + this.core.settings.paymentTtlMs + 60 * 60 * 1000,
+    };
+  }
+
+  /** An open intent found for an identical call: never a second payment. Undefined = start afresh. */
+  private async resume(server: McpServer, tool: PaidTool, intent: IntentRecord, extra: ToolExtra) {
+    if (intent.status === 'paid') return this.run(tool, intent, extra);
+    if (!liveAttempt(intent)) return this.proceed(server, tool, intent, extra);
+    const checked = await this.core.confirmation.check(intent.id, { fresh: true });
+    const current = checked?.intent ?? intent;
+    if (current.status === 'paid') return this.run(tool, current, extra);
+    if (isFinalStatus(current.status)) return undefined;
+    return this.deliver(server, tool, current, extra, true);
+  }
+
+  /** Choose a method if needed, create the payment, deliver the link. */
+  private async proceed(
+    server: McpServer,
+    tool: PaidTool,
+    intent: IntentRecord,
+    extra: ToolExtra,
+    decision?: RouteDecision,
+  ): Promise<CallToolResult> {
+    const route =
+      decision ??
+      (await this.route(
+        server,
+        tool,
+        { minor: intent.binding.amount, currency: intent.binding.currency },
+        intent.binding.subject,
+      ));
+    let providerId: string;
+    if (route.action.kind === 'none') return plainError(`${route.action.message} Nothing was charged.`);
+    if (route.action.kind === 'use' && route.action.basis === 'policy' && this.core.settings.publicUrl) {
+      // The hosted pay page lets this user choose: no provider payment until they do.
+      return this.deliver(server, tool, intent, extra, false);
+    }
+    if (route.action.kind === 'use') {
+      providerId = route.action.providerId;
+    } else {
+      let choice: Awaited<ReturnType<typeof askForMethod>>;
+      try {
+        choice = await askForMethod(server, extra, {
+          message: choiceQuestion(intent),
+          eligible: route.eligible,
+          timeoutMs: this.core.settings.choiceMs,
+        });
+      } catch (error) {
+        if (extra.signal.aborted)
+          return plainError('The call was canceled before a payment method was chosen. Nothing was charged.');
+        this.core.logger.warn('method choice elicitation failed; using the first eligible method', { error });
+        choice = { kind: 'chosen', providerId: route.eligible[0]!.providerId, remember: false };
+      }
+      if (choice.kind !== 'chosen') {
+        const canceled = await updateIntent(this.core.store, intent.id, (c) =>
+          advanceStatus(c, 'canceled', Date.now()),
+        );
+        const ended = canceled ?? intent;
+        return paymentResult(
+          declinedText(ended),
+          this.info(ended, 'canceled', `Call ${tool.name} again to pay.`),
+          tool.hasOutputSchema,
+        );
+      }
+      providerId = choice.providerId;
+      if (choice.remember) {
+        await this.core.store.setChoice(
+          intent.binding.subject,
+          providerId,
+          this.core.settings.rememberChoiceMs,
+        );
+      }
+    }
+
+    let withAttempt: IntentRecord;
+    try {
+      withAttempt = await ensureAttempt(this.core, intent.id, providerId);
+    } catch (error) {
+      return this.providerFailure(tool, intent, error);
+    }
+    if (withAttempt.status === 'paid') return this.run(tool, withAttempt, extra);
+    return this.deliver(server, tool, withAttempt, extra, false);
+  }
+
+  private async switchMethod(
+    server: McpServer,
+    tool: PaidTool,
+    intent: IntentRecord,
+    method: string,
+    extra: ToolExtra,
+  ) {
+    let latest: IntentRecord;
+    try {
+      latest = await this.selectMethod(intent, method);
+    } catch (error) {
+      return this.providerFailure(tool, intent, error);
+    }
+    if (latest.status === 'paid') return this.run(tool, latest, extra);
+    if (isFinalStatus(latest.status)) return this.describe(tool, latest, latest.status);
+    return this.deliver(server, tool, latest, extra, false);
+  }
+
+  /**
+   * Pay an open intent with `providerId` (from confirm_payment's `method` or the hosted pay page):
+   * creates that provider's payment once and cancels the previous one. If the previous one was
+   * paid meanwhile, nothing is switched: money that moved is never abandoned.
+   * Throws ProviderError when the provider fails; returns the intent as stored afterwards.
+   */
+  async selectMethod(intent: IntentRecord, providerId: string): Promise<IntentRecord> {
+    if (!intent.eligible.includes(providerId)) {
+      throw new ProviderError(providerId, 'not_supported', `"${providerId}" cannot take this payment`);
+    }
+    const checked = liveAttempt(intent)
+      ? await this.core.confirmation.check(intent.id, { fresh: true })
+      : undefined;
+    const current = checked?.intent ?? intent;
+    if (current.status === 'paid' || isFinalStatus(current.status)) return current;
+    const previous = liveAttempt(current);
+    if (previous?.providerId === providerId) return current;
+    const switched = await ensureAttempt(this.core, intent.id, providerId);
+    if (previous) await cancelLiveAttempt(this.core, { ...current, attempts: [previous] });
+    return (await this.core.store.get(intent.id)) ?? switched;
+  }
+
+  /** Hand the link to the user the best way this client allows, then wait (bounded) for payment. */
+  private async deliver(
+    server: McpServer,
+    tool: PaidTool,
+    intent: IntentRecord,
+    extra: ToolExtra,
+    resumed: boolean,
+  ) {
+    const client = clientSupport(server);
+    const flow = this.core.settings.flow;
+    const label = this.methodLabel(intent);
+    const url = this.linkFor(intent);
+
+    let answer: 'accepted' | 'declined' | 'canceled';
+    const viaUrl = flow !== 'two_step' && client.url;
+    const elicitationId = `${intent.id}.${intent.attempts.length}`;
+    try {
+      if (viaUrl) {
+        answer = await deliverLinkByUrl(server, extra, {
+          message: urlConsentMessage(intent, label),
+          url,
+          elicitationId,
+          timeoutMs: this.core.settings.choiceMs,
+        });
+      } else if (flow === 'elicitation' && client.form) {
+        answer = await deliverLinkByForm(server, extra, {
+          message: formLinkMessage(intent, label, url),
+          timeoutMs: this.core.settings.paymentWaitMs + this.core.settings.choiceMs,
+        });
+      } else {
+        return this.pending(tool, intent, resumed);
+      }
+    } catch (error) {
+      if (!extra.signal.aborted)
+        this.core.logger.warn('link elicitation failed; returning the payment link', { error });
+      return this.pending(tool, intent, resumed);
+    }
+
+    if (answer !== 'accepted') {
+      // The user may have paid before dismissing: look before canceling anything.
+      const checked = await this.core.confirmation.check(intent.id, { fresh: true });
+      const current = checked?.intent ?? intent;
+      if (current.status === 'paid') return this.run(tool, current, extra);
+      await cancelLiveAttempt(this.core, current);
+      const after = (await this.core.store.get(intent.id)) ?? current;
+      if (after.status === 'paid') return this.run(tool, after, extra);
+      const canceled =
+        (await updateIntent(this.core.store, intent.id, (c) => advanceStatus(c, 'canceled', Date.now()))) ??
+        after;
+      return paymentResult(
+        declinedText(canceled),
+        this.info(canceled, 'canceled', `Call ${tool.name} again to pay.`),
+        tool.hasOutputSchema,
+      );
+    }
+
+    const waited = await this.core.confirmation.waitFor(intent.id, {
+      timeoutMs: this.core.settings.paymentWaitMs,
+      signal: extra.signal,
+      onPoll: progressFor(extra),
+    });
+    if (waited?.intent.status === 'paid' && viaUrl) {
+      await server.server
+        .createElicitationCompletionNotifier(elicitationId, { relatedRequestId: extra.requestId })()
+        .catch(() => {});
+    }
+    return this.afterWait(server, tool, waited?.intent ?? intent, waited?.status, extra, resumed);
+  }
+
+  private async afterWait(
+    _server: McpServer,
+    tool: PaidTool,
+    intent: IntentRecord,
+    effective: PaymentStatus | undefined,
+    extra: ToolExtra,
+    resumed: boolean,
+  ): Promise<CallToolResult> {
+    if (intent.status === 'paid') return this.run(tool, intent, extra);
+    if (isFinalStatus(intent.status)) return this.describe(tool, intent, intent.status);
+    if (effective === 'unknown') {
+      return paymentResult(
+        unknownText(intent),
+        this.info(intent, 'unknown', 'Call confirm_payment again shortly.'),
+        tool.hasOutputSchema,
+      );
+    }
+    return this.pending(tool, intent, resumed);
+  }
+
+  private async run(tool: PaidTool, intent: IntentRecord, extra: ToolExtra): Promise<CallToolResult> {
+    const outcome = await runOnce(this.core, tool, intent, extra);
+    switch (outcome.kind) {
+      case 'result':
+        return withPaymentMeta(outcome.result, this.info(outcome.intent, 'paid', 'Done: the tool ran.'));
+      case 'tool_failed': {
+        const text = toolFailedText(outcome.intent, outcome.message, outcome.refunded);
+        const status = outcome.refunded ? 'refunded' : 'paid';
+        return paymentResult(
+          text,
+          this.info(
+            outcome.intent,
+            status,
+            outcome.refunded ? 'Nothing to do.' : `Retry with confirm_payment.`,
+          ),
+          tool.hasOutputSchema,
+        );
+      }
+      case 'not_paid':
+        return this.describe(tool, outcome.intent, outcome.intent.status);
+      case 'mismatch':
+        return plainError('This payment was made for a different call. Nothing ran.');
+      case 'gone':
+        return plainError('This payment no longer exists. Call the tool again to start a new payment.');
+    }
+  }
+
+  private describe(tool: PaidTool, intent: IntentRecord, status: PaymentStatus): CallToolResult {
+    if (status === 'pending' || status === 'requires_method') return this.pending(tool, intent, true);
+    if (status === 'unknown') {
+      return paymentResult(
+        unknownText(intent),
+        this.info(intent, 'unknown', 'Call confirm_payment again shortly.'),
+        tool.hasOutputSchema,
+      );
+    }
+    return paymentResult(
+      endedText(intent, status),
+      this.info(intent, status, `Call ${tool.name} again to start a new payment.`),
+      tool.hasOutputSchema,
+    );
+  }
+
+  /** The payment-required result: amount, method, link, what to do next, alternatives. */
+  private pending(tool: PaidTool, intent: IntentRecord, resumed: boolean): CallToolResult {
+    const label = this.methodLabel(intent);
+    const url = this.linkFor(intent);
+    const alternatives = this.alternatives(intent);
+    const text = resumed ? stillPendingText(intent, url) : pendingText(intent, label, url, alternatives);
+    return paymentResult(
+      text,
+      this.info(intent, intent.status, `Pay at payment_url, then call confirm_payment with this payment_id.`),
+      tool.hasOutputSchema,
+    );
+  }
+
+  private providerFailure(tool: PaidTool, intent: IntentRecord, error: unknown): CallToolResult {
+    const userMessage =
+      error instanceof ProviderError ? error.userMessage : 'The payment could not be started.';
+    this.core.logger.error('creating the provider payment failed', { intentId: intent.id, error });
+    return paymentResult(
+      `${userMessage} Nothing was charged. Call ${tool.name} again to retry; the same payment will be reused.`,
+      this.info(intent, intent.status, `Call ${tool.name} again to retry.`),
+      tool.hasOutputSchema,
+    );
+  }
+
+  private methodLabel(intent: IntentRecord): string {
+    const attempt = liveAttempt(intent);
+    if (!attempt) return 'a payment method of your choice';
+    return this.core.providerById.get(attempt.providerId)?.capabilities.label ?? attempt.providerId;
+  }
+
+  /** The link a user opens: the hosted pay page when the server has one, else the provider's checkout. */
+  linkFor(intent: IntentRecord): string {
+    if (this.core.settings.publicUrl) return `${this.core.settings.publicUrl}/pay/${intent.id}`;
+    return liveAttempt(intent)?.url ?? '';
+  }
+
+  private alternatives(intent: IntentRecord): PaymentAlternative[] {
+    const current = liveAttempt(intent)?.providerId;
+    const money = { minor: intent.binding.amount, currency: intent.binding.currency };
+    return intent.eligible
+      .filter((id) => id !== current)
+      .flatMap((id) => {
+        const provider = this.core.providerById.get(id);
+        if (!provider) return [];
+        const fee = feeFor(provider.capabilities.fee, money);
+        return [
+          {
+            provider: id,
+            label: provider.capabilities.label,
+            fee: fee === 0 ? 'no fee' : provider.capabilities.fee.label,
+          },
+        ];
+      });
+  }
+
+  info(intent: IntentRecord, status: PaymentStatus, next: string): PaymentInfo {
+    const attempt = liveAttempt(intent);
+    const provider = attempt ? this.core.providerById.get(attempt.providerId) : undefined;
+    const url = this.linkFor(intent);
+    return buildPaymentInfo(intent, {
+      status,
+      providerLabel: provider?.capabilities.label,
+      url: url === '' ? undefined : url,
+      alternatives: this.alternatives(intent),
+      next,
+    });
+  }
+}
+
+function progressFor(extra: ToolExtra) {
+  const report = progressReporter(extra);
+  return () => report('Waiting for the payment to complete…');
+}

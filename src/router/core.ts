@@ -1,0 +1,39 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { ConfirmationLayer } from '../confirmation/index.js';
+import type { Logger } from '../logger.js';
+import type { PaymentProvider } from '../providers/types.js';
+import type { PaymentStore } from '../store/types.js';
+import type { PayRouterHooks, ResolvedSettings } from './options.js';
+import type { PaidTool } from './paid-tool.js';
+import type { SubjectResolver } from './subject.js';
+
+/** What every part of one PayRouter shares: settings, providers, store, confirmation, tools. */
+export interface RouterCore {
+  settings: ResolvedSettings;
+  providers: readonly PaymentProvider[];
+  providerById: ReadonlyMap<string, PaymentProvider>;
+  store: PaymentStore;
+  confirmation: ConfirmationLayer;
+  logger: Logger;
+  hooks: PayRouterHooks;
+  subject: SubjectResolver | undefined;
+  /** Names this process in run leases. */
+  instanceId: string;
+  /** The priced tools of each installed McpServer (one per connection). */
+  toolsOf(server: McpServer): ReadonlyMap<string, PaidTool>;
+}
+
+/** Run a user hook without letting it break a paid call; failures are logged. */
+export async function runHook<E>(
+  core: RouterCore,
+  name: string,
+  hook: ((event: E) => unknown) | undefined,
+  event: E,
+) {
+  if (!hook) return;
+  try {
+    await hook(event);
+  } catch (error) {
+    core.logger.warn(`hook ${name} threw`, { error });
+  }
+}

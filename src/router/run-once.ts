@@ -1,0 +1,177 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { intentMoney } from '../flows/payment-result.js';
+import type { IntentRecord } from '../store/types.js';
+import { type RouterCore, runHook } from './core.js';
+import { mutateIntent, updateIntent } from './intent-repository.js';
+import { type ClaimOutcome, claimRun, completeRun, markDelivered, releaseRun } from './intent-transitions.js';
+import type { PaidTool } from './paid-tool.js';
+import type { ToolExtra } from './subject.js';
+
+export type RunOutcome =
+  | { kind: 'result'; result: CallToolResult; intent: IntentRecord; fresh: boolean }
+  | { kind: 'tool_failed'; message: string; result?: CallToolResult; intent: IntentRecord; refunded: boolean }
+  | { kind: 'not_paid'; intent: IntentRecord }
+  | { kind: 'mismatch' }
+  | { kind: 'gone' };
+
+/**
+ * Run the bound tool of a paid intent exactly once. Concurrent callers (on any instance) wait for
+ * the one that holds the claim and get its stored result; a crashed runner's lease runs out and
+ * the next caller takes over.
+ */
+export async function runOnce(
+  core: RouterCore,
+  tool: PaidTool,
+  intent: IntentRecord,
+  extra: ToolExtra,
+): Promise<RunOutcome> {
+  const owner = `${core.instanceId}:${String(extra.requestId)}`;
+  for (;;) {
+    const claim = await mutateIntent<ClaimOutcome>(core.store, intent.id, (current) =>
+      (({ next, outcome }) => ({ next, value: outcome }))(
+        claimRun(current, intent.binding, owner, Date.now(), core.settings.leaseMs),
+      ),
+    );
+    if (!claim) return { kind: 'gone' };
+    const outcome = claim.value;
+    switch (outcome.kind) {
+      case 'mismatch':
+        return { kind: 'mismatch' };
+      case 'not_paid':
+        return { kind: 'not_paid', intent: claim.intent };
+      case 'done': {
+        const delivered = await updateIntent(core.store, intent.id, (current) =>
+          markDelivered(current, Date.now()),
+        );
+        return { kind: 'result', result: outcome.result, intent: delivered ?? claim.intent, fresh: false };
+      }
+      case 'busy':
+        await waitForChange(core, intent.id, Math.max(10, outcome.until - Date.now()), extra.signal);
+        if (extra.signal.aborted) return { kind: 'not_paid', intent: claim.intent };
+        continue;
+      case 'claimed':
+        if (outcome.fence === 1) {
+          await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(claim.intent));
+        }
+        return execute(core, tool, claim.intent, outcome.fence, extra);
+    }
+  }
+}
+
+async function execute(
+  core: RouterCore,
+  tool: PaidTool,
+  intent: IntentRecord,
+  fence: number,
+  extra: ToolExtra,
+): Promise<RunOutcome> {
+  let result: CallToolResult | undefined;
+  let failure: string | undefined;
+  try {
+    const args = tool.parseArgs(JSON.parse(intent.argsJson));
+    result = await tool.handler(args, extra);
+    if (result.isError === true) failure = firstText(result) ?? 'the tool reported an error';
+  } catch (error) {
+    failure = error instanceof Error ? error.message : String(error);
+  }
+
+  if (failure === undefined && result !== undefined) {
+    const stored = await mutateIntent(core.store, intent.id, (current) => ({
+      next: completeRun(current, fence, result, Date.now(), core.settings.resultTtlMs, !extra.signal.aborted),
+      value: undefined,
+    }));
+    const completed = stored?.intent;
+    if (!stored?.changed) {
+      // Our lease ran out and another runner took over: its result is the one kept.
+      core.logger.warn('tool finished after its lease was taken over; result not stored', {
+        intentId: intent.id,
+      });
+    } else {
+      await core.store.publish({
+        intentId: intent.id,
+        status: stored.intent.status,
+        version: stored.intent.version,
+      });
+    }
+    await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: true });
+    return { kind: 'result', result, intent: completed ?? intent, fresh: true };
+  }
+
+  const message = failure ?? 'the tool returned nothing';
+  core.logger.warn('paid tool failed; payment kept for a retry', {
+    intentId: intent.id,
+    tool: tool.name,
+    error: message,
+  });
+  const released = await updateIntent(core.store, intent.id, (current) =>
+    releaseRun(current, fence, message, Date.now()),
+  );
+  await core.store.publish({
+    intentId: intent.id,
+    status: intent.status,
+    version: released?.version ?? intent.version,
+  });
+  await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: false, error: message });
+  const refunded = core.settings.onToolError === 'refund' ? await refund(core, released ?? intent) : false;
+  return {
+    kind: 'tool_failed',
+    message,
+    ...(result === undefined ? {} : { result }),
+    intent: released ?? intent,
+    refunded,
+  };
+}
+
+async function refund(core: RouterCore, intent: IntentRecord): Promise<boolean> {
+  const attempt = intent.attempts.find((a) => a.status === 'paid') ?? intent.attempts.at(-1);
+  const provider = attempt ? core.providerById.get(attempt.providerId) : undefined;
+  if (!attempt || !provider?.refundPayment) return false;
+  try {
+    await provider.refundPayment(attempt.paymentId);
+    await core.confirmation.applyProviderState(intent.id, attempt.providerId, {
+      paymentId: attempt.paymentId,
+      status: 'refunded',
+      rawStatus: 'refunded',
+    });
+    return true;
+  } catch (error) {
+    core.logger.error('refund after tool failure failed', { intentId: intent.id, error });
+    return false;
+  }
+}
+
+function eventOf(intent: IntentRecord) {
+  return {
+    intentId: intent.id,
+    tool: intent.binding.tool,
+    subject: intent.binding.subject,
+    amount: intentMoney(intent),
+    providerId:
+      intent.attempts.find((a) => a.status === 'paid')?.providerId ??
+      intent.attempts.at(-1)?.providerId ??
+      '',
+  };
+}
+
+function firstText(result: CallToolResult): string | undefined {
+  const block = result.content?.find((c) => c.type === 'text');
+  return block && block.type === 'text' ? block.text : undefined;
+}
+
+/** Resolve when the store reports a change of this intent, after `ms`, or on abort. */
+function waitForChange(core: RouterCore, intentId: string, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      unsubscribe();
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.min(ms, 1000));
+    timer.unref();
+    const unsubscribe = core.store.subscribe((change) => {
+      if (change.intentId === intentId) done();
+    });
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

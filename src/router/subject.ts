@@ -1,0 +1,30 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import { newOpaqueId } from '../ids.js';
+
+export type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/** Custom subject resolution; return undefined to fall back to the default order. */
+export type SubjectResolver = (extra: ToolExtra) => string | undefined;
+
+const connectionIds = new WeakMap<McpServer, string>();
+
+/**
+ * Who pays: the authenticated user (`authInfo.extra.sub`, put there by the server's token
+ * verifier), else the MCP session, else this connection (an McpServer serves exactly one).
+ * `authInfo.clientId` names the client program, not the person, so it is never used.
+ */
+export function resolveSubject(server: McpServer, extra: ToolExtra, custom?: SubjectResolver): string {
+  const fromOption = custom?.(extra);
+  if (typeof fromOption === 'string' && fromOption.length > 0) return `custom:${fromOption}`;
+  const sub = extra.authInfo?.extra?.['sub'];
+  if (typeof sub === 'string' && sub.length > 0) return `user:${sub}`;
+  if (extra.sessionId) return `session:${extra.sessionId}`;
+  let id = connectionIds.get(server);
+  if (id === undefined) {
+    id = newOpaqueId('conn');
+    connectionIds.set(server, id);
+  }
+  return `connection:${id}`;
+}

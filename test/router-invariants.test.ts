@@ -1,0 +1,439 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ConfigError, PayRouter } from '../src/index.js';
+import { connectClient, payAt, paymentOf, startWorld, textOf } from './support/paid-server.js';
+
+let world: Awaited<ReturnType<typeof startWorld>>;
+
+beforeAll(async () => {
+  world = await startWorld();
+});
+afterAll(async () => {
+  await world.close();
+});
+beforeEach(() => {
+  world.sandbox.reset();
+  world.runs.length = 0;
+});
+
+const call = async (
+  client: { callTool: (...a: never[]) => Promise<unknown> },
+  name: string,
+  args: Record<string, unknown>,
+) =>
+  (await (client.callTool as (p: { name: string; arguments: Record<string, unknown> }) => Promise<unknown>)({
+    name,
+    arguments: args,
+  })) as CallToolResult;
+
+describe('a payment unlocks only its own call', () => {
+  it('other arguments, another tool, another session: nothing runs on someone else’s payment', async () => {
+    const { server, router } = world.makeServer();
+    const a = await connectClient(server, { elicitation: 'none' });
+    const paid = paymentOf(await call(a.client, 'process_data', { data: 'mine' }))!;
+    await payAt(paid.payment_url!);
+
+    // Same tool, other arguments: a new payment, the paid one is not used.
+    const other = await call(a.client, 'process_data', { data: 'theirs' });
+    expect(paymentOf(other)?.payment_id).not.toBe(paid.payment_id);
+    expect(paymentOf(other)?.status).toBe('pending');
+    expect(world.runsOf('process_data')).toBe(0);
+
+    // Another connection (another subject) presenting the payment id gets nothing.
+    const server2 = new McpServer({ name: 'paid-tools', version: '1.0.0' });
+    router.install(server2);
+    server2.registerTool(
+      'process_data',
+      { description: 'x', inputSchema: { data: z.string() }, price: { amount: 0.25, currency: 'USD' } },
+      async ({ data }) => {
+        world.runs.push({ tool: 'process_data', args: { data }, hasSignal: true });
+        return { content: [{ type: 'text', text: `stolen ${data}` }] };
+      },
+    );
+    const b = await connectClient(server2, { elicitation: 'none' });
+    const stolen = await call(b.client, 'confirm_payment', { payment_id: paid.payment_id });
+    expect(stolen.isError).toBe(true);
+    expect(textOf(stolen)).toContain('Unknown payment_id');
+    const forged = await call(b.client, 'confirm_payment', { payment_id: 'pay_AAAAAAAAAAAAAAAAAAAAAAAA' });
+    expect(textOf(forged)).toBe(textOf(stolen).replace(paid.payment_id, 'pay_AAAAAAAAAAAAAAAAAAAAAAAA'));
+    expect(world.runsOf('process_data')).toBe(0);
+
+    // The owner still gets exactly their call.
+    const mine = await call(a.client, 'confirm_payment', { payment_id: paid.payment_id });
+    expect(textOf(mine)).toBe('Processed: mine');
+    expect(world.runsOf('process_data')).toBe(1);
+    await a.close();
+    await b.close();
+  });
+
+  it('a price change makes a new payment: the old one does not pay for the new price', async () => {
+    let price = '0.25';
+    const { server } = world.makeServer();
+    server.registerTool(
+      'dynamic',
+      {
+        description: 'Dynamic',
+        inputSchema: { words: z.number().int() },
+        price: ({ words }) => ({ amount: words === 1 ? price : '0.75', currency: 'USD' }),
+      },
+      async ({ words }) => {
+        world.runs.push({ tool: 'dynamic', args: { words }, hasSignal: true });
+        return { content: [{ type: 'text', text: `dynamic ${words}` }] };
+      },
+    );
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const first = paymentOf(await call(client, 'dynamic', { words: 1 }))!;
+    expect(first.amount).toBe('0.25');
+    await payAt(first.payment_url!);
+    price = '0.30';
+    const repriced = paymentOf(await call(client, 'dynamic', { words: 1 }))!;
+    expect(repriced.amount).toBe('0.30');
+    expect(repriced.payment_id).not.toBe(first.payment_id);
+    expect(world.runsOf('dynamic')).toBe(0);
+    const big = paymentOf(await call(client, 'dynamic', { words: 3 }))!;
+    expect(big.amount).toBe('0.75');
+    await close();
+  });
+
+  it('one user (authInfo sub) can pay on one connection and confirm on another', async () => {
+    const { server, router } = world.makeServer();
+    const authInfo = { token: 't', clientId: 'some-client', scopes: [], extra: { sub: 'alice' } };
+    const a = await connectClient(server, { elicitation: 'none', authInfo });
+    const payment = paymentOf(await call(a.client, 'process_data', { data: 'shared' }))!;
+    await payAt(payment.payment_url!);
+    const server2 = new McpServer({ name: 'paid-tools', version: '1.0.0' });
+    router.install(server2);
+    server2.registerTool(
+      'process_data',
+      { description: 'x', inputSchema: { data: z.string() }, price: { amount: 0.25, currency: 'USD' } },
+      async ({ data }, extra) => {
+        world.runs.push({
+          tool: 'process_data',
+          args: { data },
+          hasSignal: extra.signal instanceof AbortSignal,
+          authSub: extra.authInfo?.extra?.['sub'],
+        });
+        return { content: [{ type: 'text', text: `Processed: ${data}` }] };
+      },
+    );
+    const b = await connectClient(server2, { elicitation: 'none', authInfo });
+    const done = await call(b.client, 'confirm_payment', { payment_id: payment.payment_id });
+    expect(textOf(done)).toBe('Processed: shared');
+    expect(world.runs[0]).toMatchObject({ authSub: 'alice', hasSignal: true });
+
+    const bob = await connectClient(server2, {
+      elicitation: 'none',
+      authInfo: { ...authInfo, extra: { sub: 'bob' } },
+    }).catch(() => undefined);
+    expect(bob).toBeUndefined(); // an McpServer serves one connection: the SDK refuses a second connect
+    await a.close();
+    await b.close();
+  });
+});
+
+describe('exactly once', () => {
+  it('50 concurrent confirm_payment calls for one paid intent run the handler once and all get its result', async () => {
+    const { server } = world.makeServer();
+    let running = 0;
+    let maxRunning = 0;
+    server.registerTool(
+      'slow',
+      { description: 'Slow', inputSchema: { x: z.number() }, price: { amount: '0.05', currency: 'USD' } },
+      async ({ x }) => {
+        running += 1;
+        maxRunning = Math.max(maxRunning, running);
+        world.runs.push({ tool: 'slow', args: { x }, hasSignal: true });
+        await new Promise((r) => setTimeout(r, 150));
+        running -= 1;
+        return { content: [{ type: 'text', text: `slow ${x}` }] };
+      },
+    );
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const payment = paymentOf(await call(client, 'slow', { x: 7 }))!;
+    await payAt(payment.payment_url!);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => call(client, 'confirm_payment', { payment_id: payment.payment_id })),
+    );
+    expect(results.map(textOf)).toEqual(Array(50).fill('slow 7'));
+    expect(world.runsOf('slow')).toBe(1);
+    expect(maxRunning).toBe(1);
+    const reads = world.sandbox.walleot.requests.entries.filter((r) => r.method === 'GET').length;
+    expect(reads).toBeLessThanOrEqual(3);
+    await close();
+  });
+
+  it('a tool that throws keeps the payment for a retry of the same call; the retry runs it', async () => {
+    const { server } = world.makeServer();
+    let fail = true;
+    server.registerTool(
+      'flaky',
+      { description: 'Flaky', inputSchema: { x: z.number() }, price: { amount: '0.05', currency: 'USD' } },
+      async ({ x }) => {
+        world.runs.push({ tool: 'flaky', args: { x }, hasSignal: true });
+        if (fail) throw new Error('upstream down');
+        return { content: [{ type: 'text', text: `ok ${x}` }] };
+      },
+    );
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const payment = paymentOf(await call(client, 'flaky', { x: 1 }))!;
+    await payAt(payment.payment_url!);
+    const failed = await call(client, 'confirm_payment', { payment_id: payment.payment_id });
+    expect(failed.isError).toBe(true);
+    expect(textOf(failed)).toContain('upstream down');
+    expect(textOf(failed)).toContain('is kept');
+    fail = false;
+    const retried = await call(client, 'flaky', { x: 1 });
+    expect(textOf(retried)).toBe('ok 1');
+    expect(world.runsOf('flaky')).toBe(2);
+    expect(world.sandbox.walleot.requests.entries.filter((r) => r.method === 'POST')).toHaveLength(1);
+    await close();
+  });
+
+  it('with onToolError "refund", a failing tool refunds the card payment', async () => {
+    const { server } = world.makeServer({ onToolError: 'refund' });
+    server.registerTool(
+      'broken',
+      { description: 'Broken', price: { amount: 1, currency: 'EUR' } },
+      async () => {
+        throw new Error('always fails');
+      },
+    );
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const payment = paymentOf(await call(client, 'broken', {}))!;
+    expect(payment.provider).toBe('stripe');
+    await payAt(payment.payment_url!);
+    const result = await call(client, 'confirm_payment', { payment_id: payment.payment_id });
+    expect(textOf(result)).toContain('refunded');
+    expect(paymentOf(result)?.status).toBe('refunded');
+    expect(world.sandbox.stripe.requests.entries.filter((r) => r.path === '/v1/refunds')).toHaveLength(1);
+    await close();
+  });
+
+  it('a client dropping mid-call loses neither the payment nor, once paid, the result', async () => {
+    const { server } = world.makeServer();
+    let release: () => void = () => {};
+    server.registerTool(
+      'long',
+      { description: 'Long', inputSchema: { x: z.number() }, price: { amount: '0.05', currency: 'USD' } },
+      async ({ x }) => {
+        world.runs.push({ tool: 'long', args: { x }, hasSignal: true });
+        await new Promise<void>((r) => {
+          release = r;
+        });
+        return { content: [{ type: 'text', text: `long ${x}` }] };
+      },
+    );
+    let payUrl = '';
+    const { client, close } = await connectClient(server, {
+      elicitation: 'url',
+      onElicit: (request) => {
+        if (request.mode === 'url') payUrl = request.url;
+        return { action: 'accept' };
+      },
+    });
+    // 1. Abort while the server waits for the payment.
+    const waiting = new AbortController();
+    const first = client.callTool({ name: 'long', arguments: { x: 1 } }, undefined, {
+      signal: waiting.signal,
+    });
+    await vitestWaitFor(() => payUrl !== '');
+    waiting.abort();
+    await expect(first).rejects.toThrow();
+    await payAt(payUrl);
+
+    // 2. Abort while the paid tool runs: the result is kept.
+    const running = new AbortController();
+    const second = client.callTool({ name: 'long', arguments: { x: 1 } }, undefined, {
+      signal: running.signal,
+    });
+    await vitestWaitFor(() => world.runsOf('long') === 1);
+    running.abort();
+    await expect(second).rejects.toThrow();
+    release();
+    // 3. The retry returns the stored result; the tool does not run again and nothing is charged again.
+    await vitestWaitFor(async () => {
+      const third = await call(client, 'long', { x: 1 });
+      return textOf(third) === 'long 1';
+    });
+    expect(world.runsOf('long')).toBe(1);
+    expect(world.sandbox.walleot.requests.entries.filter((r) => r.method === 'POST')).toHaveLength(1);
+    await close();
+  });
+});
+
+describe('registration and configuration', () => {
+  it('misconfiguration fails at registration with a message naming the tool and the fix', () => {
+    const { server } = world.makeServer();
+    const register = (name: string, config: Record<string, unknown>) => () =>
+      server.registerTool(name, { description: 'd', ...config } as never, async () => ({ content: [] }));
+    expect(register('bad_amount', { price: { amount: 1.005, currency: 'USD' } })).toThrow(
+      /bad_amount.*decimal places/,
+    );
+    expect(register('zero', { price: { amount: 0, currency: 'USD' } })).toThrow(ConfigError);
+    expect(register('unknown_currency', { price: { amount: 1, currency: 'XYZ' } })).toThrow(
+      /unknown_currency.*Unknown currency/,
+    );
+    expect(register('sub_cent', { price: { amount: '0.001', currency: 'USD' } })).toThrow(/sub_cent/);
+    expect(register('nobody', { price: { amount: '0.10', currency: 'EUR' } })).toThrow(
+      /nobody.*no configured provider/,
+    );
+    expect(
+      register('bad_provider', { price: { amount: 1, currency: 'USD' }, providers: ['paypal'] }),
+    ).toThrow(/bad_provider.*unknown provider "paypal"/);
+    expect(
+      register('override_excludes', { price: { amount: '0.10', currency: 'USD' }, providers: ['stripe'] }),
+    ).toThrow(/override_excludes/);
+    expect(() => new PayRouter(new McpServer({ name: 'x', version: '1' }), { providers: [] })).toThrow(
+      ConfigError,
+    );
+    expect(
+      () => new PayRouter(new McpServer({ name: 'x', version: '1' }), { providers: { paypal: {} } as never }),
+    ).toThrow(/Unknown provider "paypal"/);
+    expect(
+      () =>
+        new PayRouter(new McpServer({ name: 'x', version: '1' }), { providers: { walleot: { apiKey: '' } } }),
+    ).toThrow(/apiKey/);
+  });
+
+  it('shows the price in the tool’s _meta and leaves free tools untouched', async () => {
+    const { server } = world.makeServer();
+    server.registerTool(
+      'meta_priced',
+      { description: 'PayMCP style', _meta: { price: { amount: 2, currency: 'USD' } } },
+      async () => ({ content: [{ type: 'text', text: 'meta ok' }] }),
+    );
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { tools } = await client.listTools();
+    const byName = new Map(tools.map((t) => [t.name, t]));
+    expect(byName.get('process_data')?._meta?.['price']).toEqual({
+      amount: '0.25',
+      currency: 'USD',
+      minor: 25,
+    });
+    expect(byName.get('meta_priced')?._meta?.['price']).toEqual({
+      amount: '2.00',
+      currency: 'USD',
+      minor: 200,
+    });
+    expect(byName.get('confirm_payment')?.description).toBeTruthy();
+    expect(byName.get('free_echo')?._meta).toBeUndefined();
+    const free = await call(client, 'free_echo', { text: 'hi' });
+    expect(textOf(free)).toBe('hi');
+    const metaPriced = await call(client, 'meta_priced', {});
+    expect(paymentOf(metaPriced)?.amount).toBe('2.00');
+    await close();
+  });
+
+  it('the typed router.registerTool and outputSchema tools: no foreign structuredContent on payment results', async () => {
+    const { server, router } = world.makeServer();
+    router.registerTool(
+      'typed',
+      {
+        description: 'Typed',
+        inputSchema: { q: z.string() },
+        outputSchema: { answer: z.string() },
+        price: { amount: '1.00', currency: 'USD' },
+      },
+      async ({ q }) => ({
+        content: [{ type: 'text', text: q }],
+        structuredContent: { answer: q.toUpperCase() },
+      }),
+    );
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    await client.listTools();
+    const pending = await call(client, 'typed', { q: 'abc' });
+    expect(pending.structuredContent).toBeUndefined();
+    const payment = paymentOf(pending)!;
+    await payAt(payment.payment_url!);
+    const done = await call(client, 'typed', { q: 'abc' });
+    expect(done.structuredContent).toEqual({ answer: 'ABC' });
+    await close();
+  });
+
+  it('hooks: beforeCharge can refuse (nothing charged), the others see the payment lifecycle', async () => {
+    const events: string[] = [];
+    const { server } = world.makeServer({
+      hooks: {
+        beforeCharge: ({ args }) =>
+          (args as { data?: string }).data === 'too much'
+            ? { allow: false, reason: 'daily spending cap reached' }
+            : true,
+        onPaymentCreated: ({ providerId }) => void events.push(`created:${providerId}`),
+        onPaid: ({ tool }) => void events.push(`paid:${tool}`),
+        onToolRun: ({ ok }) => void events.push(`ran:${ok}`),
+      },
+    });
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const refused = await call(client, 'process_data', { data: 'too much' });
+    expect(textOf(refused)).toContain('daily spending cap reached');
+    expect(world.sandbox.walleot.requests.entries).toHaveLength(0);
+    const payment = paymentOf(await call(client, 'process_data', { data: 'fine' }))!;
+    await payAt(payment.payment_url!);
+    await call(client, 'confirm_payment', { payment_id: payment.payment_id });
+    expect(events).toEqual(['created:walleot', 'paid:process_data', 'ran:true']);
+    await close();
+  });
+
+  it('explain() shows the routing decision without side effects', async () => {
+    const { router } = world.makeServer();
+    const decision = await router.explain('report', { topic: 'x' });
+    expect(decision.eligible.map((e) => e.providerId)).toEqual(['walleot', 'stripe']);
+    const yen = await router.explain('status_now');
+    expect(yen.excluded[0]).toMatchObject({ providerId: 'walleot' });
+    expect(world.sandbox.walleot.requests.entries).toHaveLength(0);
+  });
+});
+
+describe('waiting', () => {
+  it('sends progress while waiting for a URL-mode payment when the client asked for it', async () => {
+    const { server } = world.makeServer();
+    const { client, close } = await connectClient(server, {
+      elicitation: 'form+url',
+      onElicit: (request) => {
+        if (request.mode === 'url') {
+          setTimeout(() => void payAt(request.url), 300);
+          return { action: 'accept' };
+        }
+        return { action: 'accept', content: { method: 'walleot' } };
+      },
+    });
+    const progress: string[] = [];
+    const result = (await client.callTool({ name: 'report', arguments: { topic: 'p' } }, undefined, {
+      onprogress: (p) => void progress.push(p.message ?? ''),
+    })) as CallToolResult;
+    expect(textOf(result)).toBe('Report on p (1 pages)');
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress[0]).toContain('Waiting for the payment');
+    await close();
+  });
+
+  it('a wait that runs out returns the pending payment; the next call resumes it', async () => {
+    const { server } = world.makeServer({ timeouts: { paymentWaitMs: 200, choiceMs: 2000 } });
+    let url = '';
+    const { client, close } = await connectClient(server, {
+      elicitation: 'url',
+      onElicit: (request) => {
+        if (request.mode === 'url') url = request.url;
+        return { action: 'accept' };
+      },
+    });
+    const pending = await call(client, 'process_data', { data: 'later' });
+    expect(paymentOf(pending)?.status).toBe('pending');
+    await payAt(url);
+    const done = await call(client, 'process_data', { data: 'later' });
+    expect(textOf(done)).toBe('Processed: later');
+    expect(world.sandbox.walleot.requests.entries.filter((r) => r.method === 'POST')).toHaveLength(1);
+    await close();
+  });
+});
+
+async function vitestWaitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await predicate()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('condition not met in time');
+}
