@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, ProviderError } from '../errors.js';
-import { type Logger, redactingLogger, registerSecret, silentLogger } from '../logger.js';
+import { consoleLogger, type Logger, redactingLogger, registerSecret } from '../logger.js';
 import { currencyExponent, normalizeCurrency } from '../money/currencies.js';
 import { type Money, rescaleExact, toDecimalString } from '../money/money.js';
 import type { PaymentStatus } from '../status.js';
@@ -114,7 +114,7 @@ export class WalleotProvider implements PaymentProvider {
     }
     const settings = parsed.data;
     this.id = settings.id ?? 'walleot';
-    this.logger = redactingLogger(settings.logger ?? silentLogger);
+    this.logger = settings.logger === undefined ? consoleLogger() : redactingLogger(settings.logger);
     const baseUrl = parseBaseUrl(settings.baseUrl ?? WALLEOT_DEFAULT_BASE_URL);
     if (baseUrl.protocol === 'http:' && !isLoopback(baseUrl.hostname)) {
       this.logger.warn(

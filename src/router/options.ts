@@ -74,7 +74,7 @@ export interface PayRouterOptions {
     /** Longest a call waits for the payment to complete before returning the pending result (default 25 s). */
     paymentWaitMs?: number;
   };
-  /** How long a payment link stays valid (default 30 min; Stripe allows 30 min to 24 h). */
+  /** How long a payment link stays valid (default 60 min; Stripe accepts 31 min to 24 h, so a retry replays exactly). */
   paymentTtlMs?: number;
   /** How long a tool's result is kept after it ran (default 24 h). */
   resultTtlMs?: number;
@@ -146,7 +146,7 @@ export function resolveSettings(options: PayRouterOptions): ResolvedSettings {
     rememberChoiceMs: o.routing?.rememberChoiceMs ?? 30 * 24 * 60 * 60 * 1000,
     choiceMs: o.timeouts?.choiceMs ?? 30_000,
     paymentWaitMs: o.timeouts?.paymentWaitMs ?? 25_000,
-    paymentTtlMs: o.paymentTtlMs ?? 30 * 60 * 1000,
+    paymentTtlMs: o.paymentTtlMs ?? 60 * 60 * 1000,
     resultTtlMs: o.resultTtlMs ?? 24 * 60 * 60 * 1000,
     leaseMs: o.leaseMs ?? 5 * 60 * 1000,
     onToolError: o.onToolError ?? 'keep',
