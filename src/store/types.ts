@@ -24,6 +24,14 @@ export interface ProviderAttempt {
   expiresAt?: number;
 }
 
+export interface PlannedAttempt {
+  providerId: string;
+  idempotencyKey: string;
+  /** Provider-side expiry to request, ms since epoch. */
+  expiresAt: number;
+  plannedAt: number;
+}
+
 /** Whether the bound tool has run. `running` carries a lease so a crashed instance does not block forever. */
 export type RunState = 'unused' | 'running' | 'done';
 
@@ -57,11 +65,18 @@ export interface IntentRecord {
   /** Provider ids that could take this charge, in routing order. */
   eligible: string[];
   attempts: ProviderAttempt[];
+  /**
+   * A provider payment being created: its parameters are fixed before the request, so a retry
+   * after a timeout or crash sends the same idempotency key and the same parameters.
+   */
+  plannedAttempt?: PlannedAttempt;
   run: RunState;
   lease?: RunLease;
   /** Highest fencing token handed out. */
   fence: number;
   result?: StoredResult;
+  /** Whether the stored result reached a caller; an undelivered one (client dropped mid-call) is handed to the next identical call. */
+  resultDelivered?: boolean;
   /** Failed handler runs, newest last (message only). The payment stays usable for a retry. */
   runErrors: string[];
   createdAt: number;

@@ -1,0 +1,6 @@
+export type { StatusListener } from './listeners.js';
+export { type MemoryStoreOptions, memoryStore } from './memory.js';
+export { type RedisStoreOptions, redisStore } from './redis.js';
+export { intentRecordSchema, statusChangeSchema } from './schema.js';
+export type * from './types.js';
+export { bindingKey } from './types.js';

@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import { PayRouterError } from '../errors.js';
+import { PAYMENT_STATUSES } from '../status.js';
+import type {
+  Binding,
+  IntentRecord,
+  PlannedAttempt,
+  ProviderAttempt,
+  RunLease,
+  StatusChange,
+  StoredResult,
+} from './types.js';
+
+/**
+ * Runtime shapes of what a store holds, used to validate records read back from a shared backend
+ * (another instance, another version, or a hand-edited key may have written them).
+ * The key checks at the bottom make the build fail when `types.ts` and these schemas drift apart.
+ */
+
+const paymentStatusSchema = z.enum(PAYMENT_STATUSES);
+const msEpoch = z.number().nonnegative();
+
+export const bindingSchema = z.object({
+  tool: z.string(),
+  argsHash: z.string(),
+  amount: z.number().int().positive(),
+  currency: z.string(),
+  subject: z.string(),
+}) satisfies z.ZodType<Binding>;
+
+export const providerAttemptSchema = z.object({
+  providerId: z.string().min(1),
+  paymentId: z.string().min(1),
+  url: z.string(),
+  status: paymentStatusSchema,
+  rawStatus: z.string(),
+  idempotencyKey: z.string(),
+  createdAt: msEpoch,
+  expiresAt: msEpoch.optional(),
+}) satisfies z.ZodType<ProviderAttempt>;
+
+export const plannedAttemptSchema = z.object({
+  providerId: z.string().min(1),
+  idempotencyKey: z.string(),
+  expiresAt: msEpoch,
+  plannedAt: msEpoch,
+}) satisfies z.ZodType<PlannedAttempt>;
+
+export const runLeaseSchema = z.object({
+  owner: z.string(),
+  until: msEpoch,
+  fence: z.number().int().nonnegative(),
+}) satisfies z.ZodType<RunLease>;
+
+export const storedResultSchema = z.object({
+  result: z.record(z.string(), z.unknown()),
+  completedAt: msEpoch,
+}) satisfies z.ZodType<StoredResult>;
+
+export const intentRecordSchema = z.object({
+  id: z.string().min(1),
+  version: z.number().int().positive(),
+  binding: bindingSchema,
+  argsJson: z.string(),
+  description: z.string(),
+  status: paymentStatusSchema,
+  eligible: z.array(z.string()),
+  attempts: z.array(providerAttemptSchema),
+  plannedAttempt: plannedAttemptSchema.optional(),
+  run: z.enum(['unused', 'running', 'done']),
+  lease: runLeaseSchema.optional(),
+  fence: z.number().int().nonnegative(),
+  result: storedResultSchema.optional(),
+  resultDelivered: z.boolean().optional(),
+  runErrors: z.array(z.string()),
+  createdAt: msEpoch,
+  updatedAt: msEpoch,
+  expiresAt: msEpoch,
+}) satisfies z.ZodType<IntentRecord>;
+
+export const statusChangeSchema = z.object({
+  intentId: z.string().min(1),
+  status: paymentStatusSchema,
+  version: z.number().int().positive(),
+}) satisfies z.ZodType<StatusChange>;
+
+/** Short, value-free description of why a record failed validation (paths and messages only). */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/*
+ * Input checks shared by every store, so the memory and Redis stores accept and refuse the same
+ * things. A failure is a programming error in the caller, reported with a stable code.
+ */
+
+export function checkRecord(record: IntentRecord): IntentRecord {
+  const parsed = intentRecordSchema.safeParse(record);
+  if (!parsed.success) {
+    throw new PayRouterError(
+      'store_invalid_record',
+      `Refusing to store intent record: ${describeIssues(parsed.error)}`,
+    );
+  }
+  return parsed.data;
+}
+
+export function checkStatusChange(change: StatusChange): StatusChange {
+  const parsed = statusChangeSchema.safeParse(change);
+  if (!parsed.success) {
+    throw new PayRouterError(
+      'store_invalid_change',
+      `Invalid status change: ${describeIssues(parsed.error)}`,
+    );
+  }
+  return parsed.data;
+}
+
+export function checkTtl(ttlMs: number, what: string): number {
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new PayRouterError(
+      'store_invalid_ttl',
+      `${what}: ttl must be a positive number of ms, got ${ttlMs}`,
+    );
+  }
+  return Math.ceil(ttlMs);
+}
+
+export function checkVersion(expectedVersion: number): number {
+  if (!Number.isInteger(expectedVersion) || expectedVersion < 1) {
+    throw new PayRouterError(
+      'store_invalid_version',
+      `expectedVersion must be a positive integer, got ${expectedVersion}`,
+    );
+  }
+  return expectedVersion;
+}
+
+// Compile-time drift checks: a field added to a type in types.ts but not here (or the reverse)
+// is a type error on the matching line below.
+type KeyDrift<A, B> = Exclude<keyof A, keyof B> | Exclude<keyof B, keyof A>;
+type NoDrift<A, B> = [KeyDrift<A, B>] extends [never] ? true : KeyDrift<A, B>;
+const schemasMatchTypes: [
+  NoDrift<IntentRecord, z.infer<typeof intentRecordSchema>>,
+  NoDrift<Binding, z.infer<typeof bindingSchema>>,
+  NoDrift<ProviderAttempt, z.infer<typeof providerAttemptSchema>>,
+  NoDrift<PlannedAttempt, z.infer<typeof plannedAttemptSchema>>,
+  NoDrift<RunLease, z.infer<typeof runLeaseSchema>>,
+  NoDrift<StoredResult, z.infer<typeof storedResultSchema>>,
+  NoDrift<StatusChange, z.infer<typeof statusChangeSchema>>,
+  // Every record the types allow must also fit the schema's input.
+  IntentRecord extends z.input<typeof intentRecordSchema> ? true : 'IntentRecord does not fit the schema',
+] = [true, true, true, true, true, true, true, true];
+void schemasMatchTypes;

@@ -1,0 +1,245 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bindingKey, type PaymentStore, redisStore } from '../src/store/index.js';
+import { startRedisServer } from './support/redis-server.js';
+import {
+  attempt,
+  describeStoreContract,
+  eventually,
+  makeRecord,
+  recorder,
+  untilSubscribed,
+  waitPast,
+} from './support/store-contract.js';
+
+let server: Awaited<ReturnType<typeof startRedisServer>>;
+/** Every client and store a test opens, closed after it. */
+const opened: { clients: Redis[]; stores: PaymentStore[] } = { clients: [], stores: [] };
+
+function client(options: { connectionName?: string } = {}): Redis {
+  const redis = new Redis(server.url, { maxRetriesPerRequest: 2, ...options });
+  opened.clients.push(redis);
+  return redis;
+}
+
+function store(redis: Redis, prefix: string): PaymentStore {
+  const created = redisStore({ client: redis, prefix });
+  opened.stores.push(created);
+  return created;
+}
+
+const freshPrefix = () => `t-${randomUUID()}:`;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+});
+
+async function closeOpened(): Promise<void> {
+  await Promise.all(opened.stores.splice(0).map((s) => s.close()));
+  await Promise.all(opened.clients.splice(0).map((c) => c.quit()));
+}
+
+afterEach(closeOpened);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+describeStoreContract('redisStore', async () => {
+  // Two clients and two stores on one prefix: two instances of a server sharing Redis.
+  const prefix = freshPrefix();
+  return {
+    store: store(client(), prefix),
+    other: store(client(), prefix),
+    cleanup: closeOpened,
+  };
+});
+
+describe('redisStore', () => {
+  it('reports a corrupt record under an intent key as a clear error', async () => {
+    const redis = client();
+    const prefix = freshPrefix();
+    const payments = store(redis, prefix);
+
+    await redis.set(`${prefix}intent:not-json`, '{"id": "not-json", ver');
+    await expect(payments.get('not-json')).rejects.toMatchObject({
+      code: 'store_corrupt',
+      message: expect.stringMatching(/"not-json" is corrupt: not valid JSON/),
+    });
+
+    const wrongShape = { ...makeRecord({ id: 'wrong-shape' }), status: 'maybe', attempts: 'none' };
+    await redis.set(`${prefix}intent:wrong-shape`, JSON.stringify(wrongShape));
+    const error = await payments.get('wrong-shape').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'store_corrupt' });
+    expect((error as Error).message).toMatch(/status/);
+    expect((error as Error).message).toMatch(/attempts/);
+
+    const misplaced = makeRecord({ id: 'someone-else' });
+    await redis.set(`${prefix}intent:misplaced`, JSON.stringify(misplaced));
+    await expect(payments.get('misplaced')).rejects.toMatchObject({ code: 'store_corrupt' });
+
+    await redis.hset(`${prefix}intent:a-hash`, 'version', '1');
+    await expect(payments.get('a-hash')).rejects.toMatchObject({ code: 'store_corrupt' });
+    await expect(payments.update(makeRecord({ id: 'a-hash' }), 1)).rejects.toMatchObject({
+      code: 'store_corrupt',
+    });
+
+    // The compare-and-set script refuses to overwrite what it cannot read.
+    await expect(payments.update(makeRecord({ id: 'not-json' }), 1)).rejects.toMatchObject({
+      code: 'store_corrupt',
+    });
+    expect(await redis.get(`${prefix}intent:not-json`)).toBe('{"id": "not-json", ver');
+
+    // An index that leads to a corrupt record surfaces the same error.
+    const indexed = makeRecord();
+    await redis.set(`${prefix}binding:${bindingKey(indexed.binding)}`, 'not-json');
+    await expect(payments.findByBinding(bindingKey(indexed.binding))).rejects.toMatchObject({
+      code: 'store_corrupt',
+    });
+  });
+
+  it('keeps stores with different prefixes apart, keys and channel alike', async () => {
+    const redis = client();
+    const [a, b] = [freshPrefix(), freshPrefix()];
+    const storeA = store(redis, a);
+    const storeB = store(redis, b);
+
+    const record = makeRecord({ attempts: [attempt('walleot', 'w_iso')] });
+    await storeA.insert(record);
+    expect(await storeB.get(record.id)).toBeUndefined();
+    expect(await storeB.findByBinding(bindingKey(record.binding))).toBeUndefined();
+    expect(await storeB.findByPayment('walleot', 'w_iso')).toBeUndefined();
+    expect(await storeB.insert({ ...record, description: 'b' })).toBe(true);
+    expect((await storeA.get(record.id))?.description).toBe('Process data');
+
+    expect(await storeA.markEvent('evt_iso', 60_000)).toBe(true);
+    expect(await storeB.markEvent('evt_iso', 60_000)).toBe(true);
+    await storeA.setChoice('alice', 'stripe', 60_000);
+    expect(await storeB.getChoice('alice')).toBeUndefined();
+
+    expect((await redis.keys(`${a}*`)).sort()).toEqual(
+      [
+        `${a}binding:${bindingKey(record.binding)}`,
+        `${a}choice:alice`,
+        `${a}event:evt_iso`,
+        `${a}intent:${record.id}`,
+        `${a}payment:walleot:w_iso`,
+      ].sort(),
+    );
+
+    const onA = recorder(storeA);
+    const onB = recorder(storeB);
+    await untilSubscribed(storeA, [storeA]);
+    await untilSubscribed(storeB, [storeB]);
+    const intentId = `pi_${randomUUID()}`;
+    await storeA.publish({ intentId, status: 'paid', version: 2 });
+    await storeB.publish({ intentId: `${intentId}-b`, status: 'paid', version: 2 });
+    // B's own message arrives after A's would have: both were published on one connection, in order.
+    await eventually(() => onB.of(`${intentId}-b`).length === 1, 'delivery on b');
+    await eventually(() => onA.of(intentId).length === 1, 'delivery on a');
+    expect(onB.of(intentId)).toEqual([]);
+    expect(onA.of(`${intentId}-b`)).toEqual([]);
+  });
+
+  it('lets the record and all its index keys expire in Redis itself', async () => {
+    const redis = client();
+    const prefix = freshPrefix();
+    const payments = store(redis, prefix);
+    const record = makeRecord({ attempts: [attempt('walleot', 'w_ttl')] });
+    await payments.insert(record);
+    const keys = [
+      `${prefix}intent:${record.id}`,
+      `${prefix}binding:${bindingKey(record.binding)}`,
+      `${prefix}payment:walleot:w_ttl`,
+    ];
+    for (const key of keys) expect(await redis.pttl(key)).toBeGreaterThan(0);
+
+    const expiresAt = Date.now() + 100;
+    await payments.update({ ...record, expiresAt }, 1);
+    await waitPast(expiresAt);
+    expect(await redis.exists(...keys)).toBe(0);
+  });
+
+  it('runs its scripts again after Redis forgot them', async () => {
+    const redis = client();
+    const payments = store(redis, freshPrefix());
+    const record = makeRecord();
+    await payments.insert(record);
+    await redis.script('FLUSH');
+    expect(await payments.update({ ...record, status: 'paid' }, 1)).toMatchObject({ version: 2 });
+    await redis.script('FLUSH');
+    expect(await payments.insert(makeRecord())).toBe(true);
+  });
+
+  it('ignores malformed pub/sub messages and tells the logger', async () => {
+    const redis = client();
+    const prefix = freshPrefix();
+    const warnings: string[] = [];
+    const payments = redisStore({
+      client: redis,
+      prefix,
+      logger: { debug() {}, info() {}, warn: (message) => warnings.push(message), error() {} },
+    });
+    opened.stores.push(payments);
+    const seen = recorder(payments);
+    await untilSubscribed(payments, [payments]);
+
+    await redis.publish(`${prefix}status`, 'not json');
+    await redis.publish(`${prefix}status`, JSON.stringify({ intentId: 'pi_x', status: 'bogus', version: 1 }));
+    await payments.publish({ intentId: 'pi_ok', status: 'paid', version: 2 });
+    await eventually(() => seen.of('pi_ok').length === 1, 'the valid message');
+    expect(seen.of('pi_x')).toEqual([]);
+    expect(warnings).toEqual([
+      'redisStore: ignoring a status message that is not JSON',
+      'redisStore: ignoring a malformed status message',
+    ]);
+  });
+
+  it('closes only the subscriber connection it created, never the given client', async () => {
+    const name = `close-${randomUUID()}`;
+    const redis = client({ connectionName: name });
+    const payments = store(redis, freshPrefix());
+    const subscriberConnections = async () =>
+      ((await redis.client('LIST')) as string)
+        .split('\n')
+        .filter((line) => line.includes(` name=${name}:subscriber `)).length;
+
+    payments.subscribe(() => {});
+    await untilSubscribed(payments, [payments]);
+    expect(await subscriberConnections()).toBe(1);
+
+    await payments.close();
+    await eventually(async () => (await subscriberConnections()) === 0, 'the subscriber to disconnect');
+    expect(await redis.ping()).toBe('PONG');
+    expect(redis.status).toBe('ready');
+  });
+
+  it('creates no connection of its own until something subscribes', async () => {
+    const name = `lazy-${randomUUID()}`;
+    const redis = client({ connectionName: name });
+    const payments = store(redis, freshPrefix());
+    await payments.insert(makeRecord());
+    await payments.publish({ intentId: 'pi_1', status: 'paid', version: 2 });
+    const list = (await redis.client('LIST')) as string;
+    expect(list.split('\n').filter((line) => line.includes(` name=${name}`))).toHaveLength(1);
+  });
+
+  it('turns an unreachable Redis into a store_unavailable error', async () => {
+    const offline = new Redis({
+      port: server.port,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
+    const payments = redisStore({ client: offline });
+    await expect(payments.get('pi_1')).rejects.toMatchObject({ code: 'store_unavailable' });
+    await expect(payments.insert(makeRecord())).rejects.toMatchObject({ code: 'store_unavailable' });
+    await payments.close();
+    offline.disconnect();
+  });
+
+  it('refuses to start without an ioredis client', () => {
+    expect(() => redisStore({} as never)).toThrow(expect.objectContaining({ code: 'config_error' }));
+  });
+});

@@ -1,0 +1,450 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  bindingKey,
+  type IntentRecord,
+  type PaymentStore,
+  type StatusChange,
+} from '../../src/store/index.js';
+
+export interface StoreUnderTest {
+  store: PaymentStore;
+  /** A second instance on the same backend (another process, as far as the store can tell). */
+  other?: PaymentStore;
+  cleanup(): Promise<void>;
+}
+
+/** A valid record with a fresh opaque id (colons, spaces and non-ASCII on purpose). */
+export function makeRecord(overrides: Partial<IntentRecord> = {}): IntentRecord {
+  const now = Date.now();
+  const id = overrides.id ?? `pi:${randomUUID()} ü/x`;
+  return {
+    id,
+    version: 1,
+    binding: { tool: 'process_data', argsHash: 'a1b2c3', amount: 25, currency: 'USD', subject: `user|${id}` },
+    argsJson: '{"data":"x"}',
+    description: 'Process data',
+    status: 'pending',
+    eligible: ['walleot', 'stripe'],
+    attempts: [],
+    run: 'unused',
+    fence: 0,
+    runErrors: [],
+    createdAt: now,
+    updatedAt: now,
+    expiresAt: now + 60_000,
+    ...overrides,
+  };
+}
+
+export function attempt(providerId: string, paymentId: string): IntentRecord['attempts'][number] {
+  return {
+    providerId,
+    paymentId,
+    url: `https://pay.example/${paymentId}`,
+    status: 'pending',
+    rawStatus: 'pending',
+    idempotencyKey: `idem-${paymentId}`,
+    createdAt: Date.now(),
+  };
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` holds; fails with `what` after a generous bound (not a timing assertion). */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Waits until the wall clock is safely past `expiresAt`. */
+export async function waitPast(expiresAt: number): Promise<void> {
+  const remaining = expiresAt - Date.now();
+  await sleep(Math.max(0, remaining) + 30);
+}
+
+/** Records the status changes a store delivers. */
+export function recorder(store: PaymentStore) {
+  const changes: StatusChange[] = [];
+  const unsubscribe = store.subscribe((change) => {
+    changes.push(change);
+  });
+  return {
+    changes,
+    unsubscribe,
+    of: (intentId: string) => changes.filter((c) => c.intentId === intentId),
+  };
+}
+
+/**
+ * Subscriptions over a network (Redis pub/sub) go live a moment after `subscribe` returns.
+ * Publishes probes until every given store has received one, so later messages are not lost.
+ */
+export async function untilSubscribed(publisher: PaymentStore, subscribers: PaymentStore[]): Promise<void> {
+  const probeId = `probe-${randomUUID()}`;
+  const seen = subscribers.map(() => false);
+  const offs = subscribers.map((store, i) =>
+    store.subscribe((change) => {
+      if (change.intentId === probeId) seen[i] = true;
+    }),
+  );
+  try {
+    await eventually(async () => {
+      await publisher.publish({ intentId: probeId, status: 'pending', version: 1 });
+      return seen.every(Boolean);
+    }, 'subscriptions to go live');
+  } finally {
+    for (const off of offs) off();
+  }
+}
+
+/** A compare-and-set loop, the way the router and the confirmation layer use `update`. */
+async function incrementFence(store: PaymentStore, intentId: string): Promise<number> {
+  for (let tries = 1; ; tries += 1) {
+    const current = await store.get(intentId);
+    if (current === undefined) throw new Error(`intent ${intentId} vanished`);
+    const written = await store.update({ ...current, fence: current.fence + 1 }, current.version);
+    if (written !== undefined) return tries;
+  }
+}
+
+/**
+ * The behaviour every PaymentStore must have. `makeStore` runs before each test and gives a fresh,
+ * empty store (and, for shared backends, a second instance on the same data).
+ */
+export function describeStoreContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  describe(`${name}: PaymentStore contract`, () => {
+    let ctx: StoreUnderTest;
+    let store: PaymentStore;
+    /** The second instance where there is one, else the same store. */
+    let other: PaymentStore;
+
+    beforeEach(async () => {
+      ctx = await makeStore();
+      store = ctx.store;
+      other = ctx.other ?? ctx.store;
+    });
+
+    afterEach(async () => {
+      await ctx.cleanup();
+    });
+
+    describe('records', () => {
+      it('inserts with version 1, reads back, and refuses a duplicate id', async () => {
+        const record = makeRecord({ version: 7 });
+        expect(await store.insert(record)).toBe(true);
+        expect(await other.get(record.id)).toEqual({ ...record, version: 1 });
+
+        expect(await other.insert({ ...record, description: 'second' })).toBe(false);
+        expect((await store.get(record.id))?.description).toBe('Process data');
+        expect(await store.get(`missing-${record.id}`)).toBeUndefined();
+      });
+
+      it('keeps every field of a full record, optional ones included', async () => {
+        const now = Date.now();
+        const record = makeRecord({
+          status: 'paid',
+          attempts: [{ ...attempt('stripe', 'cs_full'), expiresAt: now + 30_000 }],
+          run: 'done',
+          lease: { owner: 'instance-a', until: now + 5_000, fence: 3 },
+          fence: 3,
+          result: { result: { content: [{ type: 'text', text: 'ok' }], isError: false }, completedAt: now },
+          runErrors: ['first run failed'],
+        });
+        await store.insert(record);
+        expect(await other.get(record.id)).toEqual({ ...record, version: 1 });
+      });
+
+      it('compare-and-set writes only over the expected version', async () => {
+        const record = makeRecord();
+        await store.insert(record);
+
+        const written = await other.update({ ...record, status: 'paid', updatedAt: Date.now() }, 1);
+        expect(written).toMatchObject({ id: record.id, version: 2, status: 'paid' });
+        expect(await store.get(record.id)).toEqual(written);
+
+        expect(await store.update({ ...record, status: 'failed' }, 1)).toBeUndefined();
+        expect(await store.update({ ...record, status: 'failed' }, 3)).toBeUndefined();
+        expect(await store.get(record.id)).toMatchObject({ version: 2, status: 'paid' });
+
+        expect(await store.update(makeRecord(), 1)).toBeUndefined();
+      });
+
+      it('hands out copies: changing a returned or passed-in record changes nothing stored', async () => {
+        const record = makeRecord({ attempts: [attempt('walleot', 'w_copy')] });
+        await store.insert(record);
+        record.description = 'mutated input';
+        record.attempts[0]!.status = 'paid';
+
+        const read = (await store.get(record.id))!;
+        read.description = 'mutated read';
+        read.attempts.push(attempt('stripe', 'cs_copy'));
+        read.binding.amount = 1;
+
+        const written = (await store.update({ ...read, description: 'v2', attempts: [] }, 1))!;
+        written.runErrors.push('mutated result');
+        written.binding.subject = 'someone else';
+
+        const stored = await store.get(record.id);
+        expect(stored).toMatchObject({ version: 2, description: 'v2', attempts: [], runErrors: [] });
+        expect(stored?.binding.amount).toBe(1);
+        expect(stored?.binding.subject).toBe(`user|${record.id}`);
+      });
+
+      it('refuses an invalid record or version with a typed error and stores nothing', async () => {
+        const bad = makeRecord({ binding: { ...makeRecord().binding, amount: 0.25 } });
+        await expect(store.insert(bad)).rejects.toMatchObject({ code: 'store_invalid_record' });
+        expect(await store.get(bad.id)).toBeUndefined();
+
+        const record = makeRecord();
+        await store.insert(record);
+        await expect(store.update(record, 0)).rejects.toMatchObject({ code: 'store_invalid_version' });
+        await expect(store.update({ ...record, status: 'bogus' as 'paid' }, 1)).rejects.toMatchObject({
+          code: 'store_invalid_record',
+        });
+        expect(await store.get(record.id)).toMatchObject({ version: 1, status: 'pending' });
+      });
+    });
+
+    describe('indexes', () => {
+      it('finds the newest intent of a binding; an update of an older one does not take it back', async () => {
+        const older = makeRecord();
+        const key = bindingKey(older.binding);
+        await store.insert(older);
+        expect((await other.findByBinding(key))?.id).toBe(older.id);
+
+        const newer = makeRecord({ binding: older.binding });
+        await other.insert(newer);
+        expect((await store.findByBinding(key))?.id).toBe(newer.id);
+
+        await store.update({ ...older, status: 'expired' }, 1);
+        expect((await store.findByBinding(key))?.id).toBe(newer.id);
+        expect(await store.findByBinding(bindingKey({ ...older.binding, amount: 26 }))).toBeUndefined();
+      });
+
+      it('finds an intent by any of its provider payments, including ones added by an update', async () => {
+        const record = makeRecord({ attempts: [attempt('walleot', 'w_1')] });
+        await store.insert(record);
+        expect((await other.findByPayment('walleot', 'w_1'))?.id).toBe(record.id);
+        expect(await other.findByPayment('stripe', 'cs_1')).toBeUndefined();
+
+        const updated = await other.update(
+          { ...record, attempts: [...record.attempts, attempt('stripe', 'cs_1')] },
+          1,
+        );
+        expect(updated?.version).toBe(2);
+        expect(await store.findByPayment('stripe', 'cs_1')).toEqual(updated);
+        expect(await store.findByPayment('walleot', 'w_1')).toEqual(updated);
+        // The provider is part of the key: the same payment id at another provider is someone else's.
+        expect(await store.findByPayment('walleot', 'cs_1')).toBeUndefined();
+        expect(await store.findByPayment('stripe', 'w_1')).toBeUndefined();
+      });
+    });
+
+    describe('expiry', () => {
+      it('drops a record and its indexes after its expiresAt', async () => {
+        const record = makeRecord({ attempts: [attempt('walleot', 'w_short')], expiresAt: Date.now() + 100 });
+        expect(await store.insert(record)).toBe(true);
+        await waitPast(record.expiresAt);
+        expect(await store.get(record.id)).toBeUndefined();
+        expect(await other.get(record.id)).toBeUndefined();
+        expect(await store.findByBinding(bindingKey(record.binding))).toBeUndefined();
+        expect(await store.findByPayment('walleot', 'w_short')).toBeUndefined();
+        // Gone means gone: the id can be used again.
+        expect(await store.insert({ ...record, expiresAt: Date.now() + 60_000 })).toBe(true);
+      });
+
+      it('follows an update that moves expiresAt, indexes included', async () => {
+        const record = makeRecord({ attempts: [attempt('walleot', 'w_moved')] });
+        await store.insert(record);
+        expect(await store.findByPayment('walleot', 'w_moved')).toBeDefined();
+
+        const expiresAt = Date.now() + 100;
+        expect(
+          await other.update(
+            { ...record, attempts: [...record.attempts, attempt('stripe', 'cs_moved')], expiresAt },
+            1,
+          ),
+        ).toBeDefined();
+        await waitPast(expiresAt);
+        expect(await store.get(record.id)).toBeUndefined();
+        expect(await store.findByBinding(bindingKey(record.binding))).toBeUndefined();
+        expect(await store.findByPayment('walleot', 'w_moved')).toBeUndefined();
+        expect(await store.findByPayment('stripe', 'cs_moved')).toBeUndefined();
+      });
+
+      it('treats a record written already expired as gone, without taking over its binding', async () => {
+        const live = makeRecord();
+        await store.insert(live);
+        const stale = makeRecord({ binding: live.binding, expiresAt: Date.now() - 1_000 });
+        expect(await store.insert(stale)).toBe(true);
+        expect(await store.get(stale.id)).toBeUndefined();
+        expect((await store.findByBinding(bindingKey(live.binding)))?.id).toBe(live.id);
+      });
+
+      it('expires remembered choices', async () => {
+        await store.setChoice('alice', 'stripe', 60_000);
+        expect(await other.getChoice('alice')).toBe('stripe');
+        await other.setChoice('alice', 'walleot', 60_000);
+        expect(await store.getChoice('alice')).toBe('walleot');
+        expect(await store.getChoice('bob')).toBeUndefined();
+
+        const until = Date.now() + 100;
+        await store.setChoice('carol', 'stripe', 100);
+        await waitPast(until);
+        expect(await other.getChoice('carol')).toBeUndefined();
+        await expect(store.setChoice('dave', 'stripe', 0)).rejects.toMatchObject({
+          code: 'store_invalid_ttl',
+        });
+      });
+
+      it('marks an event once, and again only after the mark expired', async () => {
+        expect(await store.markEvent('evt_long', 60_000)).toBe(true);
+        expect(await other.markEvent('evt_long', 60_000)).toBe(false);
+        expect(await store.markEvent('evt_long', 60_000)).toBe(false);
+
+        const until = Date.now() + 100;
+        expect(await store.markEvent('evt_short', 100)).toBe(true);
+        await waitPast(until);
+        expect(await other.markEvent('evt_short', 60_000)).toBe(true);
+        await expect(store.markEvent('evt_bad', Number.NaN)).rejects.toMatchObject({
+          code: 'store_invalid_ttl',
+        });
+      });
+    });
+
+    describe('concurrency', () => {
+      it('marks an event true for exactly one of 50 concurrent callers', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? store : other).markEvent('evt_race', 60_000)),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+
+      it('lets exactly one of 200 concurrent compare-and-sets on one version win', async () => {
+        const record = makeRecord();
+        await store.insert(record);
+        const results = await Promise.all(
+          Array.from({ length: 200 }, (_, i) =>
+            (i % 2 === 0 ? store : other).update({ ...record, description: `writer ${i}` }, 1),
+          ),
+        );
+        const winners = results.filter((r) => r !== undefined);
+        expect(winners).toHaveLength(1);
+        expect(await store.get(record.id)).toEqual(winners[0]);
+        expect(winners[0]).toMatchObject({ version: 2 });
+      });
+
+      it('loses no increment when 50 workers run compare-and-set loops on one record', async () => {
+        const record = makeRecord();
+        await store.insert(record);
+        const tries = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => incrementFence(i % 2 === 0 ? store : other, record.id)),
+        );
+        expect(await other.get(record.id)).toMatchObject({ fence: 50, version: 51 });
+        // The loops really did collide (otherwise this would not test the compare-and-set).
+        expect(tries.some((n) => n > 1)).toBe(true);
+      });
+    });
+
+    describe('status changes', () => {
+      it('reach every subscriber on every instance', async () => {
+        const here = recorder(store);
+        const there = recorder(other);
+        await untilSubscribed(store, [store, other]);
+        await untilSubscribed(other, [store, other]);
+
+        const change: StatusChange = { intentId: `pi_${randomUUID()}`, status: 'paid', version: 3 };
+        await store.publish(change);
+        await other.publish({ ...change, status: 'refunded', version: 4 });
+        await eventually(() => here.of(change.intentId).length === 2, 'delivery here');
+        await eventually(() => there.of(change.intentId).length === 2, 'delivery there');
+        expect(here.of(change.intentId)).toEqual([change, { ...change, status: 'refunded', version: 4 }]);
+        expect(there.of(change.intentId)).toEqual(here.of(change.intentId));
+        await expect(store.publish({ intentId: '', status: 'paid', version: 1 })).rejects.toMatchObject({
+          code: 'store_invalid_change',
+        });
+      });
+
+      it('stops delivering to a listener once it unsubscribed', async () => {
+        const leaving = recorder(other);
+        const staying = recorder(other);
+        await untilSubscribed(store, [other]);
+
+        const first = `pi_${randomUUID()}`;
+        await store.publish({ intentId: first, status: 'pending', version: 1 });
+        await eventually(() => leaving.of(first).length === 1, 'first delivery');
+
+        leaving.unsubscribe();
+        leaving.unsubscribe(); // twice is harmless
+        const second = `pi_${randomUUID()}`;
+        await store.publish({ intentId: second, status: 'paid', version: 2 });
+        // Both listeners sit on the same delivery path: once `staying` has it, `leaving` would have too.
+        await eventually(() => staying.of(second).length === 1, 'second delivery');
+        expect(leaving.of(second)).toEqual([]);
+      });
+
+      it('keeps delivering to the others when a listener throws', async () => {
+        let thrown = 0;
+        other.subscribe(() => {
+          thrown += 1;
+          throw new Error('listener bug');
+        });
+        other.subscribe(async () => {
+          throw new Error('async listener bug');
+        });
+        const healthy = recorder(other);
+        await untilSubscribed(store, [other]);
+
+        const intentId = `pi_${randomUUID()}`;
+        await store.publish({ intentId, status: 'paid', version: 2 });
+        await store.publish({ intentId, status: 'refunded', version: 3 });
+        await eventually(() => healthy.of(intentId).length === 2, 'delivery past the throwing listener');
+        expect(thrown).toBeGreaterThanOrEqual(2);
+      });
+
+      it('gives each listener its own copy of a change', async () => {
+        const intentId = `pi_${randomUUID()}`;
+        other.subscribe((change) => {
+          change.status = 'failed';
+        });
+        const healthy = recorder(other);
+        await untilSubscribed(store, [other]);
+        await store.publish({ intentId, status: 'paid', version: 2 });
+        await eventually(() => healthy.of(intentId).length === 1, 'delivery');
+        expect(healthy.of(intentId)[0]?.status).toBe('paid');
+      });
+    });
+
+    describe('close', () => {
+      it('closes idempotently, ends delivery, and refuses new subscriptions', async () => {
+        const before = recorder(store);
+        await untilSubscribed(other, [store]);
+        await store.close();
+        await store.close();
+        expect(() => store.subscribe(() => {})).toThrow(expect.objectContaining({ code: 'store_closed' }));
+
+        const intentId = `pi_${randomUUID()}`;
+        if (ctx.other === undefined) {
+          // One instance: publishing still works and reaches nobody.
+          await store.publish({ intentId, status: 'paid', version: 2 });
+        } else {
+          const watcher = recorder(ctx.other);
+          await untilSubscribed(ctx.other, [ctx.other]);
+          await ctx.other.publish({ intentId, status: 'paid', version: 2 });
+          // Redis hands a message to every subscribed connection at once: had the closed one still
+          // listened, it would have it by now.
+          await eventually(() => watcher.of(intentId).length === 1, 'delivery to the open instance');
+        }
+        expect(before.of(intentId)).toEqual([]);
+        // Data operations do not depend on the subscription.
+        const record = makeRecord();
+        expect(await other.insert(record)).toBe(true);
+        expect((await other.get(record.id))?.id).toBe(record.id);
+      });
+    });
+  });
+}
