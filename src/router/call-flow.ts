@@ -23,7 +23,7 @@ import {
   withPaymentMeta,
 } from '../flows/payment-result.js';
 import { progressReporter } from '../flows/progress.js';
-import { newIntentId } from '../ids.js';
+import { looksLikeIntentId, newIntentId } from '../ids.js';
 import type { Money } from '../money/money.js';
 import { feeFor } from '../routing/fees.js';
 import { type RouteDecision, routeCharge } from '../routing/route.js';
@@ -107,7 +107,8 @@ export class PaidCallFlow {
     extra: ToolExtra,
   ): Promise<CallToolResult> {
     const subject = resolveSubject(server, extra, this.core.subject);
-    const intent = await this.core.store.get(paymentId);
+    // Junk never reaches the store; a well-formed id is 144 random bits, so guessing is hopeless.
+    const intent = looksLikeIntentId(paymentId) ? await this.core.store.get(paymentId) : undefined;
     // The same answer for "no such payment" and "someone else's payment": ids reveal nothing.
     if (!intent || intent.binding.subject !== subject) {
       return plainError(`Unknown payment_id "${paymentId}". Call the paid tool again to start a payment.`);
