@@ -409,6 +409,30 @@ describe('waiting', () => {
     await close();
   });
 
+  it('every wait in a call fits the call budget: a slow choice leaves less time to wait for payment', async () => {
+    const { server } = world.makeServer({
+      timeouts: { paymentWaitMs: 60_000, choiceMs: 60_000, callBudgetMs: 600 },
+    });
+    let urlElicited = false;
+    const { client, close } = await connectClient(server, {
+      elicitation: 'form+url',
+      onElicit: async (request) => {
+        if (request.mode === 'url') {
+          urlElicited = true;
+          return { action: 'accept' };
+        }
+        await new Promise((r) => setTimeout(r, 300));
+        return { action: 'accept', content: { method: 'walleot' } };
+      },
+    });
+    // With 60 s steps this call would wait a minute; the 600 ms budget makes it answer pending instead.
+    const result = await call(client, 'report', { topic: 'budget' });
+    expect(urlElicited).toBe(true);
+    expect(paymentOf(result)?.status).toBe('pending');
+    expect(world.runsOf('report')).toBe(0);
+    await close();
+  });
+
   it('a wait that runs out returns the pending payment; the next call resumes it', async () => {
     const { server } = world.makeServer({ timeouts: { paymentWaitMs: 200, choiceMs: 2000 } });
     let url = '';

@@ -48,7 +48,20 @@ function plainError(text: string): CallToolResult {
  * confirm, run exactly once. One instance per PayRouter, shared by every installed server.
  */
 export class PaidCallFlow {
+  /** When each call must have answered: every wait inside it fits the client's request timeout. */
+  private readonly deadlines = new WeakMap<ToolExtra, number>();
+
   constructor(private readonly core: RouterCore) {}
+
+  private startCall(extra: ToolExtra): void {
+    if (!this.deadlines.has(extra)) this.deadlines.set(extra, Date.now() + this.core.settings.callBudgetMs);
+  }
+
+  /** A step's timeout, cut to what is left of the call's budget (at least 1 ms). */
+  private budget(extra: ToolExtra, stepMs: number): number {
+    const deadline = this.deadlines.get(extra) ?? Date.now() + this.core.settings.callBudgetMs;
+    return Math.max(1, Math.min(stepMs, deadline - Date.now()));
+  }
 
   /** A call of a priced tool with its SDK-validated arguments. */
   async handleCall(
@@ -132,7 +145,7 @@ export class PaidCallFlow {
     if (!liveAttempt(intent)) return this.proceed(server, tool, intent, extra);
 
     const waited = await this.core.confirmation.waitFor(intent.id, {
-      timeoutMs: Math.min(this.core.settings.paymentWaitMs, 10_000),
+      timeoutMs: this.budget(extra, Math.min(this.core.settings.paymentWaitMs, 10_000)),
       signal: extra.signal,
       onPoll: progressFor(extra),
     });
@@ -263,7 +276,7 @@ export class PaidCallFlow {
         choice = await askForMethod(server, extra, {
           message: choiceQuestion(intent),
           eligible: route.eligible,
-          timeoutMs: this.core.settings.choiceMs,
+          timeoutMs: this.budget(extra, this.core.settings.choiceMs),
         });
       } catch (error) {
         if (extra.signal.aborted)
@@ -364,12 +377,12 @@ export class PaidCallFlow {
           message: urlConsentMessage(intent, label),
           url,
           elicitationId,
-          timeoutMs: this.core.settings.choiceMs,
+          timeoutMs: this.budget(extra, this.core.settings.choiceMs),
         });
       } else if (flow === 'elicitation' && client.form) {
         answer = await deliverLinkByForm(server, extra, {
           message: formLinkMessage(intent, label, url),
-          timeoutMs: this.core.settings.paymentWaitMs + this.core.settings.choiceMs,
+          timeoutMs: this.budget(extra, this.core.settings.paymentWaitMs + this.core.settings.choiceMs),
         });
       } else {
         return this.pending(tool, intent, resumed);
@@ -399,7 +412,7 @@ export class PaidCallFlow {
     }
 
     const waited = await this.core.confirmation.waitFor(intent.id, {
-      timeoutMs: this.core.settings.paymentWaitMs,
+      timeoutMs: this.budget(extra, this.core.settings.paymentWaitMs),
       signal: extra.signal,
       onPoll: progressFor(extra),
     });

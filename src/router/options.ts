@@ -73,6 +73,11 @@ export interface PayRouterOptions {
     choiceMs?: number;
     /** Longest a call waits for the payment to complete before returning the pending result (default 25 s). */
     paymentWaitMs?: number;
+    /**
+     * Longest a whole paid call may take before it answers (default 50 s, under the 60 s request
+     * timeout of most clients); every step's wait is cut to fit. The next call resumes the payment.
+     */
+    callBudgetMs?: number;
   };
   /** How long a payment link stays valid (default 60 min; Stripe accepts 31 min to 24 h, so a retry replays exactly). */
   paymentTtlMs?: number;
@@ -106,6 +111,7 @@ const optionsSchema = z
       .object({
         choiceMs: z.number().int().positive().max(600_000).optional(),
         paymentWaitMs: z.number().int().nonnegative().max(600_000).optional(),
+        callBudgetMs: z.number().int().positive().max(3_600_000).optional(),
       })
       .optional(),
     paymentTtlMs: z.number().int().positive().optional(),
@@ -123,6 +129,7 @@ export interface ResolvedSettings {
   rememberChoiceMs: number;
   choiceMs: number;
   paymentWaitMs: number;
+  callBudgetMs: number;
   paymentTtlMs: number;
   resultTtlMs: number;
   leaseMs: number;
@@ -146,6 +153,7 @@ export function resolveSettings(options: PayRouterOptions): ResolvedSettings {
     rememberChoiceMs: o.routing?.rememberChoiceMs ?? 30 * 24 * 60 * 60 * 1000,
     choiceMs: o.timeouts?.choiceMs ?? 30_000,
     paymentWaitMs: o.timeouts?.paymentWaitMs ?? 25_000,
+    callBudgetMs: o.timeouts?.callBudgetMs ?? 50_000,
     paymentTtlMs: o.paymentTtlMs ?? 60 * 60 * 1000,
     resultTtlMs: o.resultTtlMs ?? 24 * 60 * 60 * 1000,
     leaseMs: o.leaseMs ?? 5 * 60 * 1000,
