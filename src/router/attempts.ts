@@ -7,6 +7,9 @@ import { runHook } from './core.js';
 import { mutateIntent, updateIntent } from './intent-repository.js';
 import { addAttempt, liveAttempt } from './intent-transitions.js';
 
+/** Switching methods back and forth (pay page, confirm_payment) must not mint checkout sessions without end. */
+const MAX_ATTEMPTS_PER_INTENT = 8;
+
 /**
  * Make sure the intent has a live payment at `providerId`, creating it at most once.
  * The request's parameters (idempotency key, expiry) are stored before it is sent, so a retry
@@ -22,6 +25,7 @@ export async function ensureAttempt(
     throw new ProviderError(providerId, 'not_supported', `provider "${providerId}" is not configured`);
   const now = Date.now();
   const planned = await mutateIntent(core.store, intentId, (current) => {
+    if (current.attempts.length >= MAX_ATTEMPTS_PER_INTENT) return { value: 'too_many' as const };
     const live = liveAttempt(current);
     if (live && live.providerId === providerId && !['failed', 'canceled', 'expired'].includes(live.status)) {
       return { value: 'exists' as const };
@@ -37,6 +41,9 @@ export async function ensureAttempt(
   });
   if (!planned) throw new ProviderError(providerId, 'not_found', `payment ${intentId} no longer exists`);
   if (planned.value === 'exists') return planned.intent;
+  if (planned.value === 'too_many') {
+    throw new ProviderError(providerId, 'invalid_request', `payment ${intentId} has switched methods too often`);
+  }
   const plan = planned.intent.plannedAttempt!;
   const intent = planned.intent;
 

@@ -1,0 +1,101 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ConfigError } from '../errors.js';
+import type { PaidCallFlow } from '../router/call-flow.js';
+import type { RouterCore } from '../router/core.js';
+import { sendJson, sendMessagePage } from './html.js';
+import { choosePayMethod, showPayPage } from './pay-page.js';
+import { showReturnPage } from './return-page.js';
+import { handleWebhook } from './webhook-endpoint.js';
+
+/** A node request listener; also an Express/Connect middleware (unknown paths go to `next`). */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
+export interface HttpHandlerParts {
+  core: RouterCore;
+  flow: PaidCallFlow;
+}
+
+type Route =
+  | { kind: 'webhook'; providerId: string }
+  | { kind: 'pay'; id: string }
+  | { kind: 'return'; id: string; query: URLSearchParams };
+
+const ROUTE_PATTERN = /^\/(webhooks|pay|return)\/([^/]+)$/;
+const PROVIDER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Serves, under the path of `publicUrl`: `POST /webhooks/:providerId`, `GET|POST /pay/:id` and
+ * `GET /return/:id`. The same paths without that base are accepted too, for a handler mounted
+ * under a prefix (Express strips it from `req.url`).
+ */
+export function createHttpHandler(parts: HttpHandlerParts): HttpHandler {
+  const { core, flow } = parts;
+  const publicUrl = core.settings.publicUrl;
+  if (publicUrl === undefined) {
+    throw new ConfigError(
+      'httpHandler() needs publicUrl: the public base URL where this handler is reachable',
+    );
+  }
+  const basePath = new URL(publicUrl).pathname.replace(/\/+$/, '');
+
+  const dispatch = async (route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const method = req.method ?? 'GET';
+    switch (route.kind) {
+      case 'webhook':
+        if (!PROVIDER_ID.test(route.providerId)) {
+          sendJson(res, 404, { error: 'No webhook endpoint for this provider' });
+          return;
+        }
+        return handleWebhook(core, route.providerId, req, res);
+      case 'pay':
+        if (method === 'GET' || method === 'HEAD') return showPayPage(core, route.id, res);
+        if (method === 'POST') return choosePayMethod(core, flow, route.id, req, res);
+        sendMessagePage(res, 405, 'Method not allowed', 'This page accepts GET and POST.', {
+          allow: 'GET, HEAD, POST',
+        });
+        return;
+      case 'return':
+        if (method === 'GET' || method === 'HEAD') return showReturnPage(core, route.id, route.query, res);
+        sendMessagePage(res, 405, 'Method not allowed', 'This page accepts GET.', { allow: 'GET, HEAD' });
+        return;
+    }
+  };
+
+  return (req, res, next) => {
+    const route = matchRoute(req.url ?? '/', basePath);
+    if (route === undefined) {
+      if (next) next();
+      else sendMessagePage(res, 404, 'Not found', 'There is nothing at this address.');
+      return;
+    }
+    dispatch(route, req, res).catch((error: unknown) => {
+      core.logger.error('payrouter http handler failed', { route: route.kind, error });
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      // Never the error itself: it may name internals.
+      if (route.kind === 'webhook') sendJson(res, 500, { error: 'Internal error; retry later' });
+      else sendMessagePage(res, 500, 'Something went wrong', 'Please try again in a moment.');
+    });
+  };
+}
+
+function matchRoute(url: string, basePath: string): Route | undefined {
+  // Split by hand rather than `new URL(url, base)`: a request path like `//host/x` must stay a path.
+  const queryAt = url.indexOf('?');
+  const path = queryAt === -1 ? url : url.slice(0, queryAt);
+  const query = new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1));
+  const underBase =
+    basePath !== '' && (path === basePath || path.startsWith(`${basePath}/`))
+      ? path.slice(basePath.length)
+      : undefined;
+  // Full path first; the relative form is for a handler mounted under the base path.
+  const match =
+    (underBase === undefined ? undefined : ROUTE_PATTERN.exec(underBase)) ?? ROUTE_PATTERN.exec(path);
+  if (match === null) return undefined;
+  const [, kind, segment = ''] = match;
+  if (kind === 'webhooks') return { kind: 'webhook', providerId: segment };
+  if (kind === 'pay') return { kind: 'pay', id: segment };
+  return { kind: 'return', id: segment, query };
+}

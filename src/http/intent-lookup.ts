@@ -1,0 +1,14 @@
+import { looksLikeIntentId } from '../ids.js';
+import type { RouterCore } from '../router/core.js';
+import type { IntentRecord } from '../store/types.js';
+
+/** The intent behind a page URL. Junk ids are turned away before they reach the store. */
+export async function intentForPage(core: RouterCore, id: string): Promise<IntentRecord | undefined> {
+  if (!looksLikeIntentId(id)) return undefined;
+  return core.store.get(id);
+}
+
+/** Where the hosted pay page of an intent lives. */
+export function payPageUrl(core: RouterCore, intentId: string): string {
+  return `${core.settings.publicUrl ?? ''}/pay/${intentId}`;
+}
