@@ -130,6 +130,59 @@ describe('client without elicitation: payment-required result and confirm_paymen
     await close();
   });
 
+  it('paying the earlier link after switching methods still unlocks the call, once', async () => {
+    const { server } = world.makeServer();
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const first = paymentOf(
+      (await client.callTool({ name: 'report', arguments: { topic: 'old link' } })) as CallToolResult,
+    )!;
+    expect(first.provider).toBe('walleot');
+    const switched = paymentOf(
+      (await client.callTool({
+        name: 'confirm_payment',
+        arguments: { payment_id: first.payment_id, method: 'stripe' },
+      })) as CallToolResult,
+    )!;
+    expect(switched.provider).toBe('stripe');
+    // Walleot links cannot be canceled: the user pays the one they saw first.
+    await payAt(first.payment_url!);
+    const done = (await client.callTool({
+      name: 'confirm_payment',
+      arguments: { payment_id: first.payment_id },
+    })) as CallToolResult;
+    expect(textOf(done)).toBe('Report on old link (1 pages)');
+    expect(world.runsOf('report')).toBe(1);
+    // The card session the user no longer needs is closed, so it cannot take money too.
+    const cardSession = new URL(switched.payment_url!).pathname.split('/').pop()!;
+    expect(world.sandbox.stripe.getSession(cardSession)?.status).toBe('expired');
+    await close();
+  });
+
+  it('if the user pays both links, the card payment is refunded and the tool runs once', async () => {
+    const { server } = world.makeServer();
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const first = paymentOf(
+      (await client.callTool({ name: 'report', arguments: { topic: 'twice' } })) as CallToolResult,
+    )!;
+    const second = paymentOf(
+      (await client.callTool({
+        name: 'confirm_payment',
+        arguments: { payment_id: first.payment_id, method: 'stripe' },
+      })) as CallToolResult,
+    )!;
+    await payAt(first.payment_url!); // the Walleot link (cannot be canceled)
+    await payAt(second.payment_url!); // and the card, before the server noticed the first
+    const done = (await client.callTool({
+      name: 'confirm_payment',
+      arguments: { payment_id: first.payment_id },
+    })) as CallToolResult;
+    expect(textOf(done)).toBe('Report on twice (1 pages)');
+    expect(world.runsOf('report')).toBe(1);
+    const refunds = world.sandbox.stripe.requests.entries.filter((r) => r.path === '/v1/refunds');
+    expect(refunds).toHaveLength(1);
+    await close();
+  });
+
   it('a failed or expired payment never runs the tool, and the next call starts afresh', async () => {
     const { server } = world.makeServer();
     const { client, close } = await connectClient(server, { elicitation: 'none' });

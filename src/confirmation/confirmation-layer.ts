@@ -289,12 +289,42 @@ export class ConfirmationLayer {
         },
       });
       if (update === undefined) return { confirmation: undefined, source: 'missing' };
-      if (update.statusChanged) this.#waiters.wake(intentId);
-      setTtl(this.#ttlFor(update.intent.status));
-      return { confirmation: storedAnswer(update.intent), source: 'provider' };
+      const latest =
+        update.intent.status === 'paid' ? update.intent : await this.#readEarlierAttempts(update.intent);
+      if (update.statusChanged || latest.status !== update.intent.status) this.#waiters.wake(intentId);
+      setTtl(this.#ttlFor(latest.status));
+      return { confirmation: storedAnswer(latest), source: 'provider' };
     } finally {
       if (this.#flights.get(intentId) === flight) this.#flights.delete(intentId);
     }
+  }
+
+  /**
+   * A user who switched methods may still pay the earlier link (Walleot links cannot be canceled):
+   * money that moved must unlock the call, so earlier attempts still open are read too, budget
+   * permitting. Usually there are none.
+   */
+  async #readEarlierAttempts(intent: IntentRecord): Promise<IntentRecord> {
+    let current = intent;
+    for (const attempt of intent.attempts.slice(0, -1)) {
+      if (isFinalStatus(attempt.status)) continue;
+      const provider = this.#providers.get(attempt.providerId);
+      if (provider === undefined) continue;
+      const bucket = this.#bucketFor(attempt.providerId, provider);
+      if (!bucket.tryTake()) continue;
+      try {
+        const state = providerStateSchema.parse(await provider.getPayment(attempt.paymentId));
+        const update = await applyProviderStateToStore(this.#store, intent.id, attempt.providerId, state, {
+          now: this.#now,
+          logger: this.#logger,
+        });
+        if (update !== undefined) current = update.intent;
+      } catch (error) {
+        this.#logger.warn('status read of an earlier attempt failed', { intentId: intent.id, error });
+      }
+      if (current.status === 'paid') break;
+    }
+    return current;
   }
 
   /**

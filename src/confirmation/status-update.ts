@@ -48,7 +48,9 @@ export function withProviderState(
   const attemptMoves = isForwardTransition(attempt.status, state.status);
   const isLive = index === intent.attempts.length - 1;
   const otherPaid = intent.attempts.some((a, i) => i !== index && a.status === 'paid');
-  const drivesIntent = isLive || state.status === 'paid' || (state.status === 'refunded' && !otherPaid);
+  // A refund moves the intent only when no other attempt holds a payment (a refunded duplicate
+  // leaves the call paid); `paid` from any attempt moves it (money moved); else the live one leads.
+  const drivesIntent = state.status === 'refunded' ? !otherPaid : state.status === 'paid' || isLive;
   const intentStatus: PaymentStatus =
     drivesIntent && isForwardTransition(intent.status, state.status) ? state.status : intent.status;
 
@@ -57,7 +59,9 @@ export function withProviderState(
     i === index && attemptMoves ? { ...a, status: state.status, rawStatus: state.rawStatus } : a,
   );
   const expiresAt =
-    intentStatus === 'paid' && intent.status !== 'paid' ? Math.max(intent.expiresAt, now + PAID_RETENTION_MS) : intent.expiresAt;
+    intentStatus === 'paid' && intent.status !== 'paid'
+      ? Math.max(intent.expiresAt, now + PAID_RETENTION_MS)
+      : intent.expiresAt;
   return { ...intent, attempts, status: intentStatus, updatedAt: now, expiresAt };
 }
 

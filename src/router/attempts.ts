@@ -1,6 +1,7 @@
 import { ProviderError } from '../errors.js';
 import { intentMoney } from '../flows/payment-result.js';
 import type { CreatedPayment } from '../providers/types.js';
+import { isFinalStatus, type PaymentStatus } from '../status.js';
 import type { IntentRecord, ProviderAttempt } from '../store/types.js';
 import type { RouterCore } from './core.js';
 import { runHook } from './core.js';
@@ -42,7 +43,11 @@ export async function ensureAttempt(
   if (!planned) throw new ProviderError(providerId, 'not_found', `payment ${intentId} no longer exists`);
   if (planned.value === 'exists') return planned.intent;
   if (planned.value === 'too_many') {
-    throw new ProviderError(providerId, 'invalid_request', `payment ${intentId} has switched methods too often`);
+    throw new ProviderError(
+      providerId,
+      'invalid_request',
+      `payment ${intentId} has switched methods too often`,
+    );
   }
   const plan = planned.intent.plannedAttempt!;
   const intent = planned.intent;
@@ -114,5 +119,62 @@ export async function cancelLiveAttempt(core: RouterCore, intent: IntentRecord):
       providerId: attempt.providerId,
       error,
     });
+  }
+}
+
+/**
+ * Once one attempt is paid, no other attempt of the intent may keep money. Every other open
+ * attempt is read; open ones are canceled where the provider allows; if the user paid two, the
+ * one that can be refunded is refunded. A second payment no provider can refund is logged as an
+ * error for the operator.
+ */
+export async function closeOtherAttempts(core: RouterCore, intent: IntentRecord): Promise<void> {
+  if (intent.attempts.length < 2 || !intent.attempts.some((a) => a.status === 'paid')) return;
+  const statuses = new Map<ProviderAttempt, PaymentStatus>();
+  for (const attempt of intent.attempts) {
+    statuses.set(attempt, attempt.status);
+    const provider = core.providerById.get(attempt.providerId);
+    if (!provider || isFinalStatus(attempt.status)) continue;
+    try {
+      let state = await provider.getPayment(attempt.paymentId);
+      if (state.status === 'pending' && provider.cancelPayment)
+        state = await provider.cancelPayment(attempt.paymentId);
+      await core.confirmation.applyProviderState(intent.id, attempt.providerId, state);
+      statuses.set(attempt, state.status);
+    } catch (error) {
+      core.logger.warn('could not close another attempt of a paid intent', { intentId: intent.id, error });
+    }
+  }
+  const paid = intent.attempts.filter((a) => statuses.get(a) === 'paid');
+  const refundable = (a: ProviderAttempt) => core.providerById.get(a.providerId)?.refundPayment !== undefined;
+  const kept = paid.find((a) => !refundable(a)) ?? paid[0];
+  for (const attempt of paid) {
+    if (attempt === kept) continue;
+    const provider = core.providerById.get(attempt.providerId);
+    if (!provider?.refundPayment) {
+      core.logger.error(
+        'the user paid twice for one call and neither payment can be refunded automatically',
+        {
+          intentId: intent.id,
+          providerId: attempt.providerId,
+          paymentId: attempt.paymentId,
+        },
+      );
+      continue;
+    }
+    try {
+      await provider.refundPayment(attempt.paymentId);
+      await core.confirmation.applyProviderState(intent.id, attempt.providerId, {
+        paymentId: attempt.paymentId,
+        status: 'refunded',
+        rawStatus: 'refunded',
+      });
+      core.logger.warn('refunded a second payment for one call', {
+        intentId: intent.id,
+        providerId: attempt.providerId,
+      });
+    } catch (error) {
+      core.logger.error('refunding a second payment for one call failed', { intentId: intent.id, error });
+    }
   }
 }

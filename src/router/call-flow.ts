@@ -29,7 +29,7 @@ import { feeFor } from '../routing/fees.js';
 import { type RouteDecision, routeCharge } from '../routing/route.js';
 import { isFinalStatus, type PaymentStatus } from '../status.js';
 import { type Binding, bindingKey, type IntentRecord } from '../store/types.js';
-import { cancelLiveAttempt, ensureAttempt } from './attempts.js';
+import { cancelLiveAttempt, closeOtherAttempts, ensureAttempt } from './attempts.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import type { RouterCore } from './core.js';
 import { updateIntent } from './intent-repository.js';
@@ -445,6 +445,7 @@ export class PaidCallFlow {
   }
 
   private async run(tool: PaidTool, intent: IntentRecord, extra: ToolExtra): Promise<CallToolResult> {
+    await closeOtherAttempts(this.core, intent);
     const outcome = await runOnce(this.core, tool, intent, extra);
     switch (outcome.kind) {
       case 'result':
