@@ -9,3 +9,5 @@ export type {
   ProviderPaymentState,
   ProviderWebhookEvent,
 } from './types.js';
+export { StripeProvider, type StripeProviderOptions } from './stripe.js';
+export { WalleotProvider, type WalleotProviderOptions } from './walleot.js';

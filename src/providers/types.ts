@@ -96,8 +96,11 @@ export interface PaymentProvider {
   getPayment(paymentId: string): Promise<ProviderPaymentState>;
   cancelPayment?(paymentId: string): Promise<ProviderPaymentState>;
   refundPayment?(paymentId: string): Promise<void>;
-  /** Verify and parse a webhook from its raw body. Throws WebhookError on anything forged, stale or malformed. */
-  parseWebhook?(rawBody: string | Uint8Array, headers: HeaderBag): ProviderWebhookEvent;
+  /**
+   * Verify and parse a webhook from its raw body. Throws WebhookError on anything forged, stale or
+   * malformed; returns null for a verified event of a type that does not concern payments.
+   */
+  parseWebhook?(rawBody: string | Uint8Array, headers: HeaderBag): ProviderWebhookEvent | null;
   /** Release pooled connections. */
   close?(): Promise<void>;
 }

@@ -70,6 +70,7 @@ export class PaidCallFlow {
     args: Record<string, unknown>,
     extra: ToolExtra,
   ): Promise<CallToolResult> {
+    this.startCall(extra);
     const subject = resolveSubject(server, extra, this.core.subject);
     const argsJson = canonicalJson(args);
     if (Buffer.byteLength(argsJson) > this.core.settings.maxArgumentBytes) {
@@ -119,6 +120,7 @@ export class PaidCallFlow {
     method: string | undefined,
     extra: ToolExtra,
   ): Promise<CallToolResult> {
+    this.startCall(extra);
     const subject = resolveSubject(server, extra, this.core.subject);
     // Junk never reaches the store; a well-formed id is 144 random bits, so guessing is hopeless.
     const intent = looksLikeIntentId(paymentId) ? await this.core.store.get(paymentId) : undefined;
