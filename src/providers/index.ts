@@ -1,3 +1,4 @@
+export { StripeProvider, type StripeProviderOptions } from './stripe.js';
 export type {
   AmountLimits,
   Charge,
@@ -9,5 +10,4 @@ export type {
   ProviderPaymentState,
   ProviderWebhookEvent,
 } from './types.js';
-export { StripeProvider, type StripeProviderOptions } from './stripe.js';
 export { WalleotProvider, type WalleotProviderOptions } from './walleot.js';
