@@ -64,14 +64,13 @@ export function claimRun(
   };
 }
 
-/** Store the result of the run holding `fence`; a stale runner (lease taken over) changes nothing. */
+/** Store the result of the run holding `fence`, not yet delivered; a stale runner (lease taken over) changes nothing. */
 export function completeRun(
   intent: IntentRecord,
   fence: number,
   result: CallToolResult,
   now: number,
   retentionMs: number,
-  delivered: boolean,
 ): IntentRecord | undefined {
   if (intent.run !== 'running' || intent.lease?.fence !== fence) return undefined;
   const { lease: _lease, ...rest } = intent;
@@ -79,10 +78,22 @@ export function completeRun(
     ...rest,
     run: 'done',
     result: { result: result as Record<string, unknown>, completedAt: now },
-    resultDelivered: delivered,
+    // Delivered only once the answer has left (markDelivered): a crash before that hands it to the retry.
+    resultDelivered: false,
     updatedAt: now,
     expiresAt: Math.max(intent.expiresAt, now + retentionMs),
   };
+}
+
+/** The run holding `fence` is still working: push its lease out, so no other instance takes over. */
+export function renewLease(
+  intent: IntentRecord,
+  fence: number,
+  now: number,
+  leaseMs: number,
+): IntentRecord | undefined {
+  if (intent.run !== 'running' || intent.lease?.fence !== fence) return undefined;
+  return { ...intent, lease: { ...intent.lease, until: now + leaseMs }, updatedAt: now };
 }
 
 /** The handler threw: the payment stays usable for a retry of the same call. */

@@ -83,7 +83,7 @@ export interface PayRouterOptions {
   paymentTtlMs?: number;
   /** How long a tool's result is kept after it ran (default 24 h). */
   resultTtlMs?: number;
-  /** How long a running tool holds its claim before another instance may take over (default 5 min). */
+  /** How long after a running tool's instance stops renewing its claim (it crashed) another instance may take over (default 5 min). */
   leaseMs?: number;
   /** What happens to the payment when the tool throws: kept for a retry of the same call (default) or refunded. */
   onToolError?: 'keep' | 'refund';

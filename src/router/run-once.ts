@@ -3,7 +3,14 @@ import { intentMoney } from '../flows/payment-result.js';
 import type { IntentRecord } from '../store/types.js';
 import { type RouterCore, runHook } from './core.js';
 import { mutateIntent, updateIntent } from './intent-repository.js';
-import { type ClaimOutcome, claimRun, completeRun, markDelivered, releaseRun } from './intent-transitions.js';
+import {
+  type ClaimOutcome,
+  claimRun,
+  completeRun,
+  markDelivered,
+  releaseRun,
+  renewLease,
+} from './intent-transitions.js';
 import type { PaidTool } from './paid-tool.js';
 import type { ToolExtra } from './subject.js';
 
@@ -67,17 +74,22 @@ async function execute(
 ): Promise<RunOutcome> {
   let result: CallToolResult | undefined;
   let failure: string | undefined;
+  const stopRenewing = renewWhileRunning(core, intent.id, fence);
   try {
     const args = tool.parseArgs(JSON.parse(intent.argsJson));
     result = await tool.handler(args, extra);
     if (result.isError === true) failure = firstText(result) ?? 'the tool reported an error';
   } catch (error) {
     failure = error instanceof Error ? error.message : String(error);
+  } finally {
+    stopRenewing();
   }
 
   if (failure === undefined && result !== undefined) {
+    // Stored as not delivered yet: if this process dies before the answer leaves (say in the
+    // onToolRun hook), the same call retried on any instance is handed this result, not a new payment.
     const stored = await mutateIntent(core.store, intent.id, (current) => ({
-      next: completeRun(current, fence, result, Date.now(), core.settings.resultTtlMs, !extra.signal.aborted),
+      next: completeRun(current, fence, result, Date.now(), core.settings.resultTtlMs),
       value: undefined,
     }));
     const completed = stored?.intent;
@@ -87,14 +99,19 @@ async function execute(
         intentId: intent.id,
       });
     } else {
-      await core.store.publish({
-        intentId: intent.id,
-        status: stored.intent.status,
-        version: stored.intent.version,
-      });
+      await publishQuietly(core, stored.intent);
     }
     await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: true });
-    return { kind: 'result', result, intent: completed ?? intent, fresh: true };
+    const delivered =
+      stored?.changed === true && !extra.signal.aborted
+        ? await updateIntent(core.store, intent.id, (current) => markDelivered(current, Date.now())).catch(
+            (error: unknown) => {
+              core.logger.warn('marking a result delivered failed', { intentId: intent.id, error });
+              return undefined;
+            },
+          )
+        : undefined;
+    return { kind: 'result', result, intent: delivered ?? completed ?? intent, fresh: true };
   }
 
   const message = failure ?? 'the tool returned nothing';
@@ -106,11 +123,7 @@ async function execute(
   const released = await updateIntent(core.store, intent.id, (current) =>
     releaseRun(current, fence, message, Date.now()),
   );
-  await core.store.publish({
-    intentId: intent.id,
-    status: intent.status,
-    version: released?.version ?? intent.version,
-  });
+  await publishQuietly(core, released ?? intent);
   await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: false, error: message });
   const refunded = core.settings.onToolError === 'refund' ? await refund(core, released ?? intent) : false;
   return {
@@ -156,6 +169,37 @@ function eventOf(intent: IntentRecord) {
 function firstText(result: CallToolResult): string | undefined {
   const block = result.content?.find((c) => c.type === 'text');
   return block && block.type === 'text' ? block.text : undefined;
+}
+
+/**
+ * Wake callers waiting on this run (other instances included). A failed publish must not turn a
+ * run whose result is stored into an error: waiters also re-read the store on their own.
+ */
+async function publishQuietly(core: RouterCore, intent: IntentRecord): Promise<void> {
+  try {
+    await core.store.publish({ intentId: intent.id, status: intent.status, version: intent.version });
+  } catch (error) {
+    core.logger.warn('publishing a run change failed', { intentId: intent.id, error });
+  }
+}
+
+/**
+ * The lease is how another instance takes over from a crashed one, not a limit on how long a tool
+ * may run: while the handler works, renew it every third of leaseMs, so it lapses only when this
+ * process is gone.
+ */
+function renewWhileRunning(core: RouterCore, intentId: string, fence: number): () => void {
+  const leaseMs = core.settings.leaseMs;
+  const timer = setInterval(
+    () => {
+      updateIntent(core.store, intentId, (current) => renewLease(current, fence, Date.now(), leaseMs)).catch(
+        (error: unknown) => core.logger.warn('renewing a run lease failed', { intentId, error }),
+      );
+    },
+    Math.max(1, Math.floor(leaseMs / 3)),
+  );
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** Resolve when the store reports a change of this intent, after `ms`, or on abort. */
