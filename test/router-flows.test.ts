@@ -73,8 +73,12 @@ describe('client without elicitation: payment-required result and confirm_paymen
     })) as CallToolResult;
     expect(textOf(again)).toBe('Processed: hello');
     expect(world.runsOf('process_data')).toBe(1);
-    expect(creates('walleot')).toBe(1);
-    expect(creates('stripe')).toBe(0);
+    // Exactly one create, then only status reads of that one session; nothing at Stripe.
+    const sessionId = new URL(payment.payment_url!).pathname.split('/').pop()!;
+    const requests = world.sandbox.walleot.requests.entries.map((r) => `${r.method} ${r.path}`);
+    expect(requests[0]).toBe('POST /v1/sessions');
+    expect(new Set(requests.slice(1))).toEqual(new Set([`GET /v1/sessions/${sessionId}`]));
+    expect(world.sandbox.stripe.requests.entries).toHaveLength(0);
     await close();
   });
 
