@@ -1,0 +1,47 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+// The built package, loaded the way users load it: by name, through package.json "exports".
+beforeAll(() => {
+  if (!existsSync('dist/index.js') || !existsSync('dist/index.cjs')) {
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  }
+});
+
+const probes = {
+  payrouter: ['PayRouter', 'memoryStore', 'redisStore', 'parseMoney', 'ProviderError'],
+  'payrouter/providers': ['WalleotProvider', 'StripeProvider'],
+  'payrouter/sandbox': ['startSandbox', 'startWalleotSandbox', 'startStripeSandbox'],
+} as const;
+
+describe('entry points', () => {
+  for (const [entry, names] of Object.entries(probes)) {
+    it(`${entry} loads from CommonJS`, async () => {
+      const { stdout } = await run(process.execPath, [
+        '-e',
+        `const m = require(${JSON.stringify(entry)}); console.log(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])))`,
+      ]);
+      expect(JSON.parse(stdout)).toEqual(names.map(() => 'function'));
+    });
+
+    it(`${entry} loads from ESM`, async () => {
+      const { stdout } = await run(process.execPath, [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(entry)}); console.log(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])))`,
+      ]);
+      expect(JSON.parse(stdout)).toEqual(names.map(() => 'function'));
+    });
+  }
+
+  it('ships type declarations for both formats', () => {
+    for (const file of ['index', 'providers', 'sandbox']) {
+      expect(existsSync(`dist/${file}.d.ts`)).toBe(true);
+      expect(existsSync(`dist/${file}.d.cts`)).toBe(true);
+    }
+  });
+});
