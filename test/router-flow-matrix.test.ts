@@ -64,7 +64,8 @@ describe.each(flows)('flow %s', (flow) => {
         // The opt-in form that carries the link: pay it, then submit.
         const link = /(https?:\/\/\S+)/.exec(request.message)?.[1];
         if (link) await payAt(link);
-        return { action: 'accept', content: link ? { paid: true } : { method: 'walleot' } };
+        const content: Record<string, string | boolean> = link ? { paid: true } : { method: 'walleot' };
+        return { action: 'accept', content };
       },
     });
 
