@@ -163,12 +163,7 @@ export async function closeOtherAttempts(core: RouterCore, intent: IntentRecord)
       continue;
     }
     try {
-      await provider.refundPayment(attempt.paymentId);
-      await core.confirmation.applyProviderState(intent.id, attempt.providerId, {
-        paymentId: attempt.paymentId,
-        status: 'refunded',
-        rawStatus: 'refunded',
-      });
+      await refundAttempt(core, intent.id, attempt);
       core.logger.warn('refunded a second payment for one call', {
         intentId: intent.id,
         providerId: attempt.providerId,
@@ -177,4 +172,22 @@ export async function closeOtherAttempts(core: RouterCore, intent: IntentRecord)
       core.logger.error('refunding a second payment for one call failed', { intentId: intent.id, error });
     }
   }
+}
+
+/** Refund one paid attempt at its provider and record it. Throws when the provider fails. */
+export async function refundAttempt(
+  core: RouterCore,
+  intentId: string,
+  attempt: ProviderAttempt,
+): Promise<void> {
+  const provider = core.providerById.get(attempt.providerId);
+  if (!provider?.refundPayment) {
+    throw new ProviderError(attempt.providerId, 'not_supported', 'this provider cannot refund');
+  }
+  await provider.refundPayment(attempt.paymentId);
+  await core.confirmation.applyProviderState(intentId, attempt.providerId, {
+    paymentId: attempt.paymentId,
+    status: 'refunded',
+    rawStatus: 'refunded',
+  });
 }

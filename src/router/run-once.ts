@@ -1,6 +1,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { intentMoney } from '../flows/payment-result.js';
 import type { IntentRecord } from '../store/types.js';
+import { refundAttempt } from './attempts.js';
 import { type RouterCore, runHook } from './core.js';
 import { mutateIntent, updateIntent } from './intent-repository.js';
 import {
@@ -140,12 +141,7 @@ async function refund(core: RouterCore, intent: IntentRecord): Promise<boolean> 
   const provider = attempt ? core.providerById.get(attempt.providerId) : undefined;
   if (!attempt || !provider?.refundPayment) return false;
   try {
-    await provider.refundPayment(attempt.paymentId);
-    await core.confirmation.applyProviderState(intent.id, attempt.providerId, {
-      paymentId: attempt.paymentId,
-      status: 'refunded',
-      rawStatus: 'refunded',
-    });
+    await refundAttempt(core, intent.id, attempt);
     return true;
   } catch (error) {
     core.logger.error('refund after tool failure failed', { intentId: intent.id, error });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
 
 /**
  * What every sandbox stand-in shares: a controllable clock, fault injection, a request log and
@@ -22,6 +23,17 @@ export class SandboxClock {
     this.offsetMs = 0;
   }
 }
+
+/** Option schema for a shared clock; duck-typed rather than instanceof, so a clock from another copy of the module still works. */
+export const sandboxClockSchema = z.custom<SandboxClock>(
+  (c) =>
+    typeof c === 'object' &&
+    c !== null &&
+    ['now', 'nowSeconds', 'advance', 'reset'].every(
+      (m) => typeof (c as Record<string, unknown>)[m] === 'function',
+    ),
+  { error: 'clock must be a SandboxClock' },
+);
 
 /** A fault served instead of the real answer for the next `count` API requests. */
 export interface Fault {

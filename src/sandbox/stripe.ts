@@ -9,6 +9,7 @@ import {
   RequestLog,
   readBody,
   SandboxClock,
+  sandboxClockSchema,
   sendJson,
   sleep,
 } from './harness.js';
@@ -104,18 +105,7 @@ const optionsSchema = z.object({
   port: z.number().int().min(0).max(65_535).optional(),
   apiKey: z.string().min(1).optional(),
   webhookSecret: z.string().min(1).optional(),
-  // Duck-typed rather than instanceof, so a clock from another copy of the module still works.
-  clock: z
-    .custom<SandboxClock>(
-      (c) =>
-        typeof c === 'object' &&
-        c !== null &&
-        ['now', 'nowSeconds', 'advance', 'reset'].every(
-          (m) => typeof (c as Record<string, unknown>)[m] === 'function',
-        ),
-      { error: 'clock must be a SandboxClock' },
-    )
-    .optional(),
+  clock: sandboxClockSchema.optional(),
 });
 
 export async function startStripeSandbox(options: StripeSandboxOptions = {}): Promise<StripeSandbox> {

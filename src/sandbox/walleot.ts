@@ -12,6 +12,7 @@ import {
   redirect,
   renderCheckoutPage,
   SandboxClock,
+  sandboxClockSchema,
   sendHtml,
   sendJson,
   sleep,
@@ -71,18 +72,7 @@ export const DEFAULT_WALLEOT_SANDBOX_KEY = 'sk_test_walleot_sandbox';
 const optionsSchema = z.object({
   port: z.number().int().min(0).max(65_535).optional(),
   apiKey: z.string().min(1).optional(),
-  // Duck-typed rather than instanceof, so a clock from another copy of the module still works.
-  clock: z
-    .custom<SandboxClock>(
-      (c) =>
-        typeof c === 'object' &&
-        c !== null &&
-        ['now', 'nowSeconds', 'advance', 'reset'].every(
-          (m) => typeof (c as Record<string, unknown>)[m] === 'function',
-        ),
-      { error: 'clock must be a SandboxClock' },
-    )
-    .optional(),
+  clock: sandboxClockSchema.optional(),
   limits: z
     .object({
       createsPerMinute: z.number().int().positive().optional(),
