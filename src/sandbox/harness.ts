@@ -35,6 +35,20 @@ export const sandboxClockSchema = z.custom<SandboxClock>(
   { error: 'clock must be a SandboxClock' },
 );
 
+/** Body of `POST /__test/fail-next`, shared by both stand-ins. */
+export const faultControlSchema = z.object({
+  status: z.number().int().min(100).max(599).optional(),
+  body: z.unknown().optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  kind: z.enum(['status', 'hang', 'malformed']).optional(),
+  count: z.number().int().positive().optional(),
+  delayMs: z.number().int().min(0).max(120_000).optional(),
+  pathIncludes: z.string().optional(),
+});
+
+/** Body of `POST /__test/clock`. */
+export const clockControlSchema = z.object({ advanceSeconds: z.number().finite() });
+
 /** A fault served instead of the real answer for the next `count` API requests. */
 export interface Fault {
   /** HTTP status to answer with (e.g. 500, 429, 409). Ignored for `hang` and `malformed`. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { readBody, sendJson } from './harness.js';
+import { clockControlSchema, faultControlSchema, readBody, sendJson } from './harness.js';
 import type { StripeSandbox } from './stripe.js';
 import { SESSION_ID_PATTERN } from './stripe-ids.js';
 import { SandboxStateError } from './stripe-state.js';
@@ -11,17 +11,8 @@ import { SandboxStateError } from './stripe-state.js';
  * error shape.
  */
 
-const faultSchema = z.strictObject({
-  status: z.number().int().min(100).max(599).optional(),
-  body: z.unknown().optional(),
-  headers: z.record(z.string(), z.string()).optional(),
-  kind: z.enum(['status', 'hang', 'malformed']).optional(),
-  count: z.number().int().positive().optional(),
-  delayMs: z.number().int().min(0).max(120_000).optional(),
-  pathIncludes: z.string().optional(),
-  shouldRetry: z.boolean().optional(),
-});
-const clockSchema = z.strictObject({ advanceSeconds: z.number().finite() });
+const faultSchema = faultControlSchema.extend({ shouldRetry: z.boolean().optional() }).strict();
+const clockSchema = clockControlSchema.strict();
 const payAsyncSchema = z.strictObject({ outcome: z.enum(['succeeded', 'failed']).optional() });
 const webhookTargetSchema = z.strictObject({
   url: z.union([z.url({ protocol: /^https?$/ }), z.null()]),

@@ -4,8 +4,10 @@ import { ConfigError } from '../errors.js';
 import { currencyExponent, normalizeCurrency } from '../money/currencies.js';
 import { formatMoney, rescaleExact } from '../money/money.js';
 import {
+  clockControlSchema,
   type Fault,
   FaultInjector,
+  faultControlSchema,
   listen,
   RequestLog,
   readBody,
@@ -101,16 +103,8 @@ const createSessionSchema = z.object(
 
 const sessionStatusSchema = z.enum(WALLEOT_SESSION_STATUSES);
 
-const faultSchema = z.object({
-  status: z.number().int().min(100).max(599).optional(),
-  body: z.unknown().optional(),
-  headers: z.record(z.string(), z.string()).optional(),
-  kind: z.enum(['status', 'hang', 'malformed']).optional(),
-  count: z.number().int().positive().optional(),
-  delayMs: z.number().int().min(0).max(120_000).optional(),
-  pathIncludes: z.string().optional(),
-});
-const clockSchema = z.object({ advanceSeconds: z.number().finite() });
+const faultSchema = faultControlSchema;
+const clockSchema = clockControlSchema;
 const statusBodySchema = z.object({ status: sessionStatusSchema });
 const configSchema = z.object({ autoPay: z.enum(['off', 'first_poll']) });
 
