@@ -33,6 +33,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): PaymentStore {
   return new MemoryPaymentStore(maxEntries, options.logger ?? silentLogger);
 }
 
+/**
+ * An LRU bounded by entry count through `maxSize` rather than `max`: with `max`, lru-cache
+ * preallocates arrays for every slot up front (about 21 MiB and 100 ms for the default bounds);
+ * this way memory grows with use.
+ */
+function bounded<V extends {}>(entries: number): LRUCache<string, V> {
+  return new LRUCache<string, V>({ maxSize: entries, sizeCalculation: () => 1 });
+}
+
 class MemoryPaymentStore implements PaymentStore {
   // ttlAutopurge stays off: lru-cache then checks expiry lazily and sets no purge timers.
   readonly #records: LRUCache<string, IntentRecord>;
@@ -47,11 +56,11 @@ class MemoryPaymentStore implements PaymentStore {
   #closed = false;
 
   constructor(maxEntries: number, logger: Logger) {
-    this.#records = new LRUCache({ max: maxEntries });
-    this.#bindings = new LRUCache({ max: maxEntries });
-    this.#payments = new LRUCache({ max: maxEntries * PAYMENT_KEYS_PER_INTENT });
-    this.#choices = new LRUCache({ max: maxEntries });
-    this.#events = new LRUCache({ max: maxEntries });
+    this.#records = bounded(maxEntries);
+    this.#bindings = bounded(maxEntries);
+    this.#payments = bounded(maxEntries * PAYMENT_KEYS_PER_INTENT);
+    this.#choices = bounded(maxEntries);
+    this.#events = bounded(maxEntries);
     this.#listeners = new StatusListeners(logger);
   }
 
