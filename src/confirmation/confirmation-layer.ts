@@ -48,6 +48,8 @@ export interface WaitForOptions {
 /** Final statuses change only through a published StatusChange, which drops the entry. */
 const FINAL_TTL_MS = 5 * 60_000;
 const CACHE_MAX = 50_000;
+/** Longest a fresh check (someone just paid) waits for the read budget before settling for the stored status. */
+const FRESH_WAIT_MS = 3000;
 /** Pause after a 429 that did not say how long to wait. */
 const DEFAULT_RATE_LIMIT_PAUSE_MS = 1000;
 
@@ -162,8 +164,37 @@ export class ConfirmationLayer {
    */
   async check(intentId: string, options: { fresh?: boolean } = {}): Promise<Confirmation | undefined> {
     if (this.#closed) return this.#storeAnswer(intentId);
-    const entry = await this.#cache.fetch(intentId, { forceRefresh: options.fresh === true, context: {} });
+    if (options.fresh === true) return this.#freshCheck(intentId);
+    const entry = await this.#cache.fetch(intentId, { context: {} });
     return entry?.confirmation;
+  }
+
+  /**
+   * A read that starts after this call: one already in flight may predate the payment, so it is
+   * waited out rather than joined. It goes ahead of queued polls in the budget, waiting at most
+   * FRESH_WAIT_MS for a token: a person who just paid is waiting on it (return page, retry).
+   */
+  async #freshCheck(intentId: string): Promise<Confirmation | undefined> {
+    if (this.#flights.has(intentId))
+      await this.#cache.fetch(intentId, { context: {} }).catch(() => undefined);
+    const intent = await this.#store.get(intentId);
+    if (intent === undefined) return undefined;
+    const attempt = intent.attempts.at(-1);
+    const provider =
+      attempt === undefined || isFinalStatus(intent.status) || isFinalStatus(attempt.status)
+        ? undefined
+        : this.#providers.get(attempt.providerId);
+    if (attempt === undefined || provider === undefined) {
+      return (await this.#cache.fetch(intentId, { forceRefresh: true, context: {} }))?.confirmation;
+    }
+    const bucket = this.#bucketFor(attempt.providerId, provider);
+    const granted = await bucket.acquire(AbortSignal.timeout(FRESH_WAIT_MS), { front: true });
+    const context: ReadContext = granted ? { token: { providerId: attempt.providerId, used: false } } : {};
+    try {
+      return (await this.#cache.fetch(intentId, { forceRefresh: true, context }))?.confirmation;
+    } finally {
+      if (context.token?.used === false) bucket.refund();
+    }
   }
 
   /**

@@ -49,12 +49,13 @@ export class TokenBucket {
   }
 
   /**
-   * Wait for a token in FIFO order. Resolves true with the token taken, or false when `signal`
-   * aborts or the bucket closes first.
+   * Wait for a token in FIFO order (`front`: ahead of everyone queued, for a read a person is
+   * waiting on). Resolves true with the token taken, or false when `signal` aborts or the bucket
+   * closes first.
    */
-  acquire(signal?: AbortSignal): Promise<boolean> {
+  acquire(signal?: AbortSignal, options: { front?: boolean } = {}): Promise<boolean> {
     if (this.#closed || signal?.aborted) return Promise.resolve(false);
-    if (this.#queue.length === 0 && this.#take()) return Promise.resolve(true);
+    if ((this.#queue.length === 0 || options.front === true) && this.#take()) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       const entry: QueuedAcquire = {
         grant: (granted) => {
@@ -70,7 +71,8 @@ export class TokenBucket {
         },
       };
       signal?.addEventListener('abort', entry.onAbort, { once: true });
-      this.#queue.push(entry);
+      if (options.front === true) this.#queue.unshift(entry);
+      else this.#queue.push(entry);
       this.#schedule();
     });
   }

@@ -67,6 +67,10 @@ export function declinedText(intent: IntentRecord): string {
   return `Payment declined: "${intent.binding.tool}" did not run and nothing was charged.`;
 }
 
+export function declinedOpenText(intent: IntentRecord, url: string): string {
+  return `Payment declined: "${intent.binding.tool}" did not run and nothing has been charged. This payment method cannot withdraw the link (${url}); if you pay it after all, ${confirmHint(intent)} to get the result.`;
+}
+
 export function toolFailedText(intent: IntentRecord, message: string, refunded: boolean): string {
   return refunded
     ? `"${intent.binding.tool}" failed: ${message}\nYour payment of ${amountFor(intent)} has been refunded.`

@@ -16,11 +16,21 @@ const MAX_ATTEMPTS_PER_INTENT = 8;
  * The request's parameters (idempotency key, expiry) are stored before it is sent, so a retry
  * after a timeout or a crash replays the same request instead of making a second payment.
  */
-export async function ensureAttempt(
-  core: RouterCore,
-  intentId: string,
-  providerId: string,
-): Promise<IntentRecord> {
+export function ensureAttempt(core: RouterCore, intentId: string, providerId: string): Promise<IntentRecord> {
+  // Walleot has no idempotency: a second concurrent create would make a second (orphan) session.
+  const key = `${core.instanceId}|${intentId}|${providerId}`;
+  let pending = creating.get(key);
+  if (pending === undefined) {
+    pending = createAttempt(core, intentId, providerId).finally(() => creating.delete(key));
+    creating.set(key, pending);
+  }
+  return pending;
+}
+
+/** Creates in flight in this process: a second caller for the same intent and provider joins the first. */
+const creating = new Map<string, Promise<IntentRecord>>();
+
+async function createAttempt(core: RouterCore, intentId: string, providerId: string): Promise<IntentRecord> {
   const provider = core.providerById.get(providerId);
   if (!provider)
     throw new ProviderError(providerId, 'not_supported', `provider "${providerId}" is not configured`);

@@ -5,6 +5,7 @@ import { clientSupport } from '../flows/client-support.js';
 import { deliverLinkByForm, deliverLinkByUrl } from '../flows/link-delivery.js';
 import {
   choiceQuestion,
+  declinedOpenText,
   declinedText,
   endedText,
   formLinkMessage,
@@ -50,6 +51,8 @@ function plainError(text: string): CallToolResult {
 export class PaidCallFlow {
   /** When each call must have answered: every wait inside it fits the client's request timeout. */
   private readonly deadlines = new WeakMap<ToolExtra, number>();
+  /** Per binding key: the last "resume or open" decision in progress in this process. */
+  private readonly openings = new Map<string, Promise<void>>();
 
   constructor(private readonly core: RouterCore) {}
 
@@ -94,23 +97,75 @@ export class PaidCallFlow {
       subject,
     };
 
+    // Identical calls arriving together (a client retrying, a model calling twice) must share one
+    // intent and one provider payment: deciding "resume or open" is serialised per binding.
+    const opened = await this.serialised(bindingKey(binding), () =>
+      this.openOrResume(server, tool, args, binding, argsJson, money),
+    );
+    switch (opened.kind) {
+      case 'error':
+        return plainError(opened.text);
+      case 'run':
+        return this.run(tool, opened.intent, extra);
+      case 'deliver':
+        return this.deliver(server, tool, opened.intent, extra, true);
+      case 'proceed':
+        return this.proceed(server, tool, opened.intent, extra, opened.decision);
+    }
+  }
+
+  /** The intent an identical call should continue with: an open one of this binding, or a new one. */
+  private async openOrResume(
+    server: McpServer,
+    tool: PaidTool,
+    args: Record<string, unknown>,
+    binding: Binding,
+    argsJson: string,
+    money: Money,
+  ): Promise<
+    | { kind: 'error'; text: string }
+    | { kind: 'run' | 'deliver'; intent: IntentRecord }
+    | { kind: 'proceed'; intent: IntentRecord; decision?: RouteDecision }
+  > {
     const existing = await this.core.store.findByBinding(bindingKey(binding));
     if (existing && sameBinding(existing.binding, binding) && isResumable(existing, Date.now())) {
       this.core.logger.debug('resuming payment', { intentId: existing.id, status: existing.status });
-      const resumed = await this.resume(server, tool, existing, extra);
-      if (resumed) return resumed;
+      if (existing.status === 'paid') return { kind: 'run', intent: existing };
+      if (!liveAttempt(existing)) return { kind: 'proceed', intent: existing };
+      const checked = await this.core.confirmation.check(existing.id, { fresh: true });
+      const current = checked?.intent ?? existing;
+      if (current.status === 'paid') return { kind: 'run', intent: current };
+      if (!isFinalStatus(current.status)) return { kind: 'deliver', intent: current };
+      // Ended unpaid: this call starts a new payment.
     }
 
-    const decision = await this.route(server, tool, money, subject);
-    if (decision.action.kind === 'none') return plainError(`${decision.action.message} Nothing was charged.`);
-
-    const refusal = await this.beforeCharge(tool, args, money, subject);
-    if (refusal !== undefined) return plainError(`Payment refused: ${refusal}. Nothing was charged.`);
+    const decision = await this.route(server, tool, money, binding.subject);
+    if (decision.action.kind === 'none')
+      return { kind: 'error', text: `${decision.action.message} Nothing was charged.` };
+    const refusal = await this.beforeCharge(tool, args, money, binding.subject);
+    if (refusal !== undefined)
+      return { kind: 'error', text: `Payment refused: ${refusal}. Nothing was charged.` };
 
     const intent = this.newIntent(tool, binding, argsJson, decision);
     await this.core.store.insert(intent);
     this.core.logger.debug('payment intent created', { intentId: intent.id, tool: tool.name, amount: money });
-    return this.proceed(server, tool, intent, extra, decision);
+    return { kind: 'proceed', intent, decision };
+  }
+
+  /** Run `task` after every earlier task of the same key in this process has finished. */
+  private async serialised<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.openings.get(key) ?? Promise.resolve();
+    const current = previous.then(task, task);
+    const settled = current.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.openings.set(key, settled);
+    try {
+      return await current;
+    } finally {
+      if (this.openings.get(key) === settled) this.openings.delete(key);
+    }
   }
 
   /** `confirm_payment`: confirm a payment of this subject, optionally switch its method, and run its call. */
@@ -235,17 +290,6 @@ export class PaidCallFlow {
       // Until a provider payment exists, the intent lives as long as a link would.
       expiresAt: now + this.core.settings.paymentTtlMs + 60 * 60 * 1000,
     };
-  }
-
-  /** An open intent found for an identical call: never a second payment. Undefined = start afresh. */
-  private async resume(server: McpServer, tool: PaidTool, intent: IntentRecord, extra: ToolExtra) {
-    if (intent.status === 'paid') return this.run(tool, intent, extra);
-    if (!liveAttempt(intent)) return this.proceed(server, tool, intent, extra);
-    const checked = await this.core.confirmation.check(intent.id, { fresh: true });
-    const current = checked?.intent ?? intent;
-    if (current.status === 'paid') return this.run(tool, current, extra);
-    if (isFinalStatus(current.status)) return undefined;
-    return this.deliver(server, tool, current, extra, true);
   }
 
   /** Choose a method if needed, create the payment, deliver the link. */
@@ -403,6 +447,16 @@ export class PaidCallFlow {
       await cancelLiveAttempt(this.core, current);
       const after = (await this.core.store.get(intent.id)) ?? current;
       if (after.status === 'paid') return this.run(tool, after, extra);
+      const live = liveAttempt(after);
+      if (live !== undefined && !isFinalStatus(live.status)) {
+        // The provider cannot cancel it (Walleot has no cancel API): the link would still take
+        // money, so the payment stays open and a later confirm or retry still finds it.
+        return paymentResult(
+          declinedOpenText(after, this.linkFor(after)),
+          this.info(after, after.status, `Call ${tool.name} again or confirm_payment if you pay after all.`),
+          tool.hasOutputSchema,
+        );
+      }
       const canceled =
         (await updateIntent(this.core.store, intent.id, (c) => advanceStatus(c, 'canceled', Date.now()))) ??
         after;
