@@ -1,0 +1,205 @@
+// Router overhead: the same tool free vs paid (payment already confirmed), and a whole paid call
+// against an in-process zero-latency provider. Run: node --import tsx bench/overhead.ts
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { memoryStore } from '../src/index.js';
+import { FakeProvider, fakeIntent } from '../test/support/fake-provider.js';
+import { paymentOf } from '../test/support/paid-server.js';
+import { ZeroLatencyProvider } from '../test/support/zero-latency-provider.js';
+import { callTool } from './support/mcp.js';
+import { profileShares } from './support/profile.js';
+import { type BenchSection, runIfMain, table } from './support/section.js';
+import { ratio, type Summary, summarize, us } from './support/stats.js';
+import { benchClient, benchServer, countingStore } from './support/world.js';
+
+const CALLS = Number(process.env['BENCH_OVERHEAD_CALLS'] ?? 5000);
+const ROUNDS = 5;
+const WARMUP = 500;
+const WHOLE_CALLS = Math.min(CALLS, 2000);
+
+async function timeCall(client: Client, name: string, args: Record<string, unknown>): Promise<number> {
+  const started = performance.now();
+  const result = await callTool(client, name, args);
+  const elapsed = performance.now() - started;
+  if (result.isError) throw new Error(`${name} failed: ${JSON.stringify(result.content)}`);
+  return elapsed;
+}
+
+/** Create `count` paid intents for `work` with n in [from, from+count) and confirm each (no run yet). */
+async function preparePaid(
+  client: Client,
+  confirm: (intentId: string) => Promise<unknown>,
+  from: number,
+  count: number,
+): Promise<void> {
+  for (let n = from; n < from + count; n++) {
+    const pending = await callTool(client, 'work', { n });
+    const payment = paymentOf(pending);
+    if (payment?.status !== 'pending') throw new Error(`expected a pending payment, got ${payment?.status}`);
+    await confirm(payment.payment_id);
+  }
+}
+
+export async function overhead(): Promise<BenchSection> {
+  // --- free vs cache-hit paid, same tool, same handler ---
+  const provider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
+  const world = benchServer({ providers: [provider], flow: 'two_step' });
+  const { client, close } = await benchClient(world.server);
+  const confirmation = world.router.internals.core.confirmation;
+  const confirm = (id: string) => confirmation.check(id, { fresh: true });
+
+  // Warm up both paths (JIT, SDK caches); n < 0 keeps warm-up intents apart from measured ones.
+  for (let i = 0; i < WARMUP; i++) await timeCall(client, 'work_free', { n: -1 - i });
+  await preparePaid(client, confirm, -WARMUP, WARMUP);
+  for (let n = -WARMUP; n < 0; n++) await timeCall(client, 'work', { n });
+
+  const free: number[] = [];
+  const paid: number[] = [];
+  const perRound = Math.ceil(CALLS / ROUNDS);
+  let hitReads = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const from = round * perRound;
+    // Untimed: each paid call gets its own confirmed payment, as a user who paid would have.
+    await preparePaid(client, confirm, from, perRound);
+    // Alternate free and paid blocks so drift (GC, heap growth) hits both alike.
+    for (let n = from; n < from + perRound; n++) free.push(await timeCall(client, 'work_free', { n }));
+    const readsBefore = provider.reads;
+    for (let n = from; n < from + perRound; n++) paid.push(await timeCall(client, 'work', { n }));
+    hitReads += provider.reads - readsBefore;
+  }
+  const freeS = summarize(free);
+  const paidS = summarize(paid);
+
+  // Where a cache-hit paid call's time goes: the same calls again, under the CPU profiler.
+  const profiled = Math.min(2000, CALLS);
+  await preparePaid(client, confirm, CALLS, profiled);
+  const freeShares = await profileShares(async () => {
+    for (let n = CALLS; n < CALLS + profiled; n++) await timeCall(client, 'work_free', { n });
+  });
+  const shares = await profileShares(async () => {
+    for (let n = CALLS; n < CALLS + profiled; n++) await timeCall(client, 'work', { n });
+  });
+
+  // --- store operations per cache-hit paid call (separate router, counting proxy store) ---
+  const counted = countingStore(memoryStore());
+  const countProvider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
+  const countWorld = benchServer({ providers: [countProvider], flow: 'two_step', store: counted.store });
+  const countClient = await benchClient(countWorld.server);
+  const countConfirm = (id: string) =>
+    countWorld.router.internals.core.confirmation.check(id, { fresh: true });
+  await preparePaid(countClient.client, countConfirm, 0, 100);
+  counted.counts.clear();
+  for (let n = 0; n < 100; n++) await timeCall(countClient.client, 'work', { n });
+  const storeOps = [...counted.counts.entries()].map(([op, count]) => `${op} ${count / 100}`).join(', ');
+
+  // --- a whole paid call: create -> paid -> run ---
+  // URL elicitation: one tools/call (create, link accepted at once, first poll says paid, run).
+  // Twice, on two routers, in alternating blocks: one whose confirmation cache is otherwise empty
+  // (the usual case on a quiet server), one that keeps another payment's status cached.
+  const urlProvider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
+  const urlWorld = benchServer({ providers: [urlProvider] });
+  const urlClient = await benchClient(urlWorld.server, 'url', () => ({ action: 'accept' }));
+  const residentProvider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
+  const residentWorld = benchServer({ providers: [residentProvider] });
+  const residentClient = await benchClient(residentWorld.server, 'url', () => ({ action: 'accept' }));
+  {
+    // An expired payment's status, cached for 5 minutes: this cache never drops back to zero entries.
+    const resident = fakeIntent(new FakeProvider(), 'pay_residentresidentresident', 'expired');
+    await residentWorld.store.insert(resident);
+    await residentWorld.router.internals.core.confirmation.check(resident.id);
+  }
+  const whole: number[] = [];
+  const wholeResident: number[] = [];
+  for (let n = -200; n < 0; n++) {
+    await timeCall(urlClient.client, 'work', { n });
+    await timeCall(residentClient.client, 'work', { n });
+  }
+  const block = 250;
+  for (let from = 0; from < WHOLE_CALLS; from += block) {
+    for (let n = from; n < from + block; n++) whole.push(await timeCall(urlClient.client, 'work', { n }));
+    for (let n = from; n < from + block; n++) {
+      wholeResident.push(await timeCall(residentClient.client, 'work', { n }));
+    }
+  }
+  const wholeS = summarize(whole);
+  const residentS = summarize(wholeResident);
+
+  // Two-step: the call returns the payment, confirm_payment confirms (first read: paid) and runs.
+  const twoProvider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
+  const twoWorld = benchServer({ providers: [twoProvider], flow: 'two_step' });
+  const twoClient = await benchClient(twoWorld.server);
+  const twoStep: number[] = [];
+  for (let n = -200; n < WHOLE_CALLS; n++) {
+    const started = performance.now();
+    const pending = paymentOf(await callTool(twoClient.client, 'work', { n }));
+    const done = await callTool(twoClient.client, 'confirm_payment', { payment_id: pending!.payment_id });
+    if (done.isError) throw new Error(`confirm_payment failed: ${JSON.stringify(done.content)}`);
+    if (n >= 0) twoStep.push(performance.now() - started);
+  }
+  const twoS = summarize(twoStep);
+  const runsOk =
+    world.log.starts.filter((s) => s.tool === 'work').length === CALLS + WARMUP + profiled &&
+    urlWorld.log.starts.length === WHOLE_CALLS + 200 &&
+    residentWorld.log.starts.length === WHOLE_CALLS + 200 &&
+    twoWorld.log.starts.length === WHOLE_CALLS + 200;
+
+  for (const c of [close, countClient.close, urlClient.close, residentClient.close, twoClient.close])
+    await c();
+  for (const w of [world, countWorld, urlWorld, residentWorld, twoWorld]) await w.router.close();
+
+  const addedMedian = paidS.median - freeS.median;
+  const row = (name: string, s: Summary) => [name, s.n, us(s.median), us(s.p95), us(s.p99)];
+  const markdown = [
+    `Sequential calls over the SDK's InMemoryTransport (client and server in one process), memoryStore,`,
+    `${CALLS} calls per kind in ${ROUNDS} alternating blocks after ${WARMUP} warm-up calls. The paid call's`,
+    `payment is already confirmed (status \`paid\` in the store): it is the call a user makes after paying.`,
+    '',
+    table(
+      ['call', 'n', 'median', 'p95', 'p99'],
+      [
+        row('free tool', freeS),
+        row('paid tool, payment confirmed (cache hit)', paidS),
+        row('whole paid call, URL elicitation (create → elicit → paid → run)', wholeS),
+        row("  same, another payment's status kept in the confirmation cache", residentS),
+        row('whole paid call, two-step (call + confirm_payment)', twoS),
+      ],
+    ),
+    '',
+    `- Paid (confirmed) vs free: **${ratio(paidS.median, freeS.median)}** median, ${ratio(paidS.p99, freeS.p99)} p99 (target < 1.5×).`,
+    `- Router adds **${us(addedMedian)}** median per paid call (target < 100 µs).`,
+    `- Provider status reads during the cache-hit calls: ${hitReads} (the confirmed status comes from the store).`,
+    `- Store operations per cache-hit paid call: ${storeOps}.`,
+    `- Every call ran its tool exactly once: ${runsOk ? 'yes' : 'NO'}.`,
+    '',
+    `Where the time goes (V8 CPU profiler, self time by part of the code, ${profiled} more calls of each kind):`,
+    '',
+    table(
+      ['part', 'cache-hit paid calls', 'free calls'],
+      shares.map(({ part, percent }) => [
+        part,
+        `${percent.toFixed(1)}%`,
+        `${(freeShares.find((f) => f.part === part)?.percent ?? 0).toFixed(1)}%`,
+      ]),
+    ),
+  ].join('\n');
+
+  return {
+    title: 'Router overhead',
+    command: 'node --import tsx bench/overhead.ts',
+    markdown,
+    metrics: {
+      freeMedianUs: freeS.median * 1000,
+      freeP99Us: freeS.p99 * 1000,
+      paidMedianUs: paidS.median * 1000,
+      paidP99Us: paidS.p99 * 1000,
+      ratioMedian: paidS.median / freeS.median,
+      addedMedianUs: addedMedian * 1000,
+      wholeUrlMedianUs: wholeS.median * 1000,
+      wholeUrlResidentMedianUs: residentS.median * 1000,
+      wholeTwoStepMedianUs: twoS.median * 1000,
+      storeOps,
+      runsOk,
+    },
+  };
+}
+
+runIfMain(import.meta.url, overhead);

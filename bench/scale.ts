@@ -1,0 +1,308 @@
+// Scale: 10,000 pending payments waited on at once in one process (memory per intent, event-loop
+// delay, provider reads/s), and 2,000 paid calls confirmed concurrently through two router
+// instances sharing a real redis-server (runs counted: no double run).
+// Run: node --expose-gc --import tsx bench/scale.ts
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import { type IntentRecord, memoryStore, PayRouter, redisStore } from '../src/index.js';
+import { paymentOf, textOf } from '../test/support/paid-server.js';
+import { startRedisServer } from '../test/support/redis-server.js';
+import { ZeroLatencyProvider } from '../test/support/zero-latency-provider.js';
+import { until } from './support/http.js';
+import { callTool, quietLogger } from './support/mcp.js';
+import { type BenchSection, runIfMain, table } from './support/section.js';
+import { sleep } from './support/stats.js';
+import { benchClient, benchServer, recordingStore } from './support/world.js';
+
+const PENDING = Number(process.env['BENCH_SCALE_PENDING'] ?? 10_000);
+const WINDOW_MS = 5000;
+/** monitorEventLoopDelay samples every RESOLUTION_MS and records whole intervals: subtract it. */
+const RESOLUTION_MS = 10;
+const REDIS_CALLS = Number(process.env['BENCH_SCALE_REDIS_CALLS'] ?? 2000);
+const REDIS_CONCURRENCY = 32;
+
+/** `global.gc`, also when node was started without --expose-gc. */
+function gcFunction(): () => void {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (exposed) return exposed;
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+async function settledHeap(gc: () => void): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await sleep(50);
+  }
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
+}
+
+interface PendingResult {
+  label: string;
+  readsPerMinuteLimit: number;
+  createMs: number;
+  bytesPerIntent: number;
+  recordJsonBytes: number;
+  sample: IntentRecord | undefined;
+  loopP50Ms: number;
+  loopP99Ms: number;
+  loopMaxMs: number;
+  readsPerSecond: number;
+  allPending: boolean;
+}
+
+/** PENDING unpaid payments, each a tools/call waiting in URL-elicitation mode. */
+async function pendingAtOnce(label: string, readsPerMinute: number): Promise<PendingResult> {
+  const gc = gcFunction();
+  const provider = new ZeroLatencyProvider({ mode: 'manual', statusReadsPerMinute: readsPerMinute });
+  const recorded = recordingStore(memoryStore());
+  const world = benchServer({
+    providers: [provider],
+    store: recorded.store,
+    timeouts: { paymentWaitMs: 300_000, callBudgetMs: 600_000 },
+  });
+  let accepted = 0;
+  const { client, close } = await benchClient(world.server, 'url', () => {
+    accepted += 1;
+    return { action: 'accept' };
+  });
+  const before = await settledHeap(gc);
+
+  const started = performance.now();
+  const calls = Array.from({ length: PENDING }, (_, n) => callTool(client, 'work', { n }, 900_000));
+  await until(() => accepted === PENDING, 'every link to be delivered', 300_000);
+  const createMs = performance.now() - started;
+  await sleep(500);
+  const after = await settledHeap(gc);
+  const sample = await recorded.store.get(recorded.ids[0] ?? '');
+
+  const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  const readsBefore = provider.reads;
+  loop.enable();
+  await sleep(WINDOW_MS);
+  loop.disable();
+  const reads = provider.reads - readsBefore;
+
+  await world.router.close(); // ends every wait: the calls answer with their payment-required results
+  const results = await Promise.all(calls);
+  const allPending = results.every((r) => paymentOf(r)?.status === 'pending');
+  await close();
+  await recorded.store.close();
+  return {
+    label,
+    readsPerMinuteLimit: readsPerMinute,
+    createMs,
+    bytesPerIntent: (after - before) / PENDING,
+    recordJsonBytes: sample === undefined ? 0 : Buffer.byteLength(JSON.stringify(sample)),
+    sample,
+    loopP50Ms: Math.max(0, loop.percentile(50) / 1e6 - RESOLUTION_MS),
+    loopP99Ms: Math.max(0, loop.percentile(99) / 1e6 - RESOLUTION_MS),
+    loopMaxMs: Math.max(0, loop.max / 1e6 - RESOLUTION_MS),
+    readsPerSecond: reads / (WINDOW_MS / 1000),
+    allPending,
+  };
+}
+
+/** Heap of PENDING copies of a real pending intent record in a fresh memoryStore, per record. */
+async function storeBytesPerIntent(sample: IntentRecord): Promise<number> {
+  const gc = gcFunction();
+  const store = memoryStore();
+  const before = await settledHeap(gc);
+  for (let i = 0; i < PENDING; i++) {
+    const id = `pay_${String(i).padStart(24, '0')}`;
+    await store.insert({
+      ...sample,
+      id,
+      binding: {
+        ...sample.binding,
+        argsHash: `${sample.binding.argsHash.slice(0, 56)}${String(i).padStart(8, '0')}`,
+      },
+      attempts: sample.attempts.map((a) => ({ ...a, paymentId: `${a.paymentId}_${i}` })),
+    });
+  }
+  const after = await settledHeap(gc);
+  await store.close();
+  return (after - before) / PENDING;
+}
+
+interface RedisResult {
+  paidCalls: number;
+  toolCalls: number;
+  elapsedMs: number;
+  ranOnce: number;
+  doubleRuns: number;
+  neverRan: number;
+  wrongResults: number;
+}
+
+/** Two routers, one redis-server: every payment confirmed from both instances at once. */
+async function twoInstancesOverRedis(): Promise<RedisResult> {
+  const redis = await startRedisServer();
+  const prefix = `bench:${Date.now()}:`;
+  const provider = new ZeroLatencyProvider({ mode: 'manual' });
+  const runs = new Map<number, number>();
+  const instances = await Promise.all(
+    ['A', 'B'].map(async (name) => {
+      const connection = new Redis(redis.url, { connectionName: `bench-${name}` });
+      const server = new McpServer({ name: `bench-${name}`, version: '1.0.0' });
+      const store = redisStore({ client: connection, prefix });
+      const router = new PayRouter(server, {
+        providers: [provider],
+        store,
+        flow: 'two_step',
+        // One user on both instances (as a token verifier's `sub` would make it).
+        subject: () => 'bench-user',
+        logger: quietLogger,
+        confirmation: { pendingTtlMs: 50, poll: { initialMs: 20, maxMs: 100 } },
+      });
+      server.registerTool(
+        'work',
+        { description: 'Work', inputSchema: { n: z.number() }, price: { amount: '0.05', currency: 'USD' } },
+        async ({ n }) => {
+          runs.set(n, (runs.get(n) ?? 0) + 1);
+          return { content: [{ type: 'text', text: `done ${n}` }] };
+        },
+      );
+      const { client, close } = await benchClient(server);
+      return { name, client, close, router, store, connection };
+    }),
+  );
+  const [A, B] = instances as [(typeof instances)[0], (typeof instances)[0]];
+  let toolCalls = 0;
+  let wrongResults = 0;
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    for (let n = next++; n < REDIS_CALLS; n = next++) {
+      const pending = paymentOf(await callTool(A.client, 'work', { n }))!;
+      const intent = (await A.store.get(pending.payment_id))!;
+      provider.pay(intent.attempts[0]!.paymentId);
+      // The same paid call confirmed and retried on both instances at the same moment.
+      const answers = await Promise.all([
+        callTool(A.client, 'confirm_payment', { payment_id: pending.payment_id }),
+        callTool(B.client, 'confirm_payment', { payment_id: pending.payment_id }),
+        callTool(B.client, 'work', { n }),
+        callTool(A.client, 'work', { n }),
+      ]);
+      toolCalls += 1 + answers.length;
+      // A retry after the result was delivered is a new call (a new payment): only the first
+      // answers of each instance must carry the result; none may be a second run.
+      wrongResults += answers.slice(0, 2).filter((r) => textOf(r) !== `done ${n}`).length;
+    }
+  };
+  await Promise.all(Array.from({ length: REDIS_CONCURRENCY }, worker));
+  const elapsedMs = performance.now() - started;
+  const counts = Array.from({ length: REDIS_CALLS }, (_, n) => runs.get(n) ?? 0);
+  for (const instance of instances) {
+    await instance.close();
+    await instance.router.close();
+    await instance.store.close();
+    instance.connection.disconnect();
+  }
+  await redis.stop();
+  return {
+    paidCalls: REDIS_CALLS,
+    toolCalls,
+    elapsedMs,
+    ranOnce: counts.filter((c) => c === 1).length,
+    doubleRuns: counts.filter((c) => c > 1).length,
+    neverRan: counts.filter((c) => c === 0).length,
+    wrongResults,
+  };
+}
+
+export async function scale(): Promise<BenchSection> {
+  const walleotLike = await pendingAtOnce("Walleot's limit (1,000 reads/min)", 1000);
+  const unlimited = await pendingAtOnce('no read limit', Number.POSITIVE_INFINITY);
+  const storeBytes = walleotLike.sample === undefined ? 0 : await storeBytesPerIntent(walleotLike.sample);
+  const redis = await twoInstancesOverRedis();
+  const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+  const markdown = [
+    `**${PENDING.toLocaleString('en')} pending payments in one process**: one SDK client (InMemoryTransport) sends`,
+    `${PENDING.toLocaleString('en')} paid calls at once in URL-elicitation mode; each link is accepted and each call then`,
+    `waits for its payment (memoryStore, in-process zero-latency provider that never reports paid). Heap`,
+    `measured after GC (\`--expose-gc\`) before the calls and once all are waiting; event-loop delay`,
+    `(\`monitorEventLoopDelay\`, ${RESOLUTION_MS} ms resolution, the ${RESOLUTION_MS} ms sampling interval subtracted) and provider`,
+    `reads over ${WINDOW_MS / 1000} s of waiting.`,
+    '',
+    table(
+      [
+        'provider read limit',
+        'time to start all',
+        'heap per waiting call',
+        'stored record (JSON)',
+        'loop delay p50',
+        'p99',
+        'max',
+        'provider reads/s',
+      ],
+      [walleotLike, unlimited].map((r) => [
+        r.label,
+        `${(r.createMs / 1000).toFixed(1)} s`,
+        kib(r.bytesPerIntent),
+        r.recordJsonBytes === 0 ? 'n/a' : `${r.recordJsonBytes} B`,
+        `${r.loopP50Ms.toFixed(1)} ms`,
+        `${r.loopP99Ms.toFixed(1)} ms`,
+        `${r.loopMaxMs.toFixed(1)} ms`,
+        r.readsPerSecond.toFixed(1),
+      ]),
+    ),
+    '',
+    `Heap per waiting call includes both sides of the MCP request held in this one process (client and`,
+    `server), the waiter, the intent record and its indexes. The intent record alone (the same record`,
+    `inserted ${PENDING.toLocaleString('en')} times into a fresh memoryStore) costs **${kib(storeBytes)}** of heap. Every call`,
+    `answered "pending" after the router closed: ${walleotLike.allPending && unlimited.allPending ? 'yes' : 'NO'}.`,
+    '',
+    `**${REDIS_CALLS.toLocaleString('en')} paid calls over two router instances sharing one redis-server** (two ioredis`,
+    `connections, redisStore, same subject on both): each call is started on A, paid, then confirmed and`,
+    `retried on A and B at the same moment (4 concurrent requests per payment, ${REDIS_CONCURRENCY} payments in flight).`,
+    '',
+    table(
+      [
+        'paid calls',
+        'tool calls',
+        'time',
+        'paid calls/s',
+        'ran once',
+        'ran twice or more',
+        'never ran',
+        'confirmations without the result',
+      ],
+      [
+        [
+          redis.paidCalls,
+          redis.toolCalls,
+          `${(redis.elapsedMs / 1000).toFixed(1)} s`,
+          (redis.paidCalls / (redis.elapsedMs / 1000)).toFixed(0),
+          redis.ranOnce,
+          `**${redis.doubleRuns}**`,
+          redis.neverRan,
+          redis.wrongResults,
+        ],
+      ],
+    ),
+  ].join('\n');
+  return {
+    title: 'Scale',
+    command: 'node --expose-gc --import tsx bench/scale.ts',
+    markdown,
+    metrics: {
+      bytesPerWaitingCall: walleotLike.bytesPerIntent,
+      storeBytesPerIntent: storeBytes,
+      loopP99MsLimited: walleotLike.loopP99Ms,
+      loopP99MsUnlimited: unlimited.loopP99Ms,
+      readsPerSecondLimited: walleotLike.readsPerSecond,
+      readsPerSecondUnlimited: unlimited.readsPerSecond,
+      redisDoubleRuns: redis.doubleRuns,
+      redisNeverRan: redis.neverRan,
+      redisPaidCallsPerSecond: redis.paidCalls / (redis.elapsedMs / 1000),
+    },
+  };
+}
+
+runIfMain(import.meta.url, scale);
