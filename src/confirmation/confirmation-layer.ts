@@ -141,7 +141,10 @@ export class ConfirmationLayer {
     };
     this.#budget = new RateBudget({ share: parsed.data.budgetShare ?? 0.8, now: this.#now });
     this.#cache = new LRUCache<string, CacheEntry, ReadContext>({
-      max: CACHE_MAX,
+      // Bounded by size, not `max`: `max` preallocates every slot, and deleting the last entry then
+      // clears all of them (about 0.2 ms on every completed call of a quiet server).
+      maxSize: CACHE_MAX,
+      sizeCalculation: () => 1,
       ttl: this.#pendingTtlMs,
       // No debounce timer inside lru-cache: read the clock on every check.
       ttlResolution: 0,
