@@ -4,7 +4,7 @@ import { ConfigError, ProviderError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import type { PaymentProvider, ProviderPaymentState } from '../providers/types.js';
 import { isFinalStatus, PAYMENT_STATUSES, type PaymentStatus } from '../status.js';
-import type { IntentRecord, PaymentStore, StatusChange } from '../store/types.js';
+import type { IntentRecord, PaymentStore, ProviderAttempt, StatusChange } from '../store/types.js';
 import { RateBudget, type TokenBucket } from './rate-budget.js';
 import { applyProviderStateToStore } from './status-update.js';
 import { Waiter, WaiterRegistry } from './waiters.js';
@@ -182,15 +182,11 @@ export class ConfirmationLayer {
       await this.#cache.fetch(intentId, { context: {} }).catch(() => undefined);
     const intent = await this.#store.get(intentId);
     if (intent === undefined) return undefined;
-    const attempt = intent.attempts.at(-1);
-    const provider =
-      attempt === undefined || isFinalStatus(intent.status) || isFinalStatus(attempt.status)
-        ? undefined
-        : this.#providers.get(attempt.providerId);
-    if (attempt === undefined || provider === undefined) {
+    const target = this.#readTarget(intent);
+    if (target === undefined) {
       return (await this.#cache.fetch(intentId, { forceRefresh: true, context: {} }))?.confirmation;
     }
-    const bucket = this.#bucketFor(attempt.providerId, provider);
+    const { attempt, bucket } = target;
     const granted = await bucket.acquire(AbortSignal.timeout(FRESH_WAIT_MS), { front: true });
     const context: ReadContext = granted ? { token: { providerId: attempt.providerId, used: false } } : {};
     try {
@@ -374,16 +370,12 @@ export class ConfirmationLayer {
     if (fresh !== undefined) return fresh.confirmation;
     const intent = latest?.intent ?? (await this.#store.get(intentId));
     if (intent === undefined) return undefined;
-    const attempt = intent.attempts.at(-1);
-    const provider =
-      attempt === undefined || isFinalStatus(intent.status) || isFinalStatus(attempt.status)
-        ? undefined
-        : this.#providers.get(attempt.providerId);
-    if (attempt === undefined || provider === undefined) {
+    const target = this.#readTarget(intent);
+    if (target === undefined) {
       // Nothing to ask a provider about: the read is a store read.
       return (await this.#cache.fetch(intentId, { forceRefresh: true, context: {} }))?.confirmation;
     }
-    const bucket = this.#bucketFor(attempt.providerId, provider);
+    const { attempt, bucket } = target;
     if (!(await bucket.acquire(waiter.stepSignal))) return INTERRUPTED;
     const context: ReadContext = { token: { providerId: attempt.providerId, used: false } };
     try {
@@ -393,6 +385,17 @@ export class ConfirmationLayer {
     } finally {
       if (context.token?.used === false) bucket.refund();
     }
+  }
+
+  /** The live attempt worth a provider read and its budget, or undefined when only the store can answer. */
+  #readTarget(intent: IntentRecord): { attempt: ProviderAttempt; bucket: TokenBucket } | undefined {
+    const attempt = intent.attempts.at(-1);
+    if (attempt === undefined || isFinalStatus(intent.status) || isFinalStatus(attempt.status))
+      return undefined;
+    const provider = this.#providers.get(attempt.providerId);
+    return provider === undefined
+      ? undefined
+      : { attempt, bucket: this.#bucketFor(attempt.providerId, provider) };
   }
 
   /** A cached answer that is still fresh and was not a budget refusal. */
