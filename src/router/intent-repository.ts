@@ -11,11 +11,16 @@ export async function mutateIntent<T>(
   store: PaymentStore,
   intentId: string,
   transition: (current: IntentRecord) => { next?: IntentRecord | undefined; value: T },
+  /** A copy the caller already holds: tried first, saving a read; compare-and-set catches it if stale. */
+  known?: IntentRecord,
 ): Promise<{ intent: IntentRecord; changed: boolean; value: T } | undefined> {
   for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-    const current = await store.get(intentId);
+    const guessed = attempt === 0 && known?.id === intentId;
+    const current = guessed ? known : await store.get(intentId);
     if (current === undefined) return undefined;
     const { next, value } = transition(current);
+    // "Nothing to do" is only believed from a fresh read: the held copy may be behind.
+    if (next === undefined && guessed) continue;
     if (next === undefined) return { intent: current, changed: false, value };
     const stored = await store.update(next, current.version);
     if (stored !== undefined) return { intent: stored, changed: true, value };

@@ -71,6 +71,7 @@ export function completeRun(
   result: CallToolResult,
   now: number,
   retentionMs: number,
+  delivered = false,
 ): IntentRecord | undefined {
   if (intent.run !== 'running' || intent.lease?.fence !== fence) return undefined;
   const { lease: _lease, ...rest } = intent;
@@ -78,8 +79,8 @@ export function completeRun(
     ...rest,
     run: 'done',
     result: { result: result as Record<string, unknown>, completedAt: now },
-    // Delivered only once the answer has left (markDelivered): a crash before that hands it to the retry.
-    resultDelivered: false,
+    // Undelivered until the answer leaves (markDelivered): a crash before that hands it to the retry.
+    resultDelivered: delivered,
     updatedAt: now,
     expiresAt: Math.max(intent.expiresAt, now + retentionMs),
   };

@@ -34,12 +34,18 @@ export async function runOnce(
   extra: ToolExtra,
 ): Promise<RunOutcome> {
   const owner = `${core.instanceId}:${String(extra.requestId)}`;
+  let known: IntentRecord | undefined = intent;
   for (;;) {
-    const claim = await mutateIntent<ClaimOutcome>(core.store, intent.id, (current) =>
-      (({ next, outcome }) => ({ next, value: outcome }))(
-        claimRun(current, intent.binding, owner, Date.now(), core.settings.leaseMs),
-      ),
+    const claim = await mutateIntent<ClaimOutcome>(
+      core.store,
+      intent.id,
+      (current) => {
+        const { next, outcome } = claimRun(current, intent.binding, owner, Date.now(), core.settings.leaseMs);
+        return { next, value: outcome };
+      },
+      known,
     );
+    known = undefined;
     if (!claim) return { kind: 'gone' };
     const outcome = claim.value;
     switch (outcome.kind) {
@@ -87,12 +93,19 @@ async function execute(
   }
 
   if (failure === undefined && result !== undefined) {
-    // Stored as not delivered yet: if this process dies before the answer leaves (say in the
-    // onToolRun hook), the same call retried on any instance is handed this result, not a new payment.
-    const stored = await mutateIntent(core.store, intent.id, (current) => ({
-      next: completeRun(current, fence, result, Date.now(), core.settings.resultTtlMs),
-      value: undefined,
-    }));
+    // Stored as not delivered while anything can still stand between it and the caller (the
+    // onToolRun hook): if this process dies there, the same call retried on any instance is handed
+    // this result, not a new payment. With no hook the answer leaves right away: one write, not two.
+    const deliverNow = core.hooks.onToolRun === undefined && !extra.signal.aborted;
+    const stored = await mutateIntent(
+      core.store,
+      intent.id,
+      (current) => ({
+        next: completeRun(current, fence, result, Date.now(), core.settings.resultTtlMs, deliverNow),
+        value: undefined,
+      }),
+      intent,
+    );
     const completed = stored?.intent;
     if (!stored?.changed) {
       // Our lease ran out and another runner took over: its result is the one kept.
@@ -104,7 +117,7 @@ async function execute(
     }
     await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: true });
     const delivered =
-      stored?.changed === true && !extra.signal.aborted
+      stored?.changed === true && !deliverNow && !extra.signal.aborted
         ? await updateIntent(core.store, intent.id, (current) => markDelivered(current, Date.now())).catch(
             (error: unknown) => {
               core.logger.warn('marking a result delivered failed', { intentId: intent.id, error });
