@@ -267,6 +267,19 @@ describe('two instances, one Redis', () => {
     expect(runsOf('roaming')).toHaveLength(1);
   });
 
+  it('identical calls arriving at A and B at the same moment share one intent and one provider payment', async () => {
+    const onA = await user(A, 'fay');
+    const onB = await user(B, 'fay');
+    const before = sandbox.stripe.listSessions().length;
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? onA : onB).call('report', { topic: 'twins' })),
+    );
+    const ids = new Set(results.map((r) => paymentOf(r)?.payment_id));
+    expect(ids.size).toBe(1);
+    expect(sandbox.stripe.listSessions().length - before).toBe(1);
+    expect(runsOf('twins')).toHaveLength(0);
+  });
+
   it('a tool still running on A past its lease is not run again by a confirmation on B', async () => {
     const openGate = gate('lengthy');
     const onA = await user(A, 'hank');

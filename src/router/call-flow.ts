@@ -39,6 +39,9 @@ import { type PaidTool, priceForCall } from './paid-tool.js';
 import { runOnce } from './run-once.js';
 import { resolveSubject, type ToolExtra } from './subject.js';
 
+/** Rounds of "someone else opened this binding first" before inserting regardless (never hit in practice). */
+const MAX_OPEN_ROUNDS = 5;
+
 /** A plain error result with no payment attached (nothing was created). */
 function plainError(text: string): CallToolResult {
   return { isError: true, content: [{ type: 'text', text }] };
@@ -127,29 +130,42 @@ export class PaidCallFlow {
     | { kind: 'run' | 'deliver'; intent: IntentRecord }
     | { kind: 'proceed'; intent: IntentRecord; decision?: RouteDecision }
   > {
-    const existing = await this.core.store.findByBinding(bindingKey(binding));
-    if (existing && sameBinding(existing.binding, binding) && isResumable(existing, Date.now())) {
-      this.core.logger.debug('resuming payment', { intentId: existing.id, status: existing.status });
-      if (existing.status === 'paid') return { kind: 'run', intent: existing };
-      if (!liveAttempt(existing)) return { kind: 'proceed', intent: existing };
-      const checked = await this.core.confirmation.check(existing.id, { fresh: true });
-      const current = checked?.intent ?? existing;
-      if (current.status === 'paid') return { kind: 'run', intent: current };
-      if (!isFinalStatus(current.status)) return { kind: 'deliver', intent: current };
-      // Ended unpaid: this call starts a new payment.
+    let decision: RouteDecision | undefined;
+    for (let round = 0; ; round++) {
+      const existing = await this.core.store.findByBinding(bindingKey(binding));
+      if (existing && sameBinding(existing.binding, binding) && isResumable(existing, Date.now())) {
+        this.core.logger.debug('resuming payment', { intentId: existing.id, status: existing.status });
+        if (existing.status === 'paid') return { kind: 'run', intent: existing };
+        if (!liveAttempt(existing)) return { kind: 'proceed', intent: existing };
+        const checked = await this.core.confirmation.check(existing.id, { fresh: true });
+        const current = checked?.intent ?? existing;
+        if (current.status === 'paid') return { kind: 'run', intent: current };
+        if (!isFinalStatus(current.status)) return { kind: 'deliver', intent: current };
+        // Ended unpaid: this call starts a new payment.
+      }
+
+      if (decision === undefined) {
+        decision = await this.route(server, tool, money, binding.subject);
+        if (decision.action.kind === 'none')
+          return { kind: 'error', text: `${decision.action.message} Nothing was charged.` };
+        const refusal = await this.beforeCharge(tool, args, money, binding.subject);
+        if (refusal !== undefined)
+          return { kind: 'error', text: `Payment refused: ${refusal}. Nothing was charged.` };
+      }
+
+      const intent = this.newIntent(tool, binding, argsJson, decision);
+      // Atomic across instances: only if the binding still points where we looked. If an identical
+      // call on another instance opened an intent meanwhile, go round and resume that one instead.
+      const owner = round < MAX_OPEN_ROUNDS ? { bindingOwner: existing?.id ?? null } : {};
+      if (await this.core.store.insert(intent, owner)) {
+        this.core.logger.debug('payment intent created', {
+          intentId: intent.id,
+          tool: tool.name,
+          amount: money,
+        });
+        return { kind: 'proceed', intent, decision };
+      }
     }
-
-    const decision = await this.route(server, tool, money, binding.subject);
-    if (decision.action.kind === 'none')
-      return { kind: 'error', text: `${decision.action.message} Nothing was charged.` };
-    const refusal = await this.beforeCharge(tool, args, money, binding.subject);
-    if (refusal !== undefined)
-      return { kind: 'error', text: `Payment refused: ${refusal}. Nothing was charged.` };
-
-    const intent = this.newIntent(tool, binding, argsJson, decision);
-    await this.core.store.insert(intent);
-    this.core.logger.debug('payment intent created', { intentId: intent.id, tool: tool.name, amount: money });
-    return { kind: 'proceed', intent, decision };
   }
 
   /** Run `task` after every earlier task of the same key in this process has finished. */

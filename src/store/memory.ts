@@ -3,7 +3,13 @@ import { ConfigError, PayRouterError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { StatusListeners } from './listeners.js';
 import { checkRecord, checkStatusChange, checkTtl, checkVersion } from './schema.js';
-import { bindingKey, type IntentRecord, type PaymentStore, type StatusChange } from './types.js';
+import {
+  bindingKey,
+  type InsertOptions,
+  type IntentRecord,
+  type PaymentStore,
+  type StatusChange,
+} from './types.js';
 
 export interface MemoryStoreOptions {
   /** Most intents kept at once (least recently used go first); indexes, choices and event marks are bounded alike. */
@@ -74,9 +80,15 @@ class MemoryPaymentStore implements PaymentStore {
     return record === undefined ? undefined : copyOf(record);
   }
 
-  async insert(record: IntentRecord): Promise<boolean> {
+  async insert(record: IntentRecord, options: InsertOptions = {}): Promise<boolean> {
     const stored = checkRecord({ ...record, version: 1 });
     if (this.#live(stored.id) !== undefined) return false;
+    if (options.bindingOwner !== undefined) {
+      // An index entry whose intent is gone counts as free.
+      const owner = this.#bindings.get(bindingKey(stored.binding));
+      const live = owner !== undefined && this.#live(owner) !== undefined ? owner : null;
+      if (live !== options.bindingOwner) return false;
+    }
     this.#write(stored, true);
     return true;
   }

@@ -29,10 +29,17 @@ export const CORRUPT_REPLY = 'PAYROUTER_CORRUPT';
  * Insert a record unless its id exists, and index it.
  * KEYS[1] record, KEYS[2] binding index, KEYS[3..] provider-payment index.
  * ARGV[1] record JSON, ARGV[2] expiry (ms epoch), ARGV[3] intent id, ARGV[4] '1' when already expired.
- * Returns 1 when inserted, 0 when the id exists.
+ * ARGV[5] '1' to require that the binding index (KEYS[2]) still points at ARGV[6] ('' for no live
+ * intent; an owner whose record key, ARGV[7] .. owner, is gone counts as none).
+ * Returns 1 when inserted, 0 when the id exists or the binding moved on.
  */
 export const insertScript = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if ARGV[5] == '1' then
+  local owner = redis.call('GET', KEYS[2])
+  if owner and redis.call('EXISTS', ARGV[7] .. owner) == 0 then owner = false end
+  if (owner or '') ~= ARGV[6] then return 0 end
+end
 if ARGV[4] == '1' then return 1 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])

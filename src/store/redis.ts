@@ -12,7 +12,13 @@ import {
   intentRecordSchema,
   statusChangeSchema,
 } from './schema.js';
-import { bindingKey, type IntentRecord, type PaymentStore, type StatusChange } from './types.js';
+import {
+  bindingKey,
+  type InsertOptions,
+  type IntentRecord,
+  type PaymentStore,
+  type StatusChange,
+} from './types.js';
 
 export interface RedisStoreOptions {
   /** An ioredis client. The store uses it but never closes it: it stays yours. */
@@ -66,14 +72,18 @@ class RedisPaymentStore implements PaymentStore {
     return record.expiresAt <= Date.now() ? undefined : record;
   }
 
-  async insert(record: IntentRecord): Promise<boolean> {
+  async insert(record: IntentRecord, options: InsertOptions = {}): Promise<boolean> {
     const stored = checkRecord({ ...record, version: 1 });
+    const checkOwner = options.bindingOwner !== undefined;
     const result = await this.#command('insert', () =>
       insertScript.run(this.#client, this.#indexedKeys(stored), [
         JSON.stringify(stored),
         expiryArg(stored),
         stored.id,
         isExpired(stored) ? '1' : '0',
+        checkOwner ? '1' : '0',
+        options.bindingOwner ?? '',
+        this.#recordKey(''),
       ]),
     );
     return result === 1;

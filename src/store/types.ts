@@ -96,14 +96,23 @@ export interface StatusChange {
   version: number;
 }
 
+export interface InsertOptions {
+  /** The intent id the binding key must still point at (`null` for none) for the insert to happen. */
+  bindingOwner?: string | null;
+}
+
 /**
  * Persistence for intents. Every mutation is atomic across all instances sharing the store.
  * Higher-level transitions (claim, complete, status updates) are compare-and-set loops over `update`.
  */
 export interface PaymentStore {
   get(intentId: string): Promise<IntentRecord | undefined>;
-  /** Insert a new record (version 1). Returns false when the id exists. Also indexes it by binding key. */
-  insert(record: IntentRecord): Promise<boolean>;
+  /**
+   * Insert a new record (version 1) and make it the binding key's intent. Returns false when the id
+   * exists, or when `options.bindingOwner` is given and the binding key no longer points at that
+   * intent (`null`: at no live intent): another caller, on any instance, opened one first.
+   */
+  insert(record: IntentRecord, options?: InsertOptions): Promise<boolean>;
   /**
    * Replace the record if its stored version equals `expectedVersion`; the stored copy gets
    * `expectedVersion + 1`. Returns the stored record, or undefined on a version conflict / missing record.

@@ -242,6 +242,35 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.findByPayment('walleot', 'cs_1')).toBeUndefined();
         expect(await store.findByPayment('stripe', 'w_1')).toBeUndefined();
       });
+
+      it('inserts under a binding only while it still points where the caller saw it', async () => {
+        const first = makeRecord();
+        expect(await store.insert(first, { bindingOwner: null })).toBe(true);
+        // Someone who saw the binding free is too late now, on any instance; nothing is stored.
+        const late = makeRecord({ binding: first.binding });
+        expect(await other.insert(late, { bindingOwner: null })).toBe(false);
+        expect(await store.get(late.id)).toBeUndefined();
+        expect((await store.findByBinding(bindingKey(first.binding)))?.id).toBe(first.id);
+        // Someone who saw `first` may replace it.
+        const next = makeRecord({ binding: first.binding });
+        expect(await other.insert(next, { bindingOwner: first.id })).toBe(true);
+        expect((await store.findByBinding(bindingKey(first.binding)))?.id).toBe(next.id);
+        // An index entry whose intent has expired counts as free.
+        const short = makeRecord({ expiresAt: Date.now() + 100 });
+        await store.insert(short);
+        await new Promise((r) => setTimeout(r, 250));
+        expect(await other.insert(makeRecord({ binding: short.binding }), { bindingOwner: null })).toBe(true);
+      });
+
+      it('lets exactly one of 30 concurrent openers of one binding in, across instances', async () => {
+        const binding = makeRecord().binding;
+        const results = await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            (i % 2 === 0 ? store : other).insert(makeRecord({ binding }), { bindingOwner: null }),
+          ),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
     });
 
     describe('expiry', () => {
