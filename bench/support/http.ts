@@ -1,38 +1,12 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-
-type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+import { listenLate } from '../../test/support/http-world.js';
 
 /**
- * A node:http server on 127.0.0.1 whose listener is set after it listens: a router's `publicUrl`
- * must name the port before the router (and so its httpHandler) exists.
+ * A node:http server on 127.0.0.1 whose listener is set after it listens (the tests' own), with the
+ * `publicUrl` a router mounted at /payrouter on it would have.
  */
 export async function lateServer() {
-  let listener: Listener | undefined;
-  const server = createServer((req, res) => {
-    if (listener) listener(req, res);
-    else {
-      res.statusCode = 503;
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    origin,
-    publicUrl: `${origin}/payrouter`,
-    use(next: Listener) {
-      listener = next;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  const server = await listenLate();
+  return { ...server, publicUrl: `${server.origin}/payrouter` };
 }
 
 /** Resolve once `condition` holds, checked every few ms; throws after `timeoutMs`. */
