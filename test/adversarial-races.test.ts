@@ -64,7 +64,13 @@ describe('the return page while polls wait for the read budget', () => {
     // three calls take the three tokens, the fourth call's first poll queues for about a second.
     const { server, router } = world.makeHttpServer({
       timeouts: { choiceMs: 5000, paymentWaitMs: 8000 },
-      confirmation: { budgetShare: 0.05, pendingTtlMs: 50, poll: { initialMs: 60_000, maxMs: 60_000 } },
+      // Waits poll at once even though the return page could tell them: that fills the budget queue.
+      confirmation: {
+        budgetShare: 0.05,
+        pendingTtlMs: 50,
+        poll: { initialMs: 60_000, maxMs: 60_000 },
+        pushed: () => false,
+      },
     });
     registerCardOnly(server);
     const { client, close } = await connectClient(server, {

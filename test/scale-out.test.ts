@@ -148,8 +148,8 @@ function urlOf(elicitation: ElicitRequest['params'] | undefined): string {
 
 /**
  * A URL-mode client on A starts a paid call and accepts the link without paying, so the call
- * waits on A. Resolves once A's waiting call has made its first status read (the session is still
- * unpaid then): from then on only a wake-up from outside can end the wait with the tool's result.
+ * waits on A. A has webhooks and return pages, so its waiting call does not poll: only a wake-up
+ * from outside (or the store read at the start of the wait) can end it with the tool's result.
  */
 async function callWaitingOnA(userName: string, topic: string) {
   const client = await user(A, userName, { elicitation: 'url', onElicit: () => ({ action: 'accept' }) });
@@ -159,7 +159,6 @@ async function callWaitingOnA(userName: string, topic: string) {
   const intentId = link.slice(`${A.publicUrl}/pay/`.length);
   expect(link).toBe(`${A.publicUrl}/pay/${intentId}`);
   const sessionId = await sessionOf(intentId);
-  await waitUntil(() => readsBy(A, sessionId) === 1, "the first status read of A's waiting call");
   return { client, result, intentId, sessionId };
 }
 

@@ -25,6 +25,12 @@ export interface ConfirmationOptions {
   poll?: { initialMs?: number; factor?: number; maxMs?: number };
   /** Share of each provider's statusReadsPerMinute we allow ourselves (default 0.8). */
   budgetShare?: number;
+  /**
+   * Providers whose outcome is pushed to us (verified webhooks, or redirects to our return page):
+   * waits on their payments poll only as a slow fallback, so a payment costs no status reads
+   * beyond the one the return page makes.
+   */
+  pushed?: (providerId: string) => boolean;
   now?: () => number;
 }
 
@@ -50,6 +56,8 @@ const FINAL_TTL_MS = 5 * 60_000;
 const CACHE_MAX = 50_000;
 /** Longest a fresh check (someone just paid) waits for the read budget before settling for the stored status. */
 const FRESH_WAIT_MS = 3000;
+/** First poll and poll interval floor for payments whose outcome is pushed to us. */
+const PUSHED_POLL_MS = 5000;
 /** Pause after a 429 that did not say how long to wait. */
 const DEFAULT_RATE_LIMIT_PAUSE_MS = 1000;
 
@@ -107,6 +115,7 @@ export class ConfirmationLayer {
   readonly #providers: ReadonlyMap<string, PaymentProvider>;
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #pushed: (providerId: string) => boolean;
   readonly #pendingTtlMs: number;
   readonly #poll: { initialMs: number; factor: number; maxMs: number };
   readonly #budget: RateBudget;
@@ -133,6 +142,7 @@ export class ConfirmationLayer {
     this.#providers = options.providers;
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? (() => Date.now());
+    this.#pushed = options.pushed ?? (() => false);
     this.#pendingTtlMs = parsed.data.pendingTtlMs ?? 1000;
     this.#poll = {
       initialMs: parsed.data.poll?.initialMs ?? 500,
@@ -208,6 +218,15 @@ export class ConfirmationLayer {
     let latest: Confirmation | undefined;
     let delay = this.#poll.initialMs;
     try {
+      // The waiter is registered before this read, so a change landing after it wakes the sleep below.
+      const start = await this.#store.get(intentId);
+      if (start !== undefined && isFinalStatus(start.status)) return storedAnswer(start);
+      const providerId = start?.attempts.at(-1)?.providerId;
+      if (providerId !== undefined && this.#pushed(providerId)) {
+        // The webhook or return page will tell us: the first read would only find "pending".
+        delay = Math.max(delay, PUSHED_POLL_MS);
+        await waiter.sleep(delay);
+      }
       for (;;) {
         if (waiter.stopped) return latest ?? (await this.#storeAnswer(intentId));
         const woken = waiter.takeWake();

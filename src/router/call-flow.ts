@@ -217,6 +217,11 @@ export class PaidCallFlow {
     }
     if (!liveAttempt(intent)) return this.proceed(server, tool, intent, extra);
 
+    // The user says they paid: ask now rather than at the next poll.
+    const checked = await this.core.confirmation.check(intent.id, { fresh: true });
+    if (checked?.intent.status === 'paid') return this.run(tool, checked.intent, extra);
+    if (checked && isFinalStatus(checked.intent.status))
+      return this.describe(tool, checked.intent, checked.intent.status);
     const waited = await this.core.confirmation.waitFor(intent.id, {
       timeoutMs: this.budget(extra, Math.min(this.core.settings.paymentWaitMs, 10_000)),
       signal: extra.signal,

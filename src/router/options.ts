@@ -90,7 +90,7 @@ export interface PayRouterOptions {
   /** Largest accepted canonical argument JSON, in bytes (default 64 KiB). */
   maxArgumentBytes?: number;
   /** Tuning of the confirmation layer (cache freshness, polling back-off, rate budget share). */
-  confirmation?: Pick<ConfirmationOptions, 'pendingTtlMs' | 'poll' | 'budgetShare'>;
+  confirmation?: Pick<ConfirmationOptions, 'pendingTtlMs' | 'poll' | 'budgetShare' | 'pushed'>;
 }
 
 const optionsSchema = z

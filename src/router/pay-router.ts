@@ -63,10 +63,16 @@ export class PayRouter {
     const providerById = new Map<string, PaymentProvider>(providers.map((p) => [p.id, p]));
     this.ownsStore = options.store === undefined;
     const store: PaymentStore = options.store ?? memoryStore();
+    // With publicUrl, webhooks and return redirects reach us: polling is only the fallback for them.
+    const pushed = (id: string) => {
+      const caps = providerById.get(id)?.capabilities;
+      return settings.publicUrl !== undefined && caps !== undefined && (caps.webhooks || caps.returnRedirect);
+    };
     const confirmation = new ConfirmationLayer({
       store,
       providers: providerById,
       logger,
+      pushed,
       ...(options.confirmation ?? {}),
     });
     this.core = {
