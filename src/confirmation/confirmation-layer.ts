@@ -224,7 +224,8 @@ export class ConfirmationLayer {
       const providerId = start?.attempts.at(-1)?.providerId;
       if (providerId !== undefined && this.#pushed(providerId)) {
         // The webhook or return page will tell us: the first read would only find "pending".
-        delay = Math.max(delay, PUSHED_POLL_MS);
+        // Still read once within the wait as a fallback (a webhook not set up, a tab closed early).
+        delay = Math.max(delay, Math.min(PUSHED_POLL_MS, options.timeoutMs / 2));
         await waiter.sleep(delay);
       }
       for (;;) {
