@@ -248,14 +248,15 @@ describe('return page', () => {
       timeouts: { choiceMs: 5000, paymentWaitMs: 20_000 },
       confirmation: { pendingTtlMs: 50, poll: { initialMs: 60_000, maxMs: 60_000 } },
     });
-    const { client, close } = await connectClient(server, {
+    const { client, elicitations, close } = await connectClient(server, {
       elicitation: 'url',
       onElicit: () => ({ action: 'accept' }),
     });
     const call = client.callTool({ name: 'status_now', arguments: {} }) as Promise<CallToolResult>;
-    await until(() => world.sandbox.stripe.listSessions().length === 1, 'the checkout session');
+    // The link is delivered once the payment is recorded; the call then waits without polling,
+    // expecting the return page to tell it.
+    await until(() => elicitations.length === 1, 'the payment link');
     const sessionId = world.sandbox.stripe.listSessions()[0]!.id;
-    // The call waits without polling: the return page is expected to tell it.
     world.sandbox.stripe.pay(sessionId);
 
     const intentId = (await storeOf(router).findByPayment('stripe', sessionId))!.id;
