@@ -201,10 +201,6 @@ export function normalizeCurrency(code: string): string | undefined {
   return Object.hasOwn(EXPONENTS, upper) ? upper : undefined;
 }
 
-export function isKnownCurrency(code: string): boolean {
-  return normalizeCurrency(code) !== undefined;
-}
-
 /** Minor-unit exponent of a known currency (throws on unknown: callers normalise first). */
 export function currencyExponent(code: string): number {
   const upper = normalizeCurrency(code);
@@ -214,8 +210,4 @@ export function currencyExponent(code: string): number {
 
 export function currencySymbol(code: string): string | undefined {
   return SYMBOLS[code.toUpperCase()];
-}
-
-export function knownCurrencies(): string[] {
-  return Object.keys(EXPONENTS);
 }

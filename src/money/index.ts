@@ -1,4 +1,4 @@
-export { currencyExponent, isKnownCurrency, knownCurrencies, normalizeCurrency } from './currencies.js';
+export { currencyExponent, normalizeCurrency } from './currencies.js';
 export {
   formatMoney,
   type Money,
@@ -6,6 +6,5 @@ export {
   type PriceInput,
   parseMoney,
   rescaleExact,
-  sameMoney,
   toDecimalString,
 } from './money.js';

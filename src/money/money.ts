@@ -83,10 +83,6 @@ export function formatMoney(m: Money): string {
   return symbol === undefined ? `${text} ${m.currency}` : `${symbol}${text}`;
 }
 
-export function sameMoney(a: Money, b: Money): boolean {
-  return a.minor === b.minor && a.currency === b.currency;
-}
-
 /**
  * Convert to another exponent exactly, or return undefined when it would need rounding.
  * Used by providers whose wire unit differs from the currency's minor unit (Walleot cents for

@@ -16,7 +16,7 @@ import type { PaidTool } from './paid-tool.js';
 import type { ToolExtra } from './subject.js';
 
 export type RunOutcome =
-  | { kind: 'result'; result: CallToolResult; intent: IntentRecord; fresh: boolean }
+  | { kind: 'result'; result: CallToolResult; intent: IntentRecord }
   | { kind: 'tool_failed'; message: string; result?: CallToolResult; intent: IntentRecord; refunded: boolean }
   | { kind: 'not_paid'; intent: IntentRecord }
   | { kind: 'mismatch' }
@@ -57,7 +57,7 @@ export async function runOnce(
         const delivered = await updateIntent(core.store, intent.id, (current) =>
           markDelivered(current, Date.now()),
         );
-        return { kind: 'result', result: outcome.result, intent: delivered ?? claim.intent, fresh: false };
+        return { kind: 'result', result: outcome.result, intent: delivered ?? claim.intent };
       }
       case 'busy':
         await waitForChange(core, intent.id, Math.max(10, outcome.until - Date.now()), extra.signal);
@@ -125,7 +125,7 @@ async function execute(
             },
           )
         : undefined;
-    return { kind: 'result', result, intent: delivered ?? completed ?? intent, fresh: true };
+    return { kind: 'result', result, intent: delivered ?? completed ?? intent };
   }
 
   const message = failure ?? 'the tool returned nothing';

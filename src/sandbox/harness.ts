@@ -143,6 +143,16 @@ export function readBody(req: IncomingMessage, limitBytes = 1024 * 1024): Promis
   });
 }
 
+/** A `/__test/*` control body: JSON (empty means `{}`), or undefined when it is not valid JSON. */
+export async function readControlJson(req: IncomingMessage): Promise<{ json: unknown } | undefined> {
+  try {
+    const text = await readBody(req, 64 * 1024);
+    return { json: text.trim() === '' ? {} : JSON.parse(text) };
+  } catch {
+    return undefined;
+  }
+}
+
 export function sendJson(
   res: ServerResponse,
   status: number,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { clockControlSchema, faultControlSchema, readBody, sendJson } from './harness.js';
+import { clockControlSchema, faultControlSchema, readControlJson, sendJson } from './harness.js';
 import type { StripeSandbox } from './stripe.js';
 import { SESSION_ID_PATTERN } from './stripe-ids.js';
 import { SandboxStateError } from './stripe-state.js';
@@ -40,14 +40,12 @@ export async function handleStripeControl(
     controlError(res, 405, 'Control endpoints take POST (except GET /__test/requests and /__test/webhooks).');
     return;
   }
-  let json: unknown = {};
-  try {
-    const text = await readBody(req, 64 * 1024);
-    if (text.trim() !== '') json = JSON.parse(text);
-  } catch {
+  const body = await readControlJson(req);
+  if (body === undefined) {
     controlError(res, 400, 'Control body must be valid JSON.');
     return;
   }
+  const json = body.json;
   const parse = <T>(schema: z.ZodType<T>): T | undefined => {
     const input = schema.safeParse(json);
     if (input.success) return input.data;

@@ -11,6 +11,7 @@ import {
   listen,
   RequestLog,
   readBody,
+  readControlJson,
   redirect,
   renderCheckoutPage,
   SandboxClock,
@@ -341,14 +342,12 @@ export async function startWalleotSandbox(options: WalleotSandboxOptions = {}): 
       sendJson(res, 405, walleotError(405, 'Control endpoints take POST (except GET /__test/requests)'));
       return;
     }
-    let json: unknown = {};
-    try {
-      const text = await readBody(req, 64 * 1024);
-      if (text.trim() !== '') json = JSON.parse(text);
-    } catch {
+    const body = await readControlJson(req);
+    if (body === undefined) {
       sendJson(res, 400, walleotError(400, 'Control body must be valid JSON'));
       return;
     }
+    const json = body.json;
     const invalid = (error: z.ZodError): void =>
       sendJson(res, 400, walleotError(400, `Invalid control body: ${z.prettifyError(error)}`));
 
