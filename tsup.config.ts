@@ -4,8 +4,8 @@ export default defineConfig([
   {
     entry: {
       index: 'src/index.ts',
-      providers: 'src/providers/index.ts',
-      sandbox: 'src/sandbox/index.ts',
+      providers: 'src/providers.ts',
+      sandbox: 'src/sandbox.ts',
     },
     format: ['esm', 'cjs'],
     dts: true,

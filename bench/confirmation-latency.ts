@@ -2,7 +2,7 @@
 // webhook, by the return page, or found by polling. Run: node --import tsx bench/confirmation-latency.ts
 import type { ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import type { PaymentStore, PayRouterOptions } from '../src/index.js';
-import { type Sandbox, startSandbox } from '../src/sandbox/index.js';
+import { type Sandbox, startSandbox } from '../src/sandbox.js';
 import { paymentOf } from '../test/support/paid-server.js';
 import { intentIdFromPayUrl, lateServer } from './support/http.js';
 import { callTool, quietLogger } from './support/mcp.js';

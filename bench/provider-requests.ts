@@ -4,7 +4,7 @@ import type { ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import type { PaymentStore } from '../src/index.js';
 import { WalleotProvider } from '../src/providers/walleot.js';
 import type { RecordedRequest } from '../src/sandbox/harness.js';
-import { startSandbox, startWalleotSandbox } from '../src/sandbox/index.js';
+import { startSandbox, startWalleotSandbox } from '../src/sandbox.js';
 import { payAt, paymentOf } from '../test/support/paid-server.js';
 import { intentIdFromPayUrl, lateServer, until } from './support/http.js';
 import { callTool, quietLogger } from './support/mcp.js';

@@ -8,8 +8,8 @@
 
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { type PaymentProvider, StripeProvider, WalleotProvider } from '../src/providers/index.js';
-import { type Sandbox, startSandbox } from '../src/sandbox/index.js';
+import { type PaymentProvider, StripeProvider, WalleotProvider } from '../src/providers.js';
+import { type Sandbox, startSandbox } from '../src/sandbox.js';
 
 export interface ExampleProviders {
   walleot?: WalleotProvider;

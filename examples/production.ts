@@ -18,7 +18,7 @@ import express from 'express';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { formatMoney, type Logger, type Money, PayRouter, redisStore } from '../src/index.js';
-import type { Sandbox } from '../src/sandbox/index.js';
+import type { Sandbox } from '../src/sandbox.js';
 import { closeHttpServer, listen, mcpSessionsApp, type RunningServer } from './http-server.js';
 import { isMain, paymentProviders } from './payment-providers.js';
 

@@ -10,7 +10,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { PAYMENT_META_KEY, type PaymentInfo, PayRouter } from '../src/index.js';
-import { type Sandbox, startSandbox } from '../src/sandbox/index.js';
+import { type Sandbox, startSandbox } from '../src/sandbox.js';
 import { registerDemoTools } from './sandbox-server.js';
 
 /** The whole demo must finish well within this; a hang is a failure with a reason, not a stuck terminal. */

@@ -13,7 +13,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { consoleLogger, type Logger, PayRouter, type PayRouterOptions } from '../src/index.js';
-import { type Sandbox, startSandbox } from '../src/sandbox/index.js';
+import { type Sandbox, startSandbox } from '../src/sandbox.js';
 
 /** The paid tools of the demo and the sandbox server. Prices are picked to show each routing case. */
 export function registerDemoTools(server: McpServer, options: { onRun?: (tool: string) => void } = {}): void {

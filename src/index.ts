@@ -6,10 +6,18 @@ export {
   ProviderError,
   type ProviderErrorCode,
   WebhookError,
-} from './errors.js';
-export { PAYMENT_META_KEY, type PaymentAlternative, type PaymentInfo } from './flows/payment-result.js';
-export { consoleLogger, type Logger, redactingLogger, silentLogger } from './logger.js';
-export { formatMoney, type Money, type PriceInput, parseMoney, toDecimalString } from './money/index.js';
+} from './core/errors.js';
+export { isFinalStatus, PAYMENT_STATUSES, type PaymentStatus } from './core/intent/status.js';
+export { consoleLogger, type Logger, redactingLogger, silentLogger } from './core/logger.js';
+export { formatMoney, type Money, type PriceInput, parseMoney, toDecimalString } from './core/money/index.js';
+export type {
+  ClientSupport,
+  EligibleProvider,
+  Exclusion,
+  RouteAction,
+  RouteDecision,
+  RoutingPolicy,
+} from './core/route/route.js';
 export type {
   BeforeChargeHook,
   ChargeContext,
@@ -18,20 +26,12 @@ export type {
   PayRouterHooks,
   PayRouterOptions,
   ProviderConfigMap,
-} from './router/options.js';
-export type { PriceSpec } from './router/paid-tool.js';
-export { PayRouter } from './router/pay-router.js';
-export type { SubjectResolver, ToolExtra } from './router/subject.js';
-export type { PaidToolConfig, ToolArgs, ToolPrice } from './router/tool-config.js';
-export type {
-  ClientSupport,
-  EligibleProvider,
-  Exclusion,
-  RouteAction,
-  RouteDecision,
-  RoutingPolicy,
-} from './routing/route.js';
-export { isFinalStatus, PAYMENT_STATUSES, type PaymentStatus } from './status.js';
+} from './engine/options.js';
+export type { PriceSpec } from './engine/paid-tool.js';
+export { PayRouter } from './mcp/pay-router.js';
+export { PAYMENT_META_KEY, type PaymentAlternative, type PaymentInfo } from './mcp/payment-result.js';
+export type { SubjectResolver, ToolExtra } from './mcp/subject.js';
+export type { PaidToolConfig, ToolArgs, ToolPrice } from './mcp/tool-config.js';
 export {
   type Binding,
   type IntentRecord,

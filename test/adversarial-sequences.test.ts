@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { canonicalJson, sha256Hex } from '../src/core/canonical-json.js';
 import {
   type IntentRecord,
   memoryStore,
@@ -20,10 +21,9 @@ import {
   redisStore,
   silentLogger,
 } from '../src/index.js';
-import { StripeProvider, WalleotProvider } from '../src/providers/index.js';
-import { canonicalJson, sha256Hex } from '../src/router/canonical-json.js';
-import { type Sandbox, startSandbox } from '../src/sandbox/index.js';
+import { StripeProvider, WalleotProvider } from '../src/providers.js';
 import type { CheckoutSessionEvent } from '../src/sandbox/stripe.js';
+import { type Sandbox, startSandbox } from '../src/sandbox.js';
 import { listenLate } from './support/http-world.js';
 import { connectClient, paymentOf, textOf } from './support/paid-server.js';
 import { type RedisServer, startRedisServer } from './support/redis-server.js';

@@ -1,6 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ConfirmationLayer, type ConfirmationOptions, TokenBucket } from '../src/confirmation/index.js';
-import { ProviderError } from '../src/errors.js';
+import { ProviderError } from '../src/core/errors.js';
+import {
+  ConfirmationLayer,
+  type ConfirmationOptions,
+  TokenBucket,
+} from '../src/engine/confirmation/index.js';
 import { memoryStore } from '../src/store/index.js';
 import { FakeProvider, fakeIntent } from './support/fake-provider.js';
 

@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Confirmation, ConfirmationLayer, type ConfirmationOptions } from '../src/confirmation/index.js';
-import { ConfigError, ProviderError } from '../src/errors.js';
+import { ConfigError, ProviderError } from '../src/core/errors.js';
+import {
+  type Confirmation,
+  ConfirmationLayer,
+  type ConfirmationOptions,
+} from '../src/engine/confirmation/index.js';
 import { memoryStore } from '../src/store/index.js';
 import type { PaymentStore, StatusChange } from '../src/store/types.js';
 import { FakeProvider, fakeIntent } from './support/fake-provider.js';

@@ -4,7 +4,7 @@
 // instead of running the tool again.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Sandbox, startSandbox } from '../src/sandbox/index.js';
+import { type Sandbox, startSandbox } from '../src/sandbox.js';
 import {
   type ChildInstance,
   connectUser,

@@ -8,9 +8,9 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type IntentRecord, PayRouter, silentLogger } from '../src/index.js';
-import { StripeProvider, WalleotProvider } from '../src/providers/index.js';
+import { StripeProvider, WalleotProvider } from '../src/providers.js';
 import type { Fault } from '../src/sandbox/harness.js';
-import { type Sandbox, startSandbox } from '../src/sandbox/index.js';
+import { type Sandbox, startSandbox } from '../src/sandbox.js';
 import { connectClient, paymentOf, textOf } from './support/paid-server.js';
 
 /** Provider deadline per HTTP attempt: a hang costs this (times the one retry), not minutes. */

@@ -1,10 +1,10 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { methodTitle } from '../src/flows/method-choice.js';
+import { feeFor } from '../src/core/route/fees.js';
 import { escapeHtml } from '../src/http/html.js';
 import { memoryStore } from '../src/index.js';
-import { feeFor } from '../src/routing/fees.js';
+import { methodTitle } from '../src/mcp/method-choice.js';
 import { instrumentedStore, postForm, startHttpWorld, storeOf, until } from './support/http-world.js';
 import { connectClient, paymentOf, textOf } from './support/paid-server.js';
 

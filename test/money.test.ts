@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatMoney, parseMoney, toDecimalString } from '../src/money/index.js';
+import { formatMoney, parseMoney, toDecimalString } from '../src/core/money/index.js';
 
 describe('parseMoney', () => {
   it('parses decimals exactly', () => {

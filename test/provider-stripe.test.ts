@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import Stripe from 'stripe';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ConfigError, ProviderError, WebhookError } from '../src/errors.js';
-import type { Logger } from '../src/logger.js';
-import { type Money, money, parseMoney } from '../src/money/index.js';
+import { ConfigError, ProviderError, WebhookError } from '../src/core/errors.js';
+import type { Logger } from '../src/core/logger.js';
+import { type Money, money, parseMoney } from '../src/core/money/index.js';
+import type { Charge, CreatePaymentOptions } from '../src/core/provider.js';
 import {
   fromStripeAmount,
   StripeProvider,
@@ -13,7 +14,6 @@ import {
   stripeExpiresAt,
   toStripeAmount,
 } from '../src/providers/stripe.js';
-import type { Charge, CreatePaymentOptions } from '../src/providers/types.js';
 import { type StripeSandbox, startStripeSandbox } from '../src/sandbox/stripe.js';
 
 interface Receiver {

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, ProviderError } from '../src/errors.js';
-import type { Logger } from '../src/logger.js';
-import { parseMoney } from '../src/money/index.js';
-import type { Charge, CreatePaymentOptions } from '../src/providers/types.js';
+import { ConfigError, ProviderError } from '../src/core/errors.js';
+import type { Logger } from '../src/core/logger.js';
+import { parseMoney } from '../src/core/money/index.js';
+import type { Charge, CreatePaymentOptions } from '../src/core/provider.js';
 import { WalleotProvider, type WalleotProviderOptions } from '../src/providers/walleot.js';
 import { startWalleotSandbox, type WalleotSandbox } from '../src/sandbox/walleot.js';
 

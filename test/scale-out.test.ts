@@ -3,7 +3,7 @@
 // return page) wakes the call waiting on the other through Redis pub/sub.
 import type { ElicitRequest } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Sandbox, startSandbox } from '../src/sandbox/index.js';
+import { type Sandbox, startSandbox } from '../src/sandbox.js';
 import type { PaymentStore } from '../src/store/types.js';
 import {
   connectUser,

@@ -17,7 +17,7 @@ import {
   PayRouter,
   redisStore,
 } from '../src/index.js';
-import { StripeProvider, WalleotProvider } from '../src/providers/index.js';
+import { StripeProvider, WalleotProvider } from '../src/providers.js';
 import { type StripeSandbox, startStripeSandbox } from '../src/sandbox/stripe.js';
 import { startWalleotSandbox, type WalleotSandbox } from '../src/sandbox/walleot.js';
 import { listenLate } from './support/http-world.js';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ConfigError } from '../errors.js';
-import type { PaidCallFlow } from '../router/call-flow.js';
-import type { RouterCore } from '../router/core.js';
+import { ConfigError } from '../core/errors.js';
+import type { RouterCore } from '../engine/runtime.js';
+import type { PaidCallFlow } from '../mcp/call-flow.js';
 import { sendJson, sendMessagePage } from './html.js';
 import { choosePayMethod, showPayPage } from './pay-page.js';
 import { showReturnPage } from './return-page.js';

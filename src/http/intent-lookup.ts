@@ -1,6 +1,6 @@
-import { looksLikeIntentId } from '../ids.js';
-import type { RouterCore } from '../router/core.js';
-import type { IntentRecord } from '../store/types.js';
+import { looksLikeIntentId } from '../core/ids.js';
+import type { IntentRecord } from '../core/intent/record.js';
+import type { RouterCore } from '../engine/runtime.js';
 
 /** The intent behind a page URL. Junk ids are turned away before they reach the store. */
 export async function intentForPage(core: RouterCore, id: string): Promise<IntentRecord | undefined> {

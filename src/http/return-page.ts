@@ -1,11 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { intentMoney } from '../flows/payment-result.js';
-import { looksLikeIntentId } from '../ids.js';
-import { formatMoney } from '../money/money.js';
-import type { RouterCore } from '../router/core.js';
-import type { PaymentStatus } from '../status.js';
-import type { IntentRecord } from '../store/types.js';
+import { looksLikeIntentId } from '../core/ids.js';
+import type { IntentRecord } from '../core/intent/record.js';
+import { intentMoney } from '../core/intent/record.js';
+import type { PaymentStatus } from '../core/intent/status.js';
+import { formatMoney } from '../core/money/money.js';
+import type { RouterCore } from '../engine/runtime.js';
 import { html, page, sendHtml, sendMessagePage } from './html.js';
 import { payPageUrl } from './intent-lookup.js';
 

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { WebhookError } from '../errors.js';
-import { looksLikeIntentId } from '../ids.js';
-import type { ProviderWebhookEvent } from '../providers/types.js';
-import type { RouterCore } from '../router/core.js';
-import type { IntentRecord } from '../store/types.js';
+import { WebhookError } from '../core/errors.js';
+import { looksLikeIntentId } from '../core/ids.js';
+import type { IntentRecord } from '../core/intent/record.js';
+import type { ProviderWebhookEvent } from '../core/provider.js';
+import type { RouterCore } from '../engine/runtime.js';
 import { readRawBody, WEBHOOK_BODY_LIMIT } from './body.js';
 import { sendJson } from './html.js';
 

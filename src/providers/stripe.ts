@@ -1,10 +1,22 @@
 import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { z } from 'zod';
-import { ConfigError, ProviderError, WebhookError } from '../errors.js';
-import { consoleLogger, type Logger, redactingLogger, redactText, registerSecret } from '../logger.js';
-import { currencyExponent, normalizeCurrency } from '../money/currencies.js';
-import { formatMoney, type Money } from '../money/money.js';
+import { ConfigError, ProviderError, WebhookError } from '../core/errors.js';
+import { consoleLogger, type Logger, redactingLogger, redactText, registerSecret } from '../core/logger.js';
+import { currencyExponent, normalizeCurrency } from '../core/money/currencies.js';
+import { formatMoney, type Money } from '../core/money/money.js';
+import type {
+  AmountLimits,
+  Charge,
+  ChargeRefusal,
+  CreatedPayment,
+  CreatePaymentOptions,
+  HeaderBag,
+  PaymentProvider,
+  ProviderCapabilities,
+  ProviderPaymentState,
+  ProviderWebhookEvent,
+} from '../core/provider.js';
 import {
   convertToStripe,
   fromStripeAmount,
@@ -22,18 +34,6 @@ import {
   type SessionView,
   sessionSchema,
 } from './stripe-status.js';
-import type {
-  AmountLimits,
-  Charge,
-  ChargeRefusal,
-  CreatedPayment,
-  CreatePaymentOptions,
-  HeaderBag,
-  PaymentProvider,
-  ProviderCapabilities,
-  ProviderPaymentState,
-  ProviderWebhookEvent,
-} from './types.js';
 
 export { fromStripeAmount, toStripeAmount } from './stripe-currencies.js';
 

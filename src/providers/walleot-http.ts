@@ -1,7 +1,7 @@
 import { Agent } from 'undici';
 import { z } from 'zod';
-import { ProviderError, type ProviderErrorCode } from '../errors.js';
-import { type Logger, redactText } from '../logger.js';
+import { ProviderError, type ProviderErrorCode } from '../core/errors.js';
+import { type Logger, redactText } from '../core/logger.js';
 
 /**
  * The HTTP side of WalleotProvider: one keep-alive connection pool, a deadline per attempt, error

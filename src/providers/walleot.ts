@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { ConfigError, ProviderError } from '../errors.js';
-import { consoleLogger, type Logger, redactingLogger, registerSecret } from '../logger.js';
-import { currencyExponent, normalizeCurrency } from '../money/currencies.js';
-import { type Money, rescaleExact, toDecimalString } from '../money/money.js';
-import type { PaymentStatus } from '../status.js';
+import { ConfigError, ProviderError } from '../core/errors.js';
+import type { PaymentStatus } from '../core/intent/status.js';
+import { consoleLogger, type Logger, redactingLogger, registerSecret } from '../core/logger.js';
+import { currencyExponent, normalizeCurrency } from '../core/money/currencies.js';
+import { type Money, rescaleExact, toDecimalString } from '../core/money/money.js';
 import type {
   AmountLimits,
   Charge,
@@ -13,7 +13,7 @@ import type {
   PaymentProvider,
   ProviderCapabilities,
   ProviderPaymentState,
-} from './types.js';
+} from '../core/provider.js';
 import { WalleotHttpClient } from './walleot-http.js';
 
 /**

@@ -2,7 +2,7 @@
 // Output goes to stdout on purpose: printing the URLs and sandbox keys is this program's job.
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { type Sandbox, startSandbox } from './index.js';
+import { type Sandbox, startSandbox } from '../sandbox.js';
 
 const DEFAULT_PORT = 4010;
 

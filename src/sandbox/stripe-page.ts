@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Stripe from 'stripe';
-import { formatMoney } from '../money/money.js';
+import { formatMoney } from '../core/money/money.js';
 import { fromStripeAmount } from '../providers/stripe-currencies.js';
 import { readBody, redirect, renderCheckoutPage, sendHtml } from './harness.js';
 import { SESSION_ID_PATTERN } from './stripe-ids.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatMoney } from '../money/money.js';
+import { formatMoney } from '../core/money/money.js';
 import {
   fromStripeAmount,
   STRIPE_CURRENCIES,

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { ConfigError } from '../errors.js';
-import { currencyExponent, normalizeCurrency } from '../money/currencies.js';
-import { formatMoney, rescaleExact } from '../money/money.js';
+import { ConfigError } from '../core/errors.js';
+import { currencyExponent, normalizeCurrency } from '../core/money/currencies.js';
+import { formatMoney, rescaleExact } from '../core/money/money.js';
 import {
   clockControlSchema,
   type Fault,

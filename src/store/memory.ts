@@ -1,15 +1,10 @@
 import { LRUCache } from 'lru-cache';
-import { ConfigError, PayRouterError } from '../errors.js';
-import { type Logger, silentLogger } from '../logger.js';
+import { ConfigError, PayRouterError } from '../core/errors.js';
+import { bindingKey, type IntentRecord } from '../core/intent/record.js';
+import { type Logger, silentLogger } from '../core/logger.js';
 import { StatusListeners } from './listeners.js';
 import { checkRecord, checkStatusChange, checkTtl, checkVersion } from './schema.js';
-import {
-  bindingKey,
-  type InsertOptions,
-  type IntentRecord,
-  type PaymentStore,
-  type StatusChange,
-} from './types.js';
+import type { InsertOptions, PaymentStore, StatusChange } from './types.js';
 
 export interface MemoryStoreOptions {
   /** Most intents kept at once (least recently used go first); indexes, choices and event marks are bounded alike. */

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
-import { ConfigError, PayRouterError } from '../errors.js';
-import { type Logger, silentLogger } from '../logger.js';
+import { ConfigError, PayRouterError } from '../core/errors.js';
+import { bindingKey, type IntentRecord } from '../core/intent/record.js';
+import { type Logger, silentLogger } from '../core/logger.js';
 import { StatusListeners } from './listeners.js';
 import { CORRUPT_REPLY, compareAndSetScript, insertScript } from './redis-scripts.js';
 import {
@@ -12,13 +13,7 @@ import {
   intentRecordSchema,
   statusChangeSchema,
 } from './schema.js';
-import {
-  bindingKey,
-  type InsertOptions,
-  type IntentRecord,
-  type PaymentStore,
-  type StatusChange,
-} from './types.js';
+import type { InsertOptions, PaymentStore, StatusChange } from './types.js';
 
 export interface RedisStoreOptions {
   /** An ioredis client. The store uses it but never closes it: it stays yours. */

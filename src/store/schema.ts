@@ -1,15 +1,15 @@
 import { z } from 'zod';
-import { PayRouterError } from '../errors.js';
-import { PAYMENT_STATUSES } from '../status.js';
+import { PayRouterError } from '../core/errors.js';
 import type {
   Binding,
   IntentRecord,
   PlannedAttempt,
   ProviderAttempt,
   RunLease,
-  StatusChange,
   StoredResult,
-} from './types.js';
+} from '../core/intent/record.js';
+import { PAYMENT_STATUSES } from '../core/intent/status.js';
+import type { StatusChange } from './types.js';
 
 /**
  * Runtime shapes of what a store holds, used to validate records read back from a shared backend

@@ -1,12 +1,12 @@
-import { ProviderError } from '../../src/errors.js';
+import { ProviderError } from '../../src/core/errors.js';
+import type { IntentRecord } from '../../src/core/intent/record.js';
+import type { PaymentStatus } from '../../src/core/intent/status.js';
 import type {
   CreatedPayment,
   PaymentProvider,
   ProviderCapabilities,
   ProviderPaymentState,
-} from '../../src/providers/types.js';
-import type { PaymentStatus } from '../../src/status.js';
-import type { IntentRecord } from '../../src/store/types.js';
+} from '../../src/core/provider.js';
 
 /**
  * An in-process provider for unit tests of the confirmation layer: payments live in a map, every

@@ -22,8 +22,8 @@ import {
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { type Logger, PayRouter, type PayRouterOptions, redisStore, silentLogger } from '../../src/index.js';
-import { StripeProvider, WalleotProvider } from '../../src/providers/index.js';
-import type { Sandbox } from '../../src/sandbox/index.js';
+import { StripeProvider, WalleotProvider } from '../../src/providers.js';
+import type { Sandbox } from '../../src/sandbox.js';
 import type { PaymentStore } from '../../src/store/types.js';
 import { capabilitiesFor, type Elicitation } from './paid-server.js';
 

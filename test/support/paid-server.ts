@@ -10,7 +10,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { PAYMENT_META_KEY, type PaymentInfo, PayRouter, type PayRouterOptions } from '../../src/index.js';
-import { type Sandbox, startSandbox } from '../../src/sandbox/index.js';
+import { type Sandbox, startSandbox } from '../../src/sandbox.js';
 
 export type Elicitation = 'none' | 'form' | 'url' | 'form+url';
 

@@ -1,5 +1,6 @@
-import { ProviderError } from '../../src/errors.js';
-import type { Money } from '../../src/money/money.js';
+import { ProviderError } from '../../src/core/errors.js';
+import type { PaymentStatus } from '../../src/core/intent/status.js';
+import type { Money } from '../../src/core/money/money.js';
 import type {
   Charge,
   CreatedPayment,
@@ -7,8 +8,7 @@ import type {
   PaymentProvider,
   ProviderCapabilities,
   ProviderPaymentState,
-} from '../../src/providers/types.js';
-import type { PaymentStatus } from '../../src/status.js';
+} from '../../src/core/provider.js';
 
 /**
  * A PaymentProvider that lives in the process and answers at once, so benchmarks measure the

@@ -1,5 +1,6 @@
-import { PayRouterError } from '../errors.js';
-import type { IntentRecord, PaymentStore } from '../store/types.js';
+import { PayRouterError } from '../core/errors.js';
+import type { IntentRecord } from '../core/intent/record.js';
+import type { PaymentStore } from '../store/types.js';
 
 const MAX_CAS_ATTEMPTS = 100;
 

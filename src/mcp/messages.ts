@@ -1,7 +1,8 @@
-import { formatMoney } from '../money/money.js';
-import type { PaymentStatus } from '../status.js';
-import type { IntentRecord } from '../store/types.js';
-import { intentMoney, type PaymentAlternative } from './payment-result.js';
+import type { IntentRecord } from '../core/intent/record.js';
+import { intentMoney } from '../core/intent/record.js';
+import type { PaymentStatus } from '../core/intent/status.js';
+import { formatMoney } from '../core/money/money.js';
+import type { PaymentAlternative } from './payment-result.js';
 
 /** User-facing sentences. Short, exact about money, and always saying what to do next. */
 

@@ -1,11 +1,10 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ConfirmationLayer } from '../confirmation/index.js';
-import type { Logger } from '../logger.js';
-import type { PaymentProvider } from '../providers/types.js';
+import type { Logger } from '../core/logger.js';
+import type { PaymentProvider } from '../core/provider.js';
+import type { SubjectResolver } from '../mcp/subject.js';
 import type { PaymentStore } from '../store/types.js';
+import type { ConfirmationLayer } from './confirmation/index.js';
 import type { PayRouterHooks, ResolvedSettings } from './options.js';
 import type { PaidTool } from './paid-tool.js';
-import type { SubjectResolver } from './subject.js';
 
 /** What every part of one PayRouter shares: settings, providers, store, confirmation, tools. */
 export interface RouterCore {
@@ -20,7 +19,7 @@ export interface RouterCore {
   /** Names this process in run leases. */
   instanceId: string;
   /** The priced tools of each installed McpServer (one per connection). */
-  toolsOf(server: McpServer): ReadonlyMap<string, PaidTool>;
+  toolsOf(server: object): ReadonlyMap<string, PaidTool>;
 }
 
 /** Run a user hook without letting it break a paid call; failures are logged. */

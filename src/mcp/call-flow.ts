@@ -1,8 +1,21 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { MoneyError, ProviderError } from '../errors.js';
-import { clientSupport } from '../flows/client-support.js';
-import { deliverLinkByForm, deliverLinkByUrl } from '../flows/link-delivery.js';
+import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
+import { MoneyError, ProviderError } from '../core/errors.js';
+import { looksLikeIntentId, newIntentId } from '../core/ids.js';
+import { type Binding, bindingKey, type IntentRecord } from '../core/intent/record.js';
+import { isFinalStatus, type PaymentStatus } from '../core/intent/status.js';
+import { advanceStatus, isResumable, liveAttempt, sameBinding } from '../core/intent/transitions.js';
+import type { Money } from '../core/money/money.js';
+import { feeFor } from '../core/route/fees.js';
+import { type RouteDecision, routeCharge } from '../core/route/route.js';
+import { cancelLiveAttempt, closeOtherAttempts, ensureAttempt } from '../engine/attempts.js';
+import { updateIntent } from '../engine/intents.js';
+import { type PaidTool, priceForCall } from '../engine/paid-tool.js';
+import { runOnce } from '../engine/run-once.js';
+import type { RouterCore } from '../engine/runtime.js';
+import { clientSupport } from './client-support.js';
+import { deliverLinkByForm, deliverLinkByUrl } from './link-delivery.js';
 import {
   choiceQuestion,
   declinedOpenText,
@@ -14,29 +27,16 @@ import {
   toolFailedText,
   unknownText,
   urlConsentMessage,
-} from '../flows/messages.js';
-import { askForMethod } from '../flows/method-choice.js';
+} from './messages.js';
+import { askForMethod } from './method-choice.js';
 import {
   buildPaymentInfo,
   type PaymentAlternative,
   type PaymentInfo,
   paymentResult,
   withPaymentMeta,
-} from '../flows/payment-result.js';
-import { progressReporter } from '../flows/progress.js';
-import { looksLikeIntentId, newIntentId } from '../ids.js';
-import type { Money } from '../money/money.js';
-import { feeFor } from '../routing/fees.js';
-import { type RouteDecision, routeCharge } from '../routing/route.js';
-import { isFinalStatus, type PaymentStatus } from '../status.js';
-import { type Binding, bindingKey, type IntentRecord } from '../store/types.js';
-import { cancelLiveAttempt, closeOtherAttempts, ensureAttempt } from './attempts.js';
-import { canonicalJson, sha256Hex } from './canonical-json.js';
-import type { RouterCore } from './core.js';
-import { updateIntent } from './intent-repository.js';
-import { advanceStatus, isResumable, liveAttempt, sameBinding } from './intent-transitions.js';
-import { type PaidTool, priceForCall } from './paid-tool.js';
-import { runOnce } from './run-once.js';
+} from './payment-result.js';
+import { progressReporter } from './progress.js';
 import { resolveSubject, type ToolExtra } from './subject.js';
 
 /** Rounds of "someone else opened this binding first" before inserting regardless (never hit in practice). */
@@ -526,7 +526,10 @@ export class PaidCallFlow {
     const outcome = await runOnce(this.core, tool, intent, extra);
     switch (outcome.kind) {
       case 'result':
-        return withPaymentMeta(outcome.result, this.info(outcome.intent, 'paid', 'Done: the tool ran.'));
+        return withPaymentMeta(
+          outcome.result as CallToolResult,
+          this.info(outcome.intent, 'paid', 'Done: the tool ran.'),
+        );
       case 'tool_failed': {
         const text = toolFailedText(outcome.intent, outcome.message, outcome.refunded);
         const status = outcome.refunded ? 'refunded' : 'paid';

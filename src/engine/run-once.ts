@@ -1,9 +1,5 @@
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { intentMoney } from '../flows/payment-result.js';
-import type { IntentRecord } from '../store/types.js';
-import { refundAttempt } from './attempts.js';
-import { type RouterCore, runHook } from './core.js';
-import { mutateIntent, updateIntent } from './intent-repository.js';
+import type { IntentRecord } from '../core/intent/record.js';
+import { intentMoney, type ToolResult } from '../core/intent/record.js';
 import {
   type ClaimOutcome,
   claimRun,
@@ -11,13 +7,15 @@ import {
   markDelivered,
   releaseRun,
   renewLease,
-} from './intent-transitions.js';
-import type { PaidTool } from './paid-tool.js';
-import type { ToolExtra } from './subject.js';
+} from '../core/intent/transitions.js';
+import { refundAttempt } from './attempts.js';
+import { mutateIntent, updateIntent } from './intents.js';
+import type { CallExtra, PaidTool } from './paid-tool.js';
+import { type RouterCore, runHook } from './runtime.js';
 
 export type RunOutcome =
-  | { kind: 'result'; result: CallToolResult; intent: IntentRecord }
-  | { kind: 'tool_failed'; message: string; result?: CallToolResult; intent: IntentRecord; refunded: boolean }
+  | { kind: 'result'; result: ToolResult; intent: IntentRecord }
+  | { kind: 'tool_failed'; message: string; result?: ToolResult; intent: IntentRecord; refunded: boolean }
   | { kind: 'not_paid'; intent: IntentRecord }
   | { kind: 'mismatch' }
   | { kind: 'gone' };
@@ -31,7 +29,7 @@ export async function runOnce(
   core: RouterCore,
   tool: PaidTool,
   intent: IntentRecord,
-  extra: ToolExtra,
+  extra: CallExtra,
 ): Promise<RunOutcome> {
   const owner = `${core.instanceId}:${String(extra.requestId)}`;
   let known: IntentRecord | undefined = intent;
@@ -77,9 +75,9 @@ async function execute(
   tool: PaidTool,
   intent: IntentRecord,
   fence: number,
-  extra: ToolExtra,
+  extra: CallExtra,
 ): Promise<RunOutcome> {
-  let result: CallToolResult | undefined;
+  let result: ToolResult | undefined;
   let failure: string | undefined;
   const stopRenewing = renewWhileRunning(core, intent.id, fence);
   try {
@@ -175,9 +173,12 @@ function eventOf(intent: IntentRecord) {
   };
 }
 
-function firstText(result: CallToolResult): string | undefined {
-  const block = result.content?.find((c) => c.type === 'text');
-  return block && block.type === 'text' ? block.text : undefined;
+function firstText(result: ToolResult): string | undefined {
+  for (const block of result.content ?? []) {
+    const { type, text } = (block ?? {}) as { type?: unknown; text?: unknown };
+    if (type === 'text' && typeof text === 'string') return text;
+  }
+  return undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import type { ToolExtra } from '../router/subject.js';
-import type { EligibleProvider } from '../routing/route.js';
+import type { EligibleProvider } from '../core/route/route.js';
+import type { ToolExtra } from './subject.js';
 
 export type MethodChoice =
   | { kind: 'chosen'; providerId: string; remember: boolean }

@@ -1,5 +1,5 @@
 import type { Money } from '../money/money.js';
-import type { PaymentProvider } from '../providers/types.js';
+import type { PaymentProvider } from '../provider.js';
 import { feeFor } from './fees.js';
 
 /** What the connected client can show. */

@@ -1,14 +1,14 @@
 import { z } from 'zod';
-import type { ConfirmationOptions } from '../confirmation/index.js';
-import { ConfigError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { Money } from '../money/money.js';
+import { ConfigError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Money } from '../core/money/money.js';
+import type { PaymentProvider } from '../core/provider.js';
+import type { RoutingPolicy } from '../core/route/route.js';
+import type { SubjectResolver } from '../mcp/subject.js';
 import { StripeProvider, type StripeProviderOptions } from '../providers/stripe.js';
-import type { PaymentProvider } from '../providers/types.js';
 import { WalleotProvider, type WalleotProviderOptions } from '../providers/walleot.js';
-import type { RoutingPolicy } from '../routing/route.js';
 import type { PaymentStore } from '../store/types.js';
-import type { SubjectResolver } from './subject.js';
+import type { ConfirmationOptions } from './confirmation/index.js';
 
 /** `auto`: URL elicitation when the client has it, else the payment-required result.
  *  `elicitation`: also put the link in a form elicitation for form-only clients (opt-in; the spec advises against links in forms).

@@ -1,7 +1,8 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { formatMoney, type Money, toDecimalString } from '../money/money.js';
-import type { PaymentStatus } from '../status.js';
-import type { IntentRecord } from '../store/types.js';
+import type { IntentRecord } from '../core/intent/record.js';
+import { intentMoney } from '../core/intent/record.js';
+import type { PaymentStatus } from '../core/intent/status.js';
+import { formatMoney, toDecimalString } from '../core/money/money.js';
 
 /** The `_meta` key (and `structuredContent.payment`) carrying the machine-readable payment. */
 export const PAYMENT_META_KEY = 'payrouter/payment';
@@ -30,10 +31,6 @@ export interface PaymentInfo {
   alternatives: PaymentAlternative[];
   /** What the user or the model should do next, in one sentence. */
   next: string;
-}
-
-export function intentMoney(intent: IntentRecord): Money {
-  return { minor: intent.binding.amount, currency: intent.binding.currency };
 }
 
 export function buildPaymentInfo(

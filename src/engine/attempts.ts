@@ -1,12 +1,12 @@
-import { ProviderError } from '../errors.js';
-import { intentMoney } from '../flows/payment-result.js';
-import type { CreatedPayment } from '../providers/types.js';
-import { isFinalStatus, type PaymentStatus } from '../status.js';
-import type { IntentRecord, ProviderAttempt } from '../store/types.js';
-import type { RouterCore } from './core.js';
-import { runHook } from './core.js';
-import { mutateIntent, updateIntent } from './intent-repository.js';
-import { addAttempt, liveAttempt } from './intent-transitions.js';
+import { ProviderError } from '../core/errors.js';
+import type { IntentRecord, ProviderAttempt } from '../core/intent/record.js';
+import { intentMoney } from '../core/intent/record.js';
+import { isFinalStatus, type PaymentStatus } from '../core/intent/status.js';
+import { addAttempt, liveAttempt } from '../core/intent/transitions.js';
+import type { CreatedPayment } from '../core/provider.js';
+import { mutateIntent, updateIntent } from './intents.js';
+import type { RouterCore } from './runtime.js';
+import { runHook } from './runtime.js';
 
 /** Switching methods back and forth (pay page, confirm_payment) must not mint checkout sessions without end. */
 const MAX_ATTEMPTS_PER_INTENT = 8;

@@ -1,7 +1,7 @@
 import type { McpServer, RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { ToolExtra } from '../router/subject.js';
+import type { ToolExtra } from './subject.js';
 
 export const CONFIRM_PAYMENT_TOOL = 'confirm_payment';
 

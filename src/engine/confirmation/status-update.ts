@@ -1,8 +1,10 @@
-import { PayRouterError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { ProviderPaymentState } from '../providers/types.js';
-import { isForwardTransition, type PaymentStatus } from '../status.js';
-import type { IntentRecord, PaymentStore } from '../store/types.js';
+import { PayRouterError } from '../../core/errors.js';
+import type { IntentRecord } from '../../core/intent/record.js';
+import { isForwardTransition, type PaymentStatus } from '../../core/intent/status.js';
+import { PAID_RETENTION_MS } from '../../core/intent/transitions.js';
+import type { Logger } from '../../core/logger.js';
+import type { ProviderPaymentState } from '../../core/provider.js';
+import type { PaymentStore } from '../../store/types.js';
 
 /**
  * The one write path for statuses learned from a provider (status read, verified webhook, return
@@ -11,12 +13,6 @@ import type { IntentRecord, PaymentStore } from '../store/types.js';
 
 /** Conflicting writers retry this often before giving up; each retry re-reads the record. */
 const MAX_CAS_ROUNDS = 50;
-
-/**
- * A paid intent whose tool has not run yet must outlive its payment link by far: the user may come
- * back days later with confirm_payment, and deleting it would keep money for no work.
- */
-export const PAID_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 
 export interface StatusUpdate {
   intent: IntentRecord;

@@ -1,5 +1,5 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ClientSupport } from '../routing/route.js';
+import type { ClientSupport } from '../core/route/route.js';
 
 /**
  * What the connected client declared at initialize. `elicitation: {}` is the 2025-06-18 form of

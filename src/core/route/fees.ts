@@ -1,5 +1,5 @@
 import type { Money } from '../money/money.js';
-import type { FeeModel } from '../providers/types.js';
+import type { FeeModel } from '../provider.js';
 
 /** The fee a provider takes on a charge, in the charge's minor units, rounded up (integer arithmetic only). */
 export function feeFor(fee: FeeModel, charge: Money): number {

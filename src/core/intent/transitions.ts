@@ -1,7 +1,8 @@
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { PAID_RETENTION_MS } from '../confirmation/status-update.js';
-import { isForwardTransition, type PaymentStatus } from '../status.js';
-import type { Binding, IntentRecord, ProviderAttempt } from '../store/types.js';
+import type { Binding, IntentRecord, ProviderAttempt, ToolResult } from './record.js';
+import { isForwardTransition, type PaymentStatus } from './status.js';
+
+/** How long a paid intent stays findable (late webhooks, confirm_payment, stored results). */
+export const PAID_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 
 /**
  * Pure state transitions of an intent. Each returns the next record, or undefined when nothing
@@ -32,7 +33,7 @@ export function isResumable(intent: IntentRecord, now: number): boolean {
 
 export type ClaimOutcome =
   | { kind: 'claimed'; fence: number }
-  | { kind: 'done'; result: CallToolResult }
+  | { kind: 'done'; result: ToolResult }
   | { kind: 'busy'; until: number }
   | { kind: 'not_paid'; status: PaymentStatus }
   | { kind: 'mismatch' };
@@ -51,7 +52,7 @@ export function claimRun(
 ): { next?: IntentRecord; outcome: ClaimOutcome } {
   if (!sameBinding(intent.binding, binding)) return { outcome: { kind: 'mismatch' } };
   if (intent.run === 'done' && intent.result) {
-    return { outcome: { kind: 'done', result: intent.result.result as CallToolResult } };
+    return { outcome: { kind: 'done', result: intent.result.result as ToolResult } };
   }
   if (intent.status !== 'paid') return { outcome: { kind: 'not_paid', status: intent.status } };
   if (intent.run === 'running' && intent.lease && intent.lease.until > now) {
@@ -68,7 +69,7 @@ export function claimRun(
 export function completeRun(
   intent: IntentRecord,
   fence: number,
-  result: CallToolResult,
+  result: ToolResult,
   now: number,
   retentionMs: number,
   delivered = false,

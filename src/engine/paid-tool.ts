@@ -1,11 +1,16 @@
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { ConfigError, MoneyError } from '../errors.js';
-import { type Money, type PriceInput, parseMoney, toDecimalString } from '../money/money.js';
-import type { ToolExtra } from './subject.js';
+import { ConfigError, MoneyError } from '../core/errors.js';
+import type { ToolResult } from '../core/intent/record.js';
+import { type Money, type PriceInput, parseMoney, toDecimalString } from '../core/money/money.js';
 
 /** A fixed price, or a function of the validated arguments evaluated once per call. */
 export type PriceSpec = PriceInput | ((args: Record<string, unknown>) => PriceInput | Promise<PriceInput>);
+
+/** What the engine needs of the protocol's per-call context; the MCP layer passes its own `extra`, which has these. */
+export interface CallExtra {
+  signal: AbortSignal;
+  requestId: string | number;
+}
 
 /** A priced tool as the router keeps it. */
 export interface PaidTool {
@@ -20,7 +25,7 @@ export interface PaidTool {
   hasOutputSchema: boolean;
   /** Re-validates stored arguments before a deferred run (confirm_payment), when the schema allows it. */
   parseArgs: (raw: unknown) => Record<string, unknown>;
-  handler: (args: Record<string, unknown>, extra: ToolExtra) => CallToolResult | Promise<CallToolResult>;
+  handler: (args: Record<string, unknown>, extra: CallExtra) => ToolResult | Promise<ToolResult>;
 }
 
 const priceObject = z.object({ amount: z.union([z.number(), z.string()]), currency: z.string() }).strict();

@@ -1,5 +1,5 @@
-import type { Money } from '../money/money.js';
-import type { PaymentStatus } from '../status.js';
+import type { PaymentStatus } from './intent/status.js';
+import type { Money } from './money/money.js';
 
 /** Per-currency limits in the currency's own minor units (payrouter's exponent table). */
 export interface AmountLimits {

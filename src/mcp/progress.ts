@@ -1,4 +1,4 @@
-import type { ToolExtra } from '../router/subject.js';
+import type { ToolExtra } from './subject.js';
 
 /**
  * Progress notifications for a call, sent only when the client asked for them (gave a token).

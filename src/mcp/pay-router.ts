@@ -1,27 +1,27 @@
 import type { McpServer, RegisteredTool, ToolCallback } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { AnySchema, ZodRawShapeCompat } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { ConfirmationLayer } from '../confirmation/index.js';
-import { ConfigError } from '../errors.js';
-import { CONFIRM_PAYMENT_TOOL, registerConfirmPaymentTool } from '../flows/confirm-payment-tool.js';
-import { createHttpHandler, type HttpHandler } from '../http/index.js';
-import { newOpaqueId } from '../ids.js';
-import { consoleLogger, type Logger, redactingLogger } from '../logger.js';
-import { formatMoney } from '../money/money.js';
-import type { PaymentProvider } from '../providers/types.js';
-import { type RouteDecision, routeCharge } from '../routing/route.js';
-import { memoryStore } from '../store/memory.js';
-import type { PaymentStore } from '../store/types.js';
-import { PaidCallFlow } from './call-flow.js';
-import type { RouterCore } from './core.js';
-import { type PayRouterOptions, resolveProviders, resolveSettings } from './options.js';
+import { ConfigError } from '../core/errors.js';
+import { newOpaqueId } from '../core/ids.js';
+import { consoleLogger, type Logger, redactingLogger } from '../core/logger.js';
+import { formatMoney } from '../core/money/money.js';
+import type { PaymentProvider } from '../core/provider.js';
+import { type RouteDecision, routeCharge } from '../core/route/route.js';
+import { ConfirmationLayer } from '../engine/confirmation/index.js';
+import { type PayRouterOptions, resolveProviders, resolveSettings } from '../engine/options.js';
 import {
   advertisedPrice,
   argumentParser,
   type PaidTool,
   parseFixedPrice,
   readPriceSpec,
-} from './paid-tool.js';
+} from '../engine/paid-tool.js';
+import type { RouterCore } from '../engine/runtime.js';
+import { createHttpHandler, type HttpHandler } from '../http/index.js';
+import { memoryStore } from '../store/memory.js';
+import type { PaymentStore } from '../store/types.js';
+import { PaidCallFlow } from './call-flow.js';
+import { CONFIRM_PAYMENT_TOOL, registerConfirmPaymentTool } from './confirm-payment-tool.js';
 import type { ToolExtra } from './subject.js';
 import type { PaidToolConfig } from './tool-config.js';
 
@@ -85,7 +85,7 @@ export class PayRouter {
       hooks: options.hooks ?? {},
       subject: options.subject,
       instanceId: newOpaqueId('inst'),
-      toolsOf: (s) => this.installed.get(s)?.tools ?? new Map(),
+      toolsOf: (s) => this.installed.get(s as McpServer)?.tools ?? new Map(),
     };
     this.flow = new PaidCallFlow(this.core);
     this.primary = server;

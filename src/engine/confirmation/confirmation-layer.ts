@@ -1,10 +1,11 @@
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
-import { ConfigError, ProviderError } from '../errors.js';
-import { type Logger, silentLogger } from '../logger.js';
-import type { PaymentProvider, ProviderPaymentState } from '../providers/types.js';
-import { isFinalStatus, PAYMENT_STATUSES, type PaymentStatus } from '../status.js';
-import type { IntentRecord, PaymentStore, ProviderAttempt, StatusChange } from '../store/types.js';
+import { ConfigError, ProviderError } from '../../core/errors.js';
+import type { IntentRecord, ProviderAttempt } from '../../core/intent/record.js';
+import { isFinalStatus, PAYMENT_STATUSES, type PaymentStatus } from '../../core/intent/status.js';
+import { type Logger, silentLogger } from '../../core/logger.js';
+import type { PaymentProvider, ProviderPaymentState } from '../../core/provider.js';
+import type { PaymentStore, StatusChange } from '../../store/types.js';
 import { RateBudget, type TokenBucket } from './rate-budget.js';
 import { applyProviderStateToStore } from './status-update.js';
 import { Waiter, WaiterRegistry } from './waiters.js';

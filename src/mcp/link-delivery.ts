@@ -1,5 +1,5 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ToolExtra } from '../router/subject.js';
+import type { ToolExtra } from './subject.js';
 
 export type DeliveryAnswer = 'accepted' | 'declined' | 'canceled';
 

@@ -6,7 +6,7 @@ import type {
   ZodRawShapeCompat,
 } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
-import type { PriceInput } from '../money/money.js';
+import type { PriceInput } from '../core/money/money.js';
 
 /** The validated arguments a tool's handler (and a dynamic price) receives. */
 export type ToolArgs<InputArgs> = InputArgs extends ZodRawShapeCompat

@@ -1,15 +1,15 @@
 // `payrouter/sandbox`: local stand-ins of the Walleot and Stripe APIs, for tests, demos and users without keys.
 
-import type { Logger } from '../logger.js';
-import { StripeProvider } from '../providers/stripe.js';
-import { WalleotProvider } from '../providers/walleot.js';
-import { SandboxClock } from './harness.js';
-import { type StripeSandbox, startStripeSandbox } from './stripe.js';
-import { startWalleotSandbox, type WalleotSandbox } from './walleot.js';
+import type { Logger } from './core/logger.js';
+import { StripeProvider } from './providers/stripe.js';
+import { WalleotProvider } from './providers/walleot.js';
+import { SandboxClock } from './sandbox/harness.js';
+import { type StripeSandbox, startStripeSandbox } from './sandbox/stripe.js';
+import { startWalleotSandbox, type WalleotSandbox } from './sandbox/walleot.js';
 
-export { type Fault, type RecordedRequest, SandboxClock } from './harness.js';
-export { type StripeSandbox, type StripeSandboxOptions, startStripeSandbox } from './stripe.js';
-export { startWalleotSandbox, type WalleotSandbox, type WalleotSandboxOptions } from './walleot.js';
+export { type Fault, type RecordedRequest, SandboxClock } from './sandbox/harness.js';
+export { type StripeSandbox, type StripeSandboxOptions, startStripeSandbox } from './sandbox/stripe.js';
+export { startWalleotSandbox, type WalleotSandbox, type WalleotSandboxOptions } from './sandbox/walleot.js';
 
 export interface SandboxOptions {
   /** Walleot's port; Stripe takes the next one. 0 (default) picks free ports. */
