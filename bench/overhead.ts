@@ -44,8 +44,7 @@ export async function overhead(): Promise<BenchSection> {
   const provider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
   const world = benchServer({ providers: [provider], flow: 'two_step' });
   const { client, close } = await benchClient(world.server);
-  const confirmation = world.router.internals.core.confirmation;
-  const confirm = (id: string) => confirmation.check(id, { fresh: true });
+  const confirm = (id: string) => world.router.checkPayment(id);
 
   // Warm up both paths (JIT, SDK caches); n < 0 keeps warm-up intents apart from measured ones.
   for (let i = 0; i < WARMUP; i++) await timeCall(client, 'work_free', { n: -1 - i });
@@ -84,8 +83,7 @@ export async function overhead(): Promise<BenchSection> {
   const countProvider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
   const countWorld = benchServer({ providers: [countProvider], flow: 'two_step', store: counted.store });
   const countClient = await benchClient(countWorld.server);
-  const countConfirm = (id: string) =>
-    countWorld.router.internals.core.confirmation.check(id, { fresh: true });
+  const countConfirm = (id: string) => countWorld.router.checkPayment(id);
   await preparePaid(countClient.client, countConfirm, 0, 100);
   counted.counts.clear();
   for (let n = 0; n < 100; n++) await timeCall(countClient.client, 'work', { n });
@@ -105,7 +103,7 @@ export async function overhead(): Promise<BenchSection> {
     // An expired payment's status, cached for 5 minutes: this cache never drops back to zero entries.
     const resident = fakeIntent(new FakeProvider(), 'pay_residentresidentresident', 'expired');
     await residentWorld.store.insert(resident);
-    await residentWorld.router.internals.core.confirmation.check(resident.id);
+    await residentWorld.router.checkPayment(resident.id);
   }
   const whole: number[] = [];
   const wholeResident: number[] = [];

@@ -24,14 +24,25 @@ export type {
   PaymentEvent,
   PaymentFlow,
   PayRouterHooks,
-  PayRouterOptions,
   ProviderConfigMap,
 } from './engine/options.js';
-export type { PriceSpec } from './engine/paid-tool.js';
-export { PayRouter } from './mcp/pay-router.js';
+export type { PaymentContext, PriceSpec } from './engine/paid-tool.js';
+export {
+  type InstallOptions,
+  type PaidMcpServer,
+  PayRouter,
+  type PayRouterOptions,
+} from './mcp/pay-router.js';
 export { PAYMENT_META_KEY, type PaymentAlternative, type PaymentInfo } from './mcp/payment-result.js';
 export type { SubjectResolver, ToolExtra } from './mcp/subject.js';
-export type { PaidToolConfig, ToolArgs, ToolPrice } from './mcp/tool-config.js';
+export type {
+  PaidRegisterTool,
+  PaidToolCallback,
+  PaidToolConfig,
+  PaidToolExtra,
+  ToolArgs,
+  ToolPrice,
+} from './mcp/tool-config.js';
 export {
   type Binding,
   type IntentRecord,

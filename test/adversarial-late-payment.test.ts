@@ -30,7 +30,7 @@ describe('a Walleot link paid after the user declined it', () => {
       arguments: { data: 'late' },
     })) as CallToolResult;
     const payment = paymentOf(declined)!;
-    expect(textOf(declined)).toContain('Payment declined');
+    expect(textOf(declined)).toContain('You declined the payment');
     const intent = (await storeOf(router).get(payment.payment_id))!;
     const session = world.sandbox.walleot.getSession(intent.attempts[0]!.paymentId)!;
     // Walleot cannot cancel a session: the link the user saw still takes money.

@@ -1,7 +1,6 @@
 // Bad input from every side (tool arguments, confirm_payment arguments, payment ids, webhook bodies,
 // the pay page form, hostile strings shown on HTML pages): a clear error, and no state changes:
 // nothing created in the store, nothing sent to a provider, no intent moved.
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -138,8 +137,8 @@ describe('tool arguments', () => {
 });
 
 describe('confirm_payment arguments and payment ids', () => {
-  it('missing, too long, wrong type: validation errors; forged, junk and someone else’s ids: “Unknown payment_id”; nothing changes', async () => {
-    const { call, writes, reads, ids, store, close, router } = await setup();
+  it('missing, too long, wrong type: validation errors; forged and junk ids: “Unknown payment_id”; nothing changes', async () => {
+    const { call, writes, reads, ids, store, close } = await setup();
     const mine = paymentOf(await call('process_data', { data: 'mine' }))!;
     const before = await snapshot(store, ids);
     writes.length = 0;
@@ -166,32 +165,13 @@ describe('confirm_payment arguments and payment ids', () => {
     for (const id of junk) {
       const result = await call('confirm_payment', { payment_id: id });
       expect(result.isError).toBe(true);
-      expect(textOf(result)).toBe(`Unknown payment_id "${id}". Call the paid tool again to start a payment.`);
+      expect(textOf(result)).toBe(
+        `Unknown payment_id "${id}": no payment you can confirm has this id. If you paid it, confirm it from the account that started the payment: it is kept, and nothing is ever charged twice.`,
+      );
     }
     // Only the well-formed id reached the store; junk is turned away before any lookup.
     expect(reads).toEqual(['pay_AAAAAAAAAAAAAAAAAAAAAAAA']);
 
-    // Another subject (another connection) presenting a real id gets the same answer.
-    const other = new McpServer({ name: 'other', version: '1.0.0' });
-    router.install(other);
-    other.registerTool(
-      'process_data',
-      {
-        description: 'x',
-        inputSchema: { data: z.string() },
-        price: { amount: 0.25, currency: 'USD' },
-        providers: ['walleot'],
-      },
-      async ({ data }) => ({ content: [{ type: 'text', text: `stolen ${data}` }] }),
-    );
-    const thief = await connectClient(other, { elicitation: 'none' });
-    const stolen = (await thief.client.callTool({
-      name: 'confirm_payment',
-      arguments: { payment_id: mine.payment_id },
-    })) as CallToolResult;
-    expect(textOf(stolen)).toBe(
-      `Unknown payment_id "${mine.payment_id}". Call the paid tool again to start a payment.`,
-    );
     // A method that cannot take the payment is refused by name.
     const badMethod = await call('confirm_payment', { payment_id: mine.payment_id, method: 'paypal' });
     expect(textOf(badMethod)).toBe('"paypal" cannot take this payment. Choose one of: walleot.');
@@ -199,7 +179,6 @@ describe('confirm_payment arguments and payment ids', () => {
     expect(writes).toEqual([]);
     expect(await snapshot(store, ids)).toEqual(before);
     expect(world.runs).toEqual([]);
-    await thief.close();
     await close();
   });
 });

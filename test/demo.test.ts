@@ -25,7 +25,7 @@ describe('npm run demo', () => {
     // 2. $25.00: the user is asked, picks the card, pays on the Stripe checkout.
     const second = out.slice(out.indexOf('━━ 2.'), out.indexOf('━━ 3.'));
     expect(second).toContain('Server asks (form): "market_report" costs $25.00. How would you like to pay?');
-    expect(second).toContain('( ) Walleot balance: no fee, instant');
+    expect(second).toContain('( ) Walleot balance: instant');
     expect(second).toContain('( ) Card (Stripe Checkout)');
     expect(second).toMatch(/User picks: Card \(Stripe Checkout\)/);
     expect(second).toMatch(/Server asks \(URL mode\): Pay \$25\.00 for "market_report" with Card/);

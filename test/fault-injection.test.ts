@@ -7,7 +7,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type IntentRecord, PayRouter, silentLogger } from '../src/index.js';
+import { type IntentRecord, memoryStore, type PaymentStore, PayRouter, silentLogger } from '../src/index.js';
 import { StripeProvider, WalleotProvider } from '../src/providers.js';
 import type { Fault } from '../src/sandbox/harness.js';
 import { type Sandbox, startSandbox } from '../src/sandbox.js';
@@ -22,6 +22,7 @@ const FAULT_RATE = 0.2;
 
 let sandbox: Sandbox;
 let router: PayRouter;
+let store: PaymentStore;
 let call: (name: string, args: Record<string, unknown>) => Promise<CallToolResult>;
 let closeClient: () => Promise<void>;
 let walleot: WalleotProvider;
@@ -86,7 +87,9 @@ beforeAll(async () => {
     logger: silentLogger,
   });
   const server = new McpServer({ name: 'faults', version: '1.0.0' });
+  store = memoryStore();
   router = new PayRouter(server, {
+    store,
     providers: [walleot, stripe],
     flow: 'two_step',
     logger: silentLogger,
@@ -148,7 +151,7 @@ async function journey(
     if (outcome === 'pending') paymentId = paymentOf(result)!.payment_id;
   }
   expect(paymentId, `call ${expected} never got a payment link: ${outcomes.join(', ')}`).toBeDefined();
-  const intent = (await router.internals.core.store.get(paymentId!))!;
+  const intent = (await store.get(paymentId!))!;
   const attempt = intent.attempts.at(-1)!;
 
   // 2. The user pays (60%) or walks away.
@@ -170,7 +173,7 @@ async function journey(
   expect(final, `confirm of ${expected} (paid: ${pays}): ${outcomes.join(', ')}`).toBe(
     pays ? 'ran' : 'pending',
   );
-  return { paid: pays, outcomes, intent: await router.internals.core.store.get(paymentId!) };
+  return { paid: pays, outcomes, intent: await store.get(paymentId!) };
 }
 
 /** How many requests a "down" provider fails; the rest are used up by bringWalleotBackUp. */
@@ -230,14 +233,14 @@ describe('provider faults on ~20% of user actions', () => {
     const started = await call('credits', { n: 1000 });
     const payment = paymentOf(started)!;
     expect(payment.status).toBe('pending');
-    const intent = (await router.internals.core.store.get(payment.payment_id))!;
+    const intent = (await store.get(payment.payment_id))!;
     sandbox.walleot.setStatus(intent.attempts.at(-1)!.paymentId, 'paid');
 
     sandbox.walleot.fail({ status: 503, count: DOWN_REQUESTS }); // down again, after the user paid
     const unknown = await call('confirm_payment', { payment_id: payment.payment_id });
     expect(classify(unknown, expected)).toBe('unknown');
     expect(runs.filter((r) => r.n === 1000)).toHaveLength(0);
-    expect((await router.internals.core.store.get(payment.payment_id))?.status).toBe('pending');
+    expect((await store.get(payment.payment_id))?.status).toBe('pending');
 
     await bringWalleotBackUp();
     // The 503s may have paused reads briefly; the next confirmations get through.

@@ -1,10 +1,9 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { feeFor } from '../src/core/route/fees.js';
 import { escapeHtml } from '../src/http/html.js';
 import { memoryStore } from '../src/index.js';
-import { methodTitle } from '../src/mcp/method-choice.js';
+import { methodTitle } from '../src/mcp/interaction/live.js';
 import { instrumentedStore, postForm, startHttpWorld, storeOf, until } from './support/http-world.js';
 import { connectClient, paymentOf, textOf } from './support/paid-server.js';
 
@@ -68,18 +67,13 @@ describe('hosted pay page', () => {
     const htmlText = await page.text();
     expect(htmlText).toContain('$25.00');
     expect(htmlText).toContain('A big report');
-    const providers = router.internals.core.providerById;
-    for (const id of ['walleot', 'stripe']) {
-      const caps = providers.get(id)!.capabilities;
-      const title = methodTitle({
-        providerId: id,
-        label: caps.label,
-        feeMinor: feeFor(caps.fee, { minor: 2500, currency: 'USD' }),
-        feeLabel: caps.fee.label,
-        instant: caps.instant,
-      });
-      expect(htmlText).toContain(escapeHtml(title));
+    const providers = world.sandbox.providers();
+    for (const id of ['walleot', 'stripe'] as const) {
+      const caps = providers[id].capabilities;
+      // Methods are described by kind and speed; the payer is not surcharged, so no merchant fee shows.
+      expect(htmlText).toContain(escapeHtml(methodTitle(caps)));
       expect(htmlText).toContain(`name="method" value="${id}"`);
+      if (caps.fee.percentBps > 0) expect(htmlText).not.toContain(escapeHtml(caps.fee.label));
     }
     expect(htmlText).toContain(`action="${escapeHtml(payPage(intentId))}"`);
 

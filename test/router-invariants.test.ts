@@ -41,7 +41,8 @@ describe('a payment unlocks only its own call', () => {
     expect(paymentOf(other)?.status).toBe('pending');
     expect(world.runsOf('process_data')).toBe(0);
 
-    // Another connection (another subject) presenting the payment id gets nothing.
+    // Another connection presenting an anonymous payer's payment id redeems it (the id is a bearer
+    // capability): it still runs only its own bound call, once, and a forged id gets nothing.
     const server2 = new McpServer({ name: 'paid-tools', version: '1.0.0' });
     router.install(server2);
     server2.registerTool(
@@ -53,16 +54,19 @@ describe('a payment unlocks only its own call', () => {
       },
     );
     const b = await connectClient(server2, { elicitation: 'none' });
-    const stolen = await call(b.client, 'confirm_payment', { payment_id: paid.payment_id });
-    expect(stolen.isError).toBe(true);
-    expect(textOf(stolen)).toContain('Unknown payment_id');
     const forged = await call(b.client, 'confirm_payment', { payment_id: 'pay_AAAAAAAAAAAAAAAAAAAAAAAA' });
-    expect(textOf(forged)).toBe(textOf(stolen).replace(paid.payment_id, 'pay_AAAAAAAAAAAAAAAAAAAAAAAA'));
+    expect(forged.isError).toBe(true);
+    expect(textOf(forged)).toContain('Unknown payment_id "pay_AAAAAAAAAAAAAAAAAAAAAAAA"');
     expect(world.runsOf('process_data')).toBe(0);
+    const redeemed = await call(b.client, 'confirm_payment', { payment_id: paid.payment_id });
+    expect(textOf(redeemed)).toBe('stolen mine');
+    expect(world.runs.filter((r) => r.tool === 'process_data').map((r) => r.args)).toEqual([
+      { data: 'mine' },
+    ]);
 
-    // The owner still gets exactly their call.
+    // The payer who started it gets the same stored result; the tool does not run again.
     const mine = await call(a.client, 'confirm_payment', { payment_id: paid.payment_id });
-    expect(textOf(mine)).toBe('Processed: mine');
+    expect(textOf(mine)).toBe('stolen mine');
     expect(world.runsOf('process_data')).toBe(1);
     await a.close();
     await b.close();

@@ -181,13 +181,13 @@ describe('Streamable HTTP: examples/http-server.ts, stateful sessions', () => {
     expect(paymentB.payment_id).not.toBe(paymentA.payment_id);
 
     await payAt(paymentA.payment_url!);
-    const stolen = await call(b.client, 'confirm_payment', { payment_id: paymentA.payment_id });
-    expect(stolen.isError).toBe(true);
-    expect(textOf(stolen)).toContain('Unknown payment_id');
-
-    // A's payment still works for A; B's stays unpaid.
+    // An anonymous payer's payment is redeemable from another session by its id: it runs its own
+    // bound call once, and the session that started it gets the same stored result.
+    const redeemed = await call(b.client, 'confirm_payment', { payment_id: paymentA.payment_id });
+    expect(textOf(redeemed)).toBe('Report on shared: all is well.');
     const doneA = await call(a.client, 'confirm_payment', { payment_id: paymentA.payment_id });
     expect(textOf(doneA)).toBe('Report on shared: all is well.');
+    expect(paymentOf(doneA)).toMatchObject({ payment_id: paymentA.payment_id, status: 'paid' });
     const retryB = await call(b.client, 'generate_report', { topic: 'shared' });
     expect(paymentOf(retryB)).toMatchObject({ payment_id: paymentB.payment_id, status: 'pending' });
   });

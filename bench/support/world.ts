@@ -2,7 +2,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { type PaymentStore, PayRouter, type PayRouterOptions } from '../../src/index.js';
+import { memoryStore, type PaymentStore, PayRouter, type PayRouterOptions } from '../../src/index.js';
 import { connectClient, type Elicitation, type ElicitHandler } from '../../test/support/paid-server.js';
 import { quietLogger } from './mcp.js';
 
@@ -22,7 +22,8 @@ export function benchServer(options: PayRouterOptions & { price?: { amount: stri
   const log: RunLog = { starts: [] };
   const server = new McpServer({ name: 'bench', version: '1.0.0' });
   const { price = { amount: '0.05', currency: 'USD' }, ...routerOptions } = options;
-  const router = new PayRouter(server, { logger: quietLogger, ...routerOptions });
+  const store = routerOptions.store ?? memoryStore();
+  const router = new PayRouter(server, { logger: quietLogger, ...routerOptions, store });
   const handler =
     (tool: string) =>
     async ({ n }: { n: number }) => {
@@ -39,7 +40,7 @@ export function benchServer(options: PayRouterOptions & { price?: { amount: stri
     { description: 'Work (paid)', inputSchema: { n: z.number() }, price },
     handler('work'),
   );
-  return { server, router, log, store: router.internals.core.store as PaymentStore };
+  return { server, router, log, store };
 }
 
 /** A connected SDK client for `server`. */

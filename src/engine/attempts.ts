@@ -201,3 +201,27 @@ export async function refundAttempt(
     rawStatus: 'refunded',
   });
 }
+
+/**
+ * Pay an open intent with `providerId` (confirm_payment's `method`, the hosted pay page): creates
+ * that provider's payment once and cancels the previous one. If the previous one was paid
+ * meanwhile, nothing is switched: money that moved is never abandoned.
+ * Throws ProviderError when the provider fails; returns the intent as stored afterwards.
+ */
+export async function selectMethod(
+  core: RouterCore,
+  intent: IntentRecord,
+  providerId: string,
+): Promise<IntentRecord> {
+  if (!intent.eligible.includes(providerId)) {
+    throw new ProviderError(providerId, 'not_supported', `"${providerId}" cannot take this payment`);
+  }
+  const checked = liveAttempt(intent) ? await core.confirmation.check(intent.id, { fresh: true }) : undefined;
+  const current = checked?.intent ?? intent;
+  if (current.status === 'paid' || isFinalStatus(current.status)) return current;
+  const previous = liveAttempt(current);
+  if (previous?.providerId === providerId) return current;
+  const switched = await ensureAttempt(core, intent.id, providerId);
+  if (previous) await cancelLiveAttempt(core, { ...current, attempts: [previous] });
+  return (await core.store.get(intent.id)) ?? switched;
+}

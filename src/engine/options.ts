@@ -4,7 +4,6 @@ import type { Logger } from '../core/logger.js';
 import type { Money } from '../core/money/money.js';
 import type { PaymentProvider } from '../core/provider.js';
 import type { RoutingPolicy } from '../core/route/route.js';
-import type { SubjectResolver } from '../mcp/subject.js';
 import { StripeProvider, type StripeProviderOptions } from '../providers/stripe.js';
 import { WalleotProvider, type WalleotProviderOptions } from '../providers/walleot.js';
 import type { PaymentStore } from '../store/types.js';
@@ -52,7 +51,8 @@ export interface PayRouterHooks {
   onToolRun?: (event: PaymentEvent & { ok: boolean; error?: string }) => void | Promise<void>;
 }
 
-export interface PayRouterOptions {
+/** The options of the engine; the router adds the protocol's own (subject, descriptions). */
+export interface EngineOptions {
   providers: readonly PaymentProvider[] | ProviderConfigMap;
   /** Where intents, claims and results live. Default: memoryStore() (one process). */
   store?: PaymentStore;
@@ -66,8 +66,6 @@ export interface PayRouterOptions {
   };
   hooks?: PayRouterHooks;
   logger?: Logger;
-  /** Who pays, when the default (auth subject, else session, else connection) does not fit. */
-  subject?: SubjectResolver;
   timeouts?: {
     /** Longest the user may take to pick a method (default 30 s). */
     choiceMs?: number;
@@ -137,7 +135,7 @@ export interface ResolvedSettings {
   maxArgumentBytes: number;
 }
 
-export function resolveSettings(options: PayRouterOptions): ResolvedSettings {
+export function resolveSettings(options: EngineOptions): ResolvedSettings {
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -163,7 +161,7 @@ export function resolveSettings(options: PayRouterOptions): ResolvedSettings {
 }
 
 /** Instances as given, or built from the configuration mapping. Ids must be unique. */
-export function resolveProviders(input: PayRouterOptions['providers'], logger: Logger): PaymentProvider[] {
+export function resolveProviders(input: EngineOptions['providers'], logger: Logger): PaymentProvider[] {
   let providers: PaymentProvider[];
   if (Array.isArray(input)) {
     providers = [...input];

@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
 import { ConfigError, MoneyError } from '../core/errors.js';
-import type { ToolResult } from '../core/intent/record.js';
+import type { Binding, IntentRecord, ToolResult } from '../core/intent/record.js';
 import { type Money, type PriceInput, parseMoney, toDecimalString } from '../core/money/money.js';
 
 /** A fixed price, or a function of the validated arguments evaluated once per call. */
@@ -10,6 +11,16 @@ export type PriceSpec = PriceInput | ((args: Record<string, unknown>) => PriceIn
 export interface CallExtra {
   signal: AbortSignal;
   requestId: string | number;
+}
+
+/** What a paid tool's handler gets as `extra.payment`. */
+export interface PaymentContext {
+  paymentId: string;
+  /** Stable for this payment: the same on every run of it, so side effects can be made idempotent. */
+  idempotencyKey: string;
+  amount: Money;
+  /** The provider that was paid. */
+  provider: string;
 }
 
 /** A priced tool as the router keeps it. */
@@ -23,9 +34,15 @@ export interface PaidTool {
   providers?: readonly string[];
   hasInputSchema: boolean;
   hasOutputSchema: boolean;
-  /** Re-validates stored arguments before a deferred run (confirm_payment), when the schema allows it. */
-  parseArgs: (raw: unknown) => Record<string, unknown>;
-  handler: (args: Record<string, unknown>, extra: CallExtra) => ToolResult | Promise<ToolResult>;
+  /** The replayable wire form of a call's arguments (hashed into the binding, stored for a deferred run). */
+  wireForm: (args: Record<string, unknown>) => WireForm;
+  /** Parses a stored wire form once, for a deferred run. */
+  parseWire: (json: string) => { ok: true; args: Record<string, unknown> } | { ok: false; message: string };
+  handler: (
+    args: Record<string, unknown>,
+    extra: CallExtra,
+    payment: PaymentContext,
+  ) => ToolResult | Promise<ToolResult>;
 }
 
 const priceObject = z.object({ amount: z.union([z.number(), z.string()]), currency: z.string() }).strict();
@@ -74,32 +91,126 @@ export function advertisedPrice(money: Money | undefined): Record<string, unknow
   return { amount: toDecimalString(money), currency: money.currency, minor: money.minor };
 }
 
-type ParseableSchema = { safeParse: (value: unknown) => { success: boolean; data?: unknown } };
+type ZodLike = z.ZodType & { _zod: { def: Record<string, unknown> & { type: string } } };
 
-function isParseable(value: unknown): value is ParseableSchema {
-  return (
-    typeof value === 'object' && value !== null && typeof (value as ParseableSchema).safeParse === 'function'
-  );
+function isZod(value: unknown): value is ZodLike {
+  return typeof value === 'object' && value !== null && '_zod' in value;
+}
+
+/** The tool's arguments schema as one zod object: a raw shape is what the SDK turns into one too. */
+function objectSchemaOf(inputSchema: unknown): z.ZodType | undefined {
+  if (inputSchema === undefined) return undefined;
+  if (isZod(inputSchema)) return inputSchema;
+  if (typeof inputSchema === 'object' && inputSchema !== null) {
+    const values = Object.values(inputSchema as Record<string, unknown>);
+    if (values.every(isZod)) return z.object(inputSchema as z.ZodRawShape);
+  }
+  return undefined;
 }
 
 /**
- * Arguments stored with a payment are the SDK-validated ones; parsing them again through the
- * tool's schema (zod v4 raw shapes or any schema with safeParse) restores transformed values.
+ * Where a schema's parse cannot be replayed from its wire form: a one-way transform or preprocess,
+ * a custom check, or something that is not zod. Returns the path of the first such part.
  */
-export function argumentParser(inputSchema: unknown): (raw: unknown) => Record<string, unknown> {
-  let schema: ParseableSchema | undefined;
-  if (isParseable(inputSchema)) {
-    schema = inputSchema;
-  } else if (inputSchema && typeof inputSchema === 'object') {
-    const values = Object.values(inputSchema as Record<string, unknown>);
-    if (values.every((v) => typeof v === 'object' && v !== null && '_zod' in v)) {
-      schema = z.object(inputSchema as z.ZodRawShape);
+function unreplayablePart(schema: unknown, path: string, seen = new Set<unknown>()): string | undefined {
+  if (!isZod(schema)) return `${path} (not a zod schema)`;
+  if (seen.has(schema)) return undefined;
+  seen.add(schema);
+  const def = schema._zod.def;
+  const walk = (child: unknown, at: string) => unreplayablePart(child, at, seen);
+  switch (def.type) {
+    case 'transform':
+      return `${path} (a one-way transform or preprocess)`;
+    case 'custom':
+      return `${path} (a custom schema)`;
+    case 'promise':
+    case 'function':
+      return `${path} (a ${def.type})`;
+    case 'pipe':
+      return walk(def['in'], path) ?? walk(def['out'], path);
+    case 'object':
+      for (const [key, child] of Object.entries(def['shape'] as Record<string, unknown>)) {
+        const found = walk(child, `${path}.${key}`);
+        if (found) return found;
+      }
+      return def['catchall'] === undefined ? undefined : walk(def['catchall'], `${path}.*`);
+    case 'array':
+    case 'set':
+      return walk(def['element'] ?? def['valueType'], `${path}[]`);
+    case 'record':
+    case 'map':
+      return walk(def['keyType'], `${path}{key}`) ?? walk(def['valueType'], `${path}{}`);
+    case 'tuple': {
+      const items = (def['items'] as unknown[]).map((item, i) => walk(item, `${path}[${i}]`)).find(Boolean);
+      return items ?? (def['rest'] ? walk(def['rest'], `${path}[...]`) : undefined);
     }
+    case 'union':
+      return (def['options'] as unknown[]).map((option) => walk(option, path)).find(Boolean);
+    case 'intersection':
+      return walk(def['left'], path) ?? walk(def['right'], path);
+    case 'lazy':
+      return walk((def['getter'] as () => unknown)(), path);
+    default:
+      return 'innerType' in def ? walk(def['innerType'], path) : undefined;
   }
-  return (raw) => {
-    const value = (raw ?? {}) as Record<string, unknown>;
-    if (!schema) return value;
-    const parsed = schema.safeParse(value);
-    return parsed.success ? (parsed.data as Record<string, unknown>) : value;
+}
+
+/** The replayable wire form of a call's arguments: what the client sent, as canonical JSON. */
+export type WireForm = { ok: true; json: string; hash: string } | { ok: false; message: string };
+
+/**
+ * How a paid tool keeps its arguments for a deferred run: an in-call run hands the SDK's parsed
+ * arguments over unchanged, and a deferred run (confirm_payment, another instance) parses the
+ * stored wire form (`z.encode`, the identity for schemas without transforms) exactly once. A
+ * schema whose parse cannot be replayed is refused here, at registration.
+ */
+export function argumentCodec(toolName: string, inputSchema: unknown) {
+  const schema = objectSchemaOf(inputSchema);
+  if (inputSchema !== undefined && schema === undefined) {
+    throw new ConfigError(
+      `Tool "${toolName}": its inputSchema is not a zod schema or shape. A paid tool's arguments are stored to run it after payment, so payrouter must be able to parse them again: use zod.`,
+    );
+  }
+  const part = schema === undefined ? undefined : unreplayablePart(schema, 'inputSchema');
+  if (part !== undefined) {
+    throw new ConfigError(
+      `Tool "${toolName}": ${part} cannot be replayed: a paid call may run after payment from its stored arguments, and a one-way step would then run on other values. Use z.codec (with encode and decode) or move the transform into the handler.`,
+    );
+  }
+  return {
+    wireForm(args: Record<string, unknown>): WireForm {
+      let wire: unknown = args;
+      if (schema !== undefined) {
+        try {
+          wire = z.encode(schema, args);
+        } catch {
+          return { ok: false, message: 'the arguments could not be stored for a later run' };
+        }
+      }
+      const json = canonicalJson(wire);
+      return { ok: true, json, hash: sha256Hex(json) };
+    },
+    parseWire(json: string): { ok: true; args: Record<string, unknown> } | { ok: false; message: string } {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(json);
+      } catch {
+        return { ok: false, message: 'the stored arguments are unreadable' };
+      }
+      if (schema === undefined) return { ok: true, args: {} };
+      const parsed = schema.safeParse(raw);
+      if (!parsed.success)
+        return { ok: false, message: "the stored arguments no longer fit the tool's schema" };
+      return { ok: true, args: parsed.data as Record<string, unknown> };
+    },
+  };
+}
+
+/** The binding the tool as it is now gives an intent: its own name and, for a fixed price, that price. */
+export function expectedBinding(tool: PaidTool, intent: IntentRecord): Binding {
+  return {
+    ...intent.binding,
+    tool: tool.name,
+    ...(tool.fixedPrice ? { amount: tool.fixedPrice.minor, currency: tool.fixedPrice.currency } : {}),
   };
 }

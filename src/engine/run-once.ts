@@ -8,15 +8,17 @@ import {
   releaseRun,
   renewLease,
 } from '../core/intent/transitions.js';
+import type { Money } from '../core/money/money.js';
 import { refundAttempt } from './attempts.js';
 import { mutateIntent, updateIntent } from './intents.js';
-import type { CallExtra, PaidTool } from './paid-tool.js';
+import { type CallExtra, expectedBinding, type PaidTool, priceForCall } from './paid-tool.js';
 import { type RouterCore, runHook } from './runtime.js';
 
 export type RunOutcome =
   | { kind: 'result'; result: ToolResult; intent: IntentRecord }
   | { kind: 'tool_failed'; message: string; result?: ToolResult; intent: IntentRecord; refunded: boolean }
   | { kind: 'not_paid'; intent: IntentRecord }
+  | { kind: 'invalid_arguments'; message: string }
   | { kind: 'mismatch' }
   | { kind: 'gone' };
 
@@ -30,7 +32,17 @@ export async function runOnce(
   tool: PaidTool,
   intent: IntentRecord,
   extra: CallExtra,
+  /** The protocol's parsed arguments of this very call; without them the stored wire form is parsed once. */
+  given?: Record<string, unknown>,
 ): Promise<RunOutcome> {
+  let args = given;
+  if (args === undefined && intent.run !== 'done') {
+    const decoded = await decodeDeferred(tool, intent);
+    if (!decoded.ok) return { kind: 'invalid_arguments', message: decoded.message };
+    args = decoded.args;
+  }
+  // The binding the tool as it is now would give this payment, not the stored one compared with itself.
+  const expected = expectedBinding(tool, intent);
   const owner = `${core.instanceId}:${String(extra.requestId)}`;
   let known: IntentRecord | undefined = intent;
   for (;;) {
@@ -38,7 +50,7 @@ export async function runOnce(
       core.store,
       intent.id,
       (current) => {
-        const { next, outcome } = claimRun(current, intent.binding, owner, Date.now(), core.settings.leaseMs);
+        const { next, outcome } = claimRun(current, expected, owner, Date.now(), core.settings.leaseMs);
         return { next, value: outcome };
       },
       known,
@@ -65,7 +77,7 @@ export async function runOnce(
         if (outcome.fence === 1) {
           await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(claim.intent));
         }
-        return execute(core, tool, claim.intent, outcome.fence, extra);
+        return execute(core, tool, claim.intent, outcome.fence, extra, args ?? {});
     }
   }
 }
@@ -76,13 +88,18 @@ async function execute(
   intent: IntentRecord,
   fence: number,
   extra: CallExtra,
+  args: Record<string, unknown>,
 ): Promise<RunOutcome> {
   let result: ToolResult | undefined;
   let failure: string | undefined;
   const stopRenewing = renewWhileRunning(core, intent.id, fence);
   try {
-    const args = tool.parseArgs(JSON.parse(intent.argsJson));
-    result = await tool.handler(args, extra);
+    result = await tool.handler(args, extra, {
+      paymentId: intent.id,
+      idempotencyKey: `payrouter_run_${intent.id}`,
+      amount: intentMoney(intent),
+      provider: paidProvider(intent),
+    });
     if (result.isError === true) failure = firstText(result) ?? 'the tool reported an error';
   } catch (error) {
     failure = error instanceof Error ? error.message : String(error);
@@ -166,11 +183,14 @@ function eventOf(intent: IntentRecord) {
     tool: intent.binding.tool,
     subject: intent.binding.subject,
     amount: intentMoney(intent),
-    providerId:
-      intent.attempts.find((a) => a.status === 'paid')?.providerId ??
-      intent.attempts.at(-1)?.providerId ??
-      '',
+    providerId: paidProvider(intent),
   };
+}
+
+function paidProvider(intent: IntentRecord): string {
+  return (
+    intent.attempts.find((a) => a.status === 'paid')?.providerId ?? intent.attempts.at(-1)?.providerId ?? ''
+  );
 }
 
 function firstText(result: ToolResult): string | undefined {
@@ -228,4 +248,27 @@ function waitForChange(core: RouterCore, intentId: string, ms: number, signal: A
     });
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * A deferred run (confirm_payment, another instance) parses the stored wire form once, and a
+ * dynamic price is computed again from what was parsed: a different price refuses the run.
+ */
+async function decodeDeferred(
+  tool: PaidTool,
+  intent: IntentRecord,
+): Promise<{ ok: true; args: Record<string, unknown> } | { ok: false; message: string }> {
+  const parsed = tool.parseWire(intent.argsJson);
+  if (!parsed.ok) return parsed;
+  if (tool.fixedPrice === undefined) {
+    let money: Money;
+    try {
+      money = await priceForCall(tool, parsed.args);
+    } catch {
+      return { ok: false, message: 'the price of the stored call could not be computed again' };
+    }
+    if (money.minor !== intent.binding.amount || money.currency !== intent.binding.currency)
+      return { ok: false, message: 'the price of this call has changed since it was paid' };
+  }
+  return parsed;
 }

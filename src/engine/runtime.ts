@@ -1,6 +1,5 @@
 import type { Logger } from '../core/logger.js';
 import type { PaymentProvider } from '../core/provider.js';
-import type { SubjectResolver } from '../mcp/subject.js';
 import type { PaymentStore } from '../store/types.js';
 import type { ConfirmationLayer } from './confirmation/index.js';
 import type { PayRouterHooks, ResolvedSettings } from './options.js';
@@ -15,7 +14,6 @@ export interface RouterCore {
   confirmation: ConfirmationLayer;
   logger: Logger;
   hooks: PayRouterHooks;
-  subject: SubjectResolver | undefined;
   /** Names this process in run leases. */
   instanceId: string;
   /** The priced tools of each installed McpServer (one per connection). */

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../core/errors.js';
 import type { RouterCore } from '../engine/runtime.js';
-import type { PaidCallFlow } from '../mcp/call-flow.js';
 import { sendJson, sendMessagePage } from './html.js';
 import { choosePayMethod, showPayPage } from './pay-page.js';
 import { showReturnPage } from './return-page.js';
@@ -12,7 +11,6 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse, next?: (er
 
 export interface HttpHandlerParts {
   core: RouterCore;
-  flow: PaidCallFlow;
 }
 
 type Route =
@@ -29,7 +27,7 @@ const PROVIDER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
  * under a prefix (Express strips it from `req.url`).
  */
 export function createHttpHandler(parts: HttpHandlerParts): HttpHandler {
-  const { core, flow } = parts;
+  const { core } = parts;
   const publicUrl = core.settings.publicUrl;
   if (publicUrl === undefined) {
     throw new ConfigError(
@@ -49,7 +47,7 @@ export function createHttpHandler(parts: HttpHandlerParts): HttpHandler {
         return handleWebhook(core, route.providerId, req, res);
       case 'pay':
         if (method === 'GET' || method === 'HEAD') return showPayPage(core, route.id, res);
-        if (method === 'POST') return choosePayMethod(core, flow, route.id, req, res);
+        if (method === 'POST') return choosePayMethod(core, route.id, req, res);
         sendMessagePage(res, 405, 'Method not allowed', 'This page accepts GET and POST.', {
           allow: 'GET, HEAD, POST',
         });

@@ -8,9 +8,9 @@ import { liveAttempt } from '../core/intent/transitions.js';
 import { formatMoney } from '../core/money/money.js';
 import { feeFor } from '../core/route/fees.js';
 import type { EligibleProvider } from '../core/route/route.js';
+import { selectMethod } from '../engine/attempts.js';
 import type { RouterCore } from '../engine/runtime.js';
-import type { PaidCallFlow } from '../mcp/call-flow.js';
-import { methodTitle } from '../mcp/method-choice.js';
+import { methodTitle } from '../mcp/interaction/live.js';
 import { FORM_BODY_LIMIT, readFormBody } from './body.js';
 import { html, page, redirect, type SafeHtml, sendHtml, sendMessagePage } from './html.js';
 import { intentForPage, payPageUrl } from './intent-lookup.js';
@@ -48,7 +48,6 @@ export async function showPayPage(core: RouterCore, id: string, res: ServerRespo
 
 export async function choosePayMethod(
   core: RouterCore,
-  flow: PaidCallFlow,
   id: string,
   req: IncomingMessage,
   res: ServerResponse,
@@ -90,7 +89,7 @@ export async function choosePayMethod(
 
   let selected: IntentRecord;
   try {
-    selected = await flow.selectMethod(intent, method);
+    selected = await selectMethod(core, intent, method);
   } catch (error) {
     if (!(error instanceof ProviderError)) throw error;
     core.logger.warn('pay page: starting the payment failed', {

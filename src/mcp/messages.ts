@@ -38,7 +38,7 @@ export function pendingText(
     `When you have paid, ${confirmHint(intent)}. Nothing is charged until you pay.`,
   ];
   if (alternatives.length > 0) {
-    const list = alternatives.map((a) => `"${a.provider}" (${a.label}, ${a.fee})`).join(', ');
+    const list = alternatives.map((a) => `"${a.provider}" (${a.label}, ${a.speed})`).join(', ');
     lines.push(
       `To pay another way, call confirm_payment with payment_id "${intent.id}" and method set to one of: ${list}.`,
     );

@@ -1,31 +1,51 @@
-import type { McpServer, RegisteredTool, ToolCallback } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer, type RegisteredTool, type ToolCallback } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { AnySchema, ZodRawShapeCompat } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { ConfigError } from '../core/errors.js';
-import { newOpaqueId } from '../core/ids.js';
+import { looksLikeIntentId, newOpaqueId } from '../core/ids.js';
+import type { ToolResult } from '../core/intent/record.js';
+import type { PaymentStatus } from '../core/intent/status.js';
 import { consoleLogger, type Logger, redactingLogger } from '../core/logger.js';
-import { formatMoney } from '../core/money/money.js';
+import { formatMoney, type Money } from '../core/money/money.js';
 import type { PaymentProvider } from '../core/provider.js';
 import { type RouteDecision, routeCharge } from '../core/route/route.js';
 import { ConfirmationLayer } from '../engine/confirmation/index.js';
-import { type PayRouterOptions, resolveProviders, resolveSettings } from '../engine/options.js';
+import { type EngineOptions, resolveProviders, resolveSettings } from '../engine/options.js';
 import {
   advertisedPrice,
-  argumentParser,
+  argumentCodec,
   type PaidTool,
+  type PaymentContext,
   parseFixedPrice,
   readPriceSpec,
 } from '../engine/paid-tool.js';
+import type { CallContext } from '../engine/pipeline/context.js';
+import { PaidCallPipeline } from '../engine/pipeline/pipeline.js';
 import type { RouterCore } from '../engine/runtime.js';
 import { createHttpHandler, type HttpHandler } from '../http/index.js';
 import { memoryStore } from '../store/memory.js';
 import type { PaymentStore } from '../store/types.js';
-import { PaidCallFlow } from './call-flow.js';
+import { clientSupport } from './client-support.js';
 import { CONFIRM_PAYMENT_TOOL, registerConfirmPaymentTool } from './confirm-payment-tool.js';
-import type { ToolExtra } from './subject.js';
-import type { PaidToolConfig } from './tool-config.js';
+import { liveInteraction, resultOnlyInteraction } from './interaction/live.js';
+import { present } from './present.js';
+import { progressReporter } from './progress.js';
+import { resolveSubject, type SubjectResolver, type ToolExtra } from './subject.js';
+import type { PaidRegisterTool, PaidToolConfig } from './tool-config.js';
 
 type RegisterTool = McpServer['registerTool'];
+
+/** Everything `new PayRouter(options)` takes: one strict set, each option with its default. */
+export interface PayRouterOptions extends EngineOptions {
+  /** Who pays, when the default (auth subject, else session, else connection) does not fit. */
+  subject?: SubjectResolver;
+  /**
+   * The price appended to paid tools' descriptions, so the model can tell the user before calling
+   * ("Write a report. Costs $0.25."). `false` turns it off; a function writes the sentence
+   * (`undefined` money: a dynamic price). Default true.
+   */
+  priceInDescription?: boolean | ((price: Money | undefined) => string);
+}
 type AnyConfig = {
   description?: string;
   title?: string;
@@ -38,30 +58,56 @@ type AnyConfig = {
 };
 type AnyHandler = (...args: unknown[]) => CallToolResult | Promise<CallToolResult>;
 
+/** An McpServer after `router.install`: `registerTool` also takes `price` and `providers`. */
+export type PaidMcpServer<S extends McpServer = McpServer> = S & {
+  registerTool: PaidRegisterTool & S['registerTool'];
+};
+
+export interface InstallOptions {
+  /**
+   * The server was built with `capabilities.tools`, so the SDK installed its tool handlers at
+   * construction. Say so here; tools registered on it before `install` are not paid.
+   */
+  toolsCapability?: boolean;
+}
+
 /**
- * Makes MCP tools paid. Install on an McpServer; a `price` on a tool then routes each call to a
- * payment provider, collects, confirms, and runs the tool exactly once per payment.
+ * Makes MCP tools paid. `router.install(server)` puts it on an McpServer; a `price` on a tool then
+ * routes each call to a payment provider, collects, confirms, and runs the tool exactly once per
+ * payment.
+ *
+ * @example
+ * const router = new PayRouter({ providers: [new WalleotProvider({ apiKey })] });
+ * const server = router.install(new McpServer({ name: 'tools', version: '1.0.0' }));
+ * server.registerTool('report', { price: { amount: '0.25', currency: 'USD' } }, async () => ({
+ *   content: [{ type: 'text', text: 'done' }],
+ * }));
  */
 export class PayRouter {
-  private readonly core: RouterCore;
-  private readonly flow: PaidCallFlow;
-  private readonly installed = new WeakMap<
-    McpServer,
-    { tools: Map<string, PaidTool>; register: RegisterTool }
-  >();
-  private readonly primary: McpServer;
-  private readonly ownsStore: boolean;
-  private closed = false;
-  private httpListener: HttpHandler | undefined;
+  readonly #core: RouterCore;
+  readonly #pipeline: PaidCallPipeline;
+  readonly #subject: SubjectResolver | undefined;
+  readonly #installed = new WeakMap<McpServer, { tools: Map<string, PaidTool>; register: RegisterTool }>();
+  readonly #primary: McpServer | undefined;
+  readonly #ownsStore: boolean;
+  readonly #priceInDescription: PayRouterOptions['priceInDescription'];
+  #closed = false;
+  #httpListener: HttpHandler | undefined;
 
-  constructor(server: McpServer, options: PayRouterOptions) {
+  /** The router alone; put it on each server with `install`. */
+  constructor(options: PayRouterOptions);
+  /** Shorthand for `new PayRouter(options)` and `router.install(server)`. */
+  constructor(server: McpServer, options: PayRouterOptions);
+  constructor(first: McpServer | PayRouterOptions, second?: PayRouterOptions) {
+    const server = first instanceof McpServer ? first : undefined;
+    const options = server ? second : (first as PayRouterOptions);
     if (!options || typeof options !== 'object')
-      throw new ConfigError('new PayRouter(server, options) needs options');
+      throw new ConfigError('new PayRouter(options) needs options: { providers: [...] }');
     const settings = resolveSettings(options);
     const logger: Logger = options.logger ? redactingLogger(options.logger) : consoleLogger();
     const providers = resolveProviders(options.providers, logger);
     const providerById = new Map<string, PaymentProvider>(providers.map((p) => [p.id, p]));
-    this.ownsStore = options.store === undefined;
+    this.#ownsStore = options.store === undefined;
     const store: PaymentStore = options.store ?? memoryStore();
     // With publicUrl, webhooks and return redirects reach us: polling is only the fallback for them.
     const pushed = (id: string) => {
@@ -75,7 +121,7 @@ export class PayRouter {
       pushed,
       ...(options.confirmation ?? {}),
     });
-    this.core = {
+    this.#core = {
       settings,
       providers,
       providerById,
@@ -83,36 +129,52 @@ export class PayRouter {
       confirmation,
       logger,
       hooks: options.hooks ?? {},
-      subject: options.subject,
       instanceId: newOpaqueId('inst'),
-      toolsOf: (s) => this.installed.get(s as McpServer)?.tools ?? new Map(),
+      toolsOf: (s) => this.#installed.get(s as McpServer)?.tools ?? new Map(),
     };
-    this.flow = new PaidCallFlow(this.core);
-    this.primary = server;
-    this.install(server);
+    this.#subject = options.subject;
+    this.#priceInDescription = options.priceInDescription;
+    this.#pipeline = new PaidCallPipeline(this.#core);
+    this.#primary = server;
+    if (server) this.install(server);
   }
 
   /**
-   * Put this router on another McpServer (a Streamable HTTP server builds one per session). The
-   * store, status cache, pollers and configuration are shared; nothing is duplicated.
+   * Put this router on an McpServer (a Streamable HTTP server builds one per session) and get it
+   * back typed so that `registerTool` takes `price` and `providers`. The store, status cache,
+   * pollers and configuration are shared; nothing is duplicated. Install before registering tools:
+   * a tool registered earlier would run free, so that is an error.
    */
-  install(server: McpServer): void {
-    if (this.installed.has(server)) return;
+  install<S extends McpServer>(server: S, options: InstallOptions = {}): PaidMcpServer<S> {
+    if (this.#installed.has(server)) return server as PaidMcpServer<S>;
+    if (options.toolsCapability !== true) {
+      try {
+        server.server.assertCanSetRequestHandler('tools/call');
+      } catch {
+        throw new ConfigError(
+          'router.install(server) must come before any server.registerTool: a tool registered before the router would run free. Install first, then register. (A server built with capabilities.tools has tool handlers from the start: say so with install(server, { toolsCapability: true }).)',
+        );
+      }
+    }
     const register = server.registerTool.bind(server) as RegisterTool;
     const tools = new Map<string, PaidTool>();
-    this.installed.set(server, { tools, register });
+    this.#installed.set(server, { tools, register });
     const wrapped = ((name: string, config: AnyConfig, cb: AnyHandler) =>
-      this.registerOn(server, name, config, cb)) as unknown as RegisterTool;
+      this.#registerOn(server, name, config, cb)) as unknown as RegisterTool;
     // Replacing the instance's method keeps `server.registerTool` working exactly as documented.
     server.registerTool = wrapped;
     // Every flow can end in a payment-required result (a client without elicitation, a wait that
     // timed out), so confirm_payment is always there.
-    registerConfirmPaymentTool(register, (paymentId, method, extra) =>
-      this.flow.confirm(server, paymentId, method, extra),
-    );
+    registerConfirmPaymentTool(register, async (paymentId, method, extra) => {
+      const ctx = this.#context(server, extra);
+      const outcome = await this.#pipeline.confirm(tools, paymentId, method, ctx);
+      const tool = 'intent' in outcome ? tools.get(outcome.intent.binding.tool) : undefined;
+      return present(this.#core, tool ?? { name: CONFIRM_PAYMENT_TOOL, hasOutputSchema: false }, outcome);
+    });
+    return server as PaidMcpServer<S>;
   }
 
-  /** Register a paid tool on the server this router was created with, fully typed. */
+  /** Register a paid tool on the server given to `new PayRouter(server, options)`, fully typed. */
   registerTool<
     OutputArgs extends ZodRawShapeCompat | AnySchema,
     InputArgs extends undefined | ZodRawShapeCompat | AnySchema = undefined,
@@ -121,7 +183,11 @@ export class PayRouter {
     config: PaidToolConfig<OutputArgs, InputArgs>,
     cb: ToolCallback<InputArgs>,
   ): RegisteredTool {
-    return this.registerOn(this.primary, name, config as unknown as AnyConfig, cb as unknown as AnyHandler);
+    if (!this.#primary)
+      throw new ConfigError(
+        'router.registerTool needs new PayRouter(server, options); else use router.install(server).registerTool',
+      );
+    return this.#registerOn(this.#primary, name, config as unknown as AnyConfig, cb as unknown as AnyHandler);
   }
 
   /**
@@ -133,10 +199,11 @@ export class PayRouter {
     args: Record<string, unknown> = {},
     context: { subject?: string; server?: McpServer } = {},
   ): Promise<RouteDecision> {
-    const server = context.server ?? this.primary;
-    const paid = this.core.toolsOf(server).get(tool);
+    const server = context.server ?? this.#primary;
+    const paid = server ? this.#core.toolsOf(server).get(tool) : undefined;
     if (!paid) throw new ConfigError(`"${tool}" is not a paid tool on this server`);
-    return this.flow.explain(context.server, paid, args, context.subject);
+    const client = context.server ? clientSupport(context.server) : { form: false, url: false };
+    return this.#pipeline.explain(paid, args, context.subject, client);
   }
 
   /**
@@ -144,31 +211,56 @@ export class PayRouter {
    * the return pages providers redirect to, and provider webhooks, under `publicUrl`'s path.
    */
   httpHandler(): HttpHandler {
-    if (!this.core.settings.publicUrl) {
+    if (!this.#core.settings.publicUrl) {
       throw new ConfigError(
         'httpHandler() needs publicUrl: the public base URL where this handler is reachable',
       );
     }
-    this.httpListener ??= createHttpHandler(this.internals);
-    return this.httpListener;
+    this.#httpListener ??= createHttpHandler({ core: this.#core });
+    return this.#httpListener;
+  }
+
+  /**
+   * Ask the provider about a payment now and record what it says (support tooling, scripts).
+   * Returns the payment's status, or undefined for an unknown payment id.
+   */
+  async checkPayment(paymentId: string): Promise<PaymentStatus | undefined> {
+    if (!looksLikeIntentId(paymentId)) return undefined;
+    const checked = await this.#core.confirmation.check(paymentId, { fresh: true });
+    return checked?.status;
   }
 
   /** Stop pollers and release what the router created (its default store, provider pools). */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.core.confirmation.close();
-    if (this.ownsStore) await this.core.store.close();
-    await Promise.all(this.core.providers.map((p) => p.close?.().catch(() => {})));
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#core.confirmation.close();
+    if (this.#ownsStore) await this.#core.store.close();
+    await Promise.all(this.#core.providers.map((p) => p.close?.().catch(() => {})));
   }
 
-  /** Internal parts for the HTTP handler; not part of the public API. */
-  get internals(): { core: RouterCore; flow: PaidCallFlow } {
-    return { core: this.core, flow: this.flow };
+  #context(server: McpServer, extra: ToolExtra): CallContext {
+    const subject = resolveSubject(server, extra, this.#subject);
+    const client = clientSupport(server);
+    const settings = this.#core.settings;
+    const interaction =
+      settings.flow === 'two_step' || (!client.form && !client.url)
+        ? resultOnlyInteraction
+        : liveInteraction(server, extra, settings, this.#core.logger);
+    return {
+      subject,
+      anonymous: !subject.startsWith('user:') && !subject.startsWith('custom:'),
+      client,
+      interaction,
+      deadline: Date.now() + settings.callBudgetMs,
+      signal: extra.signal,
+      extra,
+      progress: progressReporter(extra),
+    };
   }
 
-  private registerOn(server: McpServer, name: string, config: AnyConfig, cb: AnyHandler): RegisteredTool {
-    const entry = this.installed.get(server);
+  #registerOn(server: McpServer, name: string, config: AnyConfig, cb: AnyHandler): RegisteredTool {
+    const entry = this.#installed.get(server);
     if (!entry) throw new ConfigError('Install the router on this server first: router.install(server)');
     const spec = readPriceSpec(name, config);
     const { price: _price, providers: _providers, ...sdkConfig } = config;
@@ -177,12 +269,12 @@ export class PayRouter {
     if (name === CONFIRM_PAYMENT_TOOL)
       throw new ConfigError(`"${CONFIRM_PAYMENT_TOOL}" is reserved by payrouter`);
 
-    const toolProviders = this.readToolProviders(name, config.providers);
+    const toolProviders = this.#readToolProviders(name, config.providers);
     const fixedPrice = typeof spec === 'function' ? undefined : parseFixedPrice(name, spec);
     if (fixedPrice) {
       const decision = routeCharge({
         charge: fixedPrice,
-        providers: this.core.providers,
+        providers: this.#core.providers,
         toolProviders,
         client: { form: false, url: false },
       });
@@ -194,6 +286,7 @@ export class PayRouter {
       }
     }
     const hasInputSchema = config.inputSchema !== undefined;
+    const codec = argumentCodec(name, config.inputSchema);
     const tool: PaidTool = {
       name,
       description: (config.title as string | undefined) ?? config.description ?? name,
@@ -201,13 +294,20 @@ export class PayRouter {
       ...(toolProviders ? { providers: toolProviders } : {}),
       hasInputSchema,
       hasOutputSchema: config.outputSchema !== undefined,
-      parseArgs: argumentParser(config.inputSchema),
-      handler: (args, extra) => (hasInputSchema ? cb(args, extra) : cb(extra)),
+      wireForm: codec.wireForm,
+      parseWire: codec.parseWire,
+      handler: (args, extra, payment: PaymentContext) => {
+        const withPayment = { ...(extra as ToolExtra), payment };
+        return (hasInputSchema ? cb(args, withPayment) : cb(withPayment)) as ToolResult | Promise<ToolResult>;
+      },
     };
     entry.tools.set(name, tool);
-    const handler = hasInputSchema
-      ? (args: Record<string, unknown>, extra: ToolExtra) => this.flow.handleCall(server, tool, args, extra)
-      : (extra: ToolExtra) => this.flow.handleCall(server, tool, {}, extra);
+    const handler = async (...params: unknown[]) => {
+      const args = (hasInputSchema ? params[0] : {}) as Record<string, unknown>;
+      const extra = (hasInputSchema ? params[1] : params[0]) as ToolExtra;
+      const outcome = await this.#pipeline.call(tool, args, this.#context(server, extra));
+      return present(this.#core, tool, outcome);
+    };
     const meta = {
       ...(config._meta ?? {}),
       price: advertisedPrice(fixedPrice),
@@ -215,7 +315,7 @@ export class PayRouter {
     };
     const registered = (entry.register as unknown as (...a: unknown[]) => RegisteredTool)(
       name,
-      { ...sdkConfig, _meta: meta },
+      { ...sdkConfig, ...this.#describePrice(config.description, fixedPrice), _meta: meta },
       handler,
     );
     const remove = registered.remove.bind(registered);
@@ -226,15 +326,30 @@ export class PayRouter {
     return registered;
   }
 
-  private readToolProviders(name: string, value: unknown): string[] | undefined {
+  /** The model sees the price only in the description: "Write a report. Costs $0.25." */
+  #describePrice(description: string | undefined, price: Money | undefined): { description?: string } {
+    const option = this.#priceInDescription ?? true;
+    if (option === false) return description === undefined ? {} : { description };
+    const sentence =
+      typeof option === 'function'
+        ? option(price)
+        : price
+          ? `Costs ${formatMoney(price)}.`
+          : 'Paid: the price depends on the arguments and is shown before paying.';
+    if (!sentence) return description === undefined ? {} : { description };
+    const base = description?.trim() ?? '';
+    return { description: base === '' ? sentence : `${/[.!?]$/.test(base) ? base : `${base}.`} ${sentence}` };
+  }
+
+  #readToolProviders(name: string, value: unknown): string[] | undefined {
     if (value === undefined) return undefined;
     if (!Array.isArray(value) || value.some((v) => typeof v !== 'string') || value.length === 0) {
       throw new ConfigError(`Tool "${name}": providers must be a non-empty list of provider ids`);
     }
     for (const id of value as string[]) {
-      if (!this.core.providerById.has(id)) {
+      if (!this.#core.providerById.has(id)) {
         throw new ConfigError(
-          `Tool "${name}": unknown provider "${id}" in providers; configured: ${[...this.core.providerById.keys()].join(', ')}`,
+          `Tool "${name}": unknown provider "${id}" in providers; configured: ${[...this.#core.providerById.keys()].join(', ')}`,
         );
       }
     }

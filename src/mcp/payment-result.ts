@@ -10,7 +10,8 @@ export const PAYMENT_META_KEY = 'payrouter/payment';
 export interface PaymentAlternative {
   provider: string;
   label: string;
-  fee: string;
+  /** "instant" or "opens a checkout page". */
+  speed: string;
 }
 
 /** The machine-readable payment object of DESIGN.md §2. */

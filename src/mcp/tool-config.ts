@@ -1,12 +1,14 @@
-import type { RegisteredTool, ToolCallback } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type {
   AnySchema,
   SchemaOutput,
   ShapeOutput,
   ZodRawShapeCompat,
 } from '@modelcontextprotocol/sdk/server/zod-compat.js';
-import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { PriceInput } from '../core/money/money.js';
+import type { PaymentContext } from '../engine/paid-tool.js';
+import type { ToolExtra } from './subject.js';
 
 /** The validated arguments a tool's handler (and a dynamic price) receives. */
 export type ToolArgs<InputArgs> = InputArgs extends ZodRawShapeCompat
@@ -37,16 +39,22 @@ export interface PaidToolConfig<
   providers?: string[];
 }
 
-declare module '@modelcontextprotocol/sdk/server/mcp.js' {
-  interface McpServer {
-    /** payrouter: a `price` makes the tool paid once a PayRouter is installed on this server. */
-    registerTool<
-      OutputArgs extends ZodRawShapeCompat | AnySchema,
-      InputArgs extends undefined | ZodRawShapeCompat | AnySchema = undefined,
-    >(
-      name: string,
-      config: PaidToolConfig<OutputArgs, InputArgs>,
-      cb: ToolCallback<InputArgs>,
-    ): RegisteredTool;
-  }
-}
+/** What a paid tool's handler gets: the SDK's `extra`, plus the payment it runs for. */
+export type PaidToolExtra = ToolExtra & { payment: PaymentContext };
+
+/** A paid tool's handler: the SDK's callback shape, with `extra.payment`. */
+export type PaidToolCallback<InputArgs extends undefined | ZodRawShapeCompat | AnySchema> = InputArgs extends
+  | ZodRawShapeCompat
+  | AnySchema
+  ? (args: ToolArgs<InputArgs>, extra: PaidToolExtra) => CallToolResult | Promise<CallToolResult>
+  : (extra: PaidToolExtra) => CallToolResult | Promise<CallToolResult>;
+
+/** `registerTool` of a server the router is installed on: the SDK's, plus `price` and `providers`. */
+export type PaidRegisterTool = <
+  OutputArgs extends ZodRawShapeCompat | AnySchema,
+  InputArgs extends undefined | ZodRawShapeCompat | AnySchema = undefined,
+>(
+  name: string,
+  config: PaidToolConfig<OutputArgs, InputArgs>,
+  cb: PaidToolCallback<InputArgs>,
+) => RegisteredTool;

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { PayRouter, PayRouterOptions } from '../../src/index.js';
 import type { PaymentStore } from '../../src/store/types.js';
-import { startWorld } from './paid-server.js';
+import { startWorld, storesOf } from './paid-server.js';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -63,7 +63,9 @@ export type HttpWorld = Awaited<ReturnType<typeof startHttpWorld>>;
 
 /** The router's store, to look at intents the way the router sees them. */
 export function storeOf(router: PayRouter): PaymentStore {
-  return router.internals.core.store;
+  const store = storesOf.get(router);
+  if (!store) throw new Error('storeOf: this router was not made by the test world');
+  return store;
 }
 
 /** A store that forwards to `base` and lets a test watch lookups or make writes fail. */

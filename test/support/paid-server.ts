@@ -9,8 +9,18 @@ import {
   type ElicitResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { PAYMENT_META_KEY, type PaymentInfo, PayRouter, type PayRouterOptions } from '../../src/index.js';
+import {
+  memoryStore,
+  PAYMENT_META_KEY,
+  type PaymentInfo,
+  type PaymentStore,
+  PayRouter,
+  type PayRouterOptions,
+} from '../../src/index.js';
 import { type Sandbox, startSandbox } from '../../src/sandbox.js';
+
+/** The store each test router uses, to look at intents the way the router sees them. */
+export const storesOf = new WeakMap<PayRouter, PaymentStore>();
 
 export type Elicitation = 'none' | 'form' | 'url' | 'form+url';
 
@@ -97,7 +107,9 @@ export async function startWorld() {
   ) {
     const providers = sandbox.providers();
     const server = new McpServer({ name: 'paid-tools', version: '1.0.0' });
+    const store = options.store ?? memoryStore();
     const router = new PayRouter(server, {
+      store,
       providers: [providers.walleot, providers.stripe],
       logger: { debug() {}, info() {}, warn() {}, error() {} },
       timeouts: { choiceMs: 5000, paymentWaitMs: 3000 },
@@ -105,6 +117,7 @@ export async function startWorld() {
       ...options,
     });
     routers.push(router);
+    storesOf.set(router, store);
     server.registerTool(
       'process_data',
       {

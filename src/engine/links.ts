@@ -1,0 +1,37 @@
+import type { IntentRecord } from '../core/intent/record.js';
+import { liveAttempt } from '../core/intent/transitions.js';
+import type { RouterCore } from './runtime.js';
+
+/** Another method the payer may switch to, described by kind and speed. */
+export interface MethodOffer {
+  provider: string;
+  label: string;
+  /** "instant" or "opens a checkout page". */
+  speed: string;
+}
+
+/** The link a payer opens: the hosted pay page when the server has one, else the provider's checkout. */
+export function linkFor(rt: RouterCore, intent: IntentRecord): string {
+  if (rt.settings.publicUrl) return `${rt.settings.publicUrl}/pay/${intent.id}`;
+  return liveAttempt(intent)?.url ?? '';
+}
+
+/** The human name of the method the intent is being paid with. */
+export function methodLabel(rt: RouterCore, intent: IntentRecord): string {
+  const attempt = liveAttempt(intent);
+  if (!attempt) return 'a payment method of your choice';
+  return rt.providerById.get(attempt.providerId)?.capabilities.label ?? attempt.providerId;
+}
+
+/** The eligible methods other than the live one. */
+export function alternativesFor(rt: RouterCore, intent: IntentRecord): MethodOffer[] {
+  const current = liveAttempt(intent)?.providerId;
+  return intent.eligible
+    .filter((id) => id !== current)
+    .flatMap((id) => {
+      const provider = rt.providerById.get(id);
+      if (!provider) return [];
+      const speed = provider.capabilities.instant ? 'instant' : 'opens a checkout page';
+      return [{ provider: id, label: provider.capabilities.label, speed }];
+    });
+}

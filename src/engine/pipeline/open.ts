@@ -1,0 +1,191 @@
+import { MoneyError } from '../../core/errors.js';
+import { newIntentId } from '../../core/ids.js';
+import { type Binding, bindingKey, type IntentRecord } from '../../core/intent/record.js';
+import { isFinalStatus } from '../../core/intent/status.js';
+import { isResumable, liveAttempt, sameBinding } from '../../core/intent/transitions.js';
+import type { Money } from '../../core/money/money.js';
+import { type RouteDecision, routeCharge } from '../../core/route/route.js';
+import { type PaidTool, priceForCall } from '../paid-tool.js';
+import type { RouterCore } from '../runtime.js';
+import type { CallContext } from './context.js';
+import type { Outcome } from './outcome.js';
+
+/** Rounds of "someone else opened this binding first" before inserting regardless (never hit in practice). */
+const MAX_OPEN_ROUNDS = 5;
+
+/** Where `open` leaves a call: an intent to run, to resume delivering, or to collect for. */
+export type Opened =
+  | { kind: 'run'; intent: IntentRecord }
+  | { kind: 'deliver'; intent: IntentRecord }
+  | { kind: 'collect'; intent: IntentRecord; decision?: RouteDecision; repeatOf?: string };
+
+/** The binding of one call: what its payment will be for. */
+export interface PricedCall {
+  binding: Binding;
+  /** Computed once per call; every lookup reuses it. */
+  key: string;
+  money: Money;
+  /** The arguments in their replayable wire form, as canonical JSON. */
+  wireJson: string;
+}
+
+/** price: the call's Money, from a fixed price or the tool's price function, never by float. */
+export async function priceCall(
+  rt: RouterCore,
+  tool: PaidTool,
+  args: Record<string, unknown>,
+  ctx: CallContext,
+): Promise<PricedCall | Outcome> {
+  const wire = tool.wireForm(args);
+  if (!wire.ok) return { kind: 'refused', reason: 'arguments_invalid', detail: wire.message };
+  if (Buffer.byteLength(wire.json) > rt.settings.maxArgumentBytes)
+    return { kind: 'refused', reason: 'arguments_too_large' };
+  let money: Money;
+  try {
+    money = await priceForCall(tool, args);
+  } catch (error) {
+    rt.logger.error('dynamic price failed', { tool: tool.name, error });
+    const detail = error instanceof MoneyError ? error.message : 'the price could not be computed';
+    return { kind: 'refused', reason: 'price_failed', detail };
+  }
+  const binding: Binding = {
+    tool: tool.name,
+    argsHash: wire.hash,
+    amount: money.minor,
+    currency: money.currency,
+    subject: ctx.subject,
+  };
+  return { binding, key: bindingKey(binding), money, wireJson: wire.json };
+}
+
+/**
+ * open: resume this payer's open intent for the identical call, or insert a new one. A retry never
+ * creates a second payment: identical calls arriving together are serialised per binding in this
+ * process, and the insert is atomic across instances.
+ */
+export function openIntent(
+  rt: RouterCore,
+  openings: Map<string, Promise<void>>,
+  tool: PaidTool,
+  args: Record<string, unknown>,
+  call: PricedCall,
+  ctx: CallContext,
+): Promise<Opened | Outcome> {
+  return serialised(openings, call.key, () => openOrResume(rt, tool, args, call, ctx));
+}
+
+async function openOrResume(
+  rt: RouterCore,
+  tool: PaidTool,
+  args: Record<string, unknown>,
+  call: PricedCall,
+  ctx: CallContext,
+): Promise<Opened | Outcome> {
+  let decision: RouteDecision | undefined;
+  let repeatOf: string | undefined;
+  for (let round = 0; ; round++) {
+    const existing = await rt.store.findByBinding(call.key);
+    const same = existing !== undefined && sameBinding(existing.binding, call.binding);
+    if (same && isResumable(existing, Date.now())) {
+      rt.logger.debug('resuming payment', { intentId: existing.id, status: existing.status });
+      if (existing.status === 'paid') return { kind: 'run', intent: existing };
+      if (!liveAttempt(existing)) return { kind: 'collect', intent: existing };
+      const checked = await rt.confirmation.check(existing.id, { fresh: true });
+      const current = checked?.intent ?? existing;
+      if (current.status === 'paid') return { kind: 'run', intent: current };
+      if (!isFinalStatus(current.status)) return { kind: 'deliver', intent: current };
+      // Ended unpaid: this call starts a new payment.
+    } else if (same && existing.run === 'done' && existing.resultDelivered === true) {
+      // The same call was paid and answered before: this is a new purchase, and the payer is told so.
+      repeatOf = existing.id;
+    }
+
+    if (decision === undefined) {
+      const remembered = await rt.store.getChoice(ctx.subject);
+      decision = routeCharge({
+        charge: call.money,
+        providers: rt.providers,
+        toolProviders: tool.providers,
+        remembered,
+        client: ctx.client,
+        policy: rt.settings.policy,
+      });
+      if (decision.action.kind === 'none')
+        return { kind: 'refused', reason: 'no_method', detail: decision.action.message };
+      const refusal = await beforeCharge(rt, tool, args, call.money, ctx.subject);
+      if (refusal !== undefined) return { kind: 'refused', reason: 'policy', detail: refusal };
+    }
+
+    const intent = newIntent(rt, tool, call, decision);
+    // Atomic across instances: only if the binding still points where we looked. If an identical
+    // call on another instance opened an intent meanwhile, go round and resume that one instead.
+    const owner = round < MAX_OPEN_ROUNDS ? { bindingOwner: existing?.id ?? null } : {};
+    if (await rt.store.insert(intent, owner)) {
+      rt.logger.debug('payment intent created', { intentId: intent.id, tool: tool.name, amount: call.money });
+      return { kind: 'collect', intent, decision, ...(repeatOf ? { repeatOf } : {}) };
+    }
+  }
+}
+
+function newIntent(rt: RouterCore, tool: PaidTool, call: PricedCall, decision: RouteDecision): IntentRecord {
+  const now = Date.now();
+  return {
+    id: newIntentId(),
+    version: 1,
+    binding: call.binding,
+    argsJson: call.wireJson,
+    description: tool.description,
+    status: 'requires_method',
+    eligible: decision.eligible.map((e) => e.providerId),
+    attempts: [],
+    run: 'unused',
+    fence: 0,
+    runErrors: [],
+    createdAt: now,
+    updatedAt: now,
+    // Until a provider payment exists, the intent lives as long as a link would.
+    expiresAt: now + rt.settings.paymentTtlMs + 60 * 60 * 1000,
+  };
+}
+
+async function beforeCharge(
+  rt: RouterCore,
+  tool: PaidTool,
+  args: unknown,
+  amount: Money,
+  subject: string,
+): Promise<string | undefined> {
+  const hook = rt.hooks.beforeCharge;
+  if (!hook) return undefined;
+  try {
+    const verdict = await hook({ tool: tool.name, args, amount, subject });
+    if (verdict === false) return 'not allowed';
+    if (verdict && typeof verdict === 'object' && verdict.allow === false)
+      return verdict.reason ?? 'not allowed';
+    return undefined;
+  } catch (error) {
+    // A failing policy hook refuses: charging when the author's check could not run is the worse error.
+    rt.logger.error('beforeCharge hook threw; refusing the charge', { error });
+    return 'the payment policy check failed';
+  }
+}
+
+/** Run `task` after every earlier task of the same key in this process has finished. */
+async function serialised<T>(
+  openings: Map<string, Promise<void>>,
+  key: string,
+  task: () => Promise<T>,
+): Promise<T> {
+  const previous = openings.get(key) ?? Promise.resolve();
+  const current = previous.then(task, task);
+  const settled = current.then(
+    () => undefined,
+    () => undefined,
+  );
+  openings.set(key, settled);
+  try {
+    return await current;
+  } finally {
+    if (openings.get(key) === settled) openings.delete(key);
+  }
+}

@@ -1,0 +1,56 @@
+import type { IntentRecord, ToolResult } from '../../core/intent/record.js';
+import type { PaymentStatus } from '../../core/intent/status.js';
+
+/** Why a call was refused before any payment existed, or without touching one. Nothing was charged. */
+export type RefusalReason =
+  | 'arguments_too_large'
+  | 'arguments_invalid'
+  /** After payment: the stored call cannot run as it was paid for (schema or dynamic price changed). */
+  | 'stored_call_invalid'
+  | 'price_failed'
+  | 'no_method'
+  | 'policy'
+  | 'too_many_open'
+  | 'unknown_payment'
+  | 'tool_unavailable'
+  | 'binding_changed'
+  | 'method_not_eligible'
+  | 'canceled_call';
+
+/** Why a payment is still required at the end of this call. */
+export type PendingReason =
+  /** A link was just made: pay, then confirm. */
+  | 'new'
+  /** The same call again while its payment is open. */
+  | 'resumed'
+  /** No method chosen yet: choose one (confirm_payment with method, or the hosted page). */
+  | 'requires_method'
+  /** confirm_payment before the payment completed. */
+  | 'not_yet'
+  /** The in-call wait ran out. */
+  | 'timed_out'
+  /** The provider could not be reached to confirm. */
+  | 'unknown'
+  /** The provider failed to create the payment. */
+  | 'provider_failed';
+
+/**
+ * How a paid call ended. Steps return these; only the protocol layer turns them into results,
+ * so every message and result shape is decided in one place.
+ */
+export type Outcome =
+  | { kind: 'refused'; reason: RefusalReason; detail?: string }
+  /** `repeatOf`: the same call was paid and answered before (that payment's id); this is a new purchase. */
+  | {
+      kind: 'payment_required';
+      intent: IntentRecord;
+      reason: PendingReason;
+      detail?: string;
+      repeatOf?: string;
+    }
+  /** The payer said no (declined) or dismissed (cancelled); `linkOpen` when the link cannot be withdrawn. */
+  | { kind: 'stopped'; intent: IntentRecord; by: 'declined' | 'cancelled'; linkOpen: boolean }
+  /** The payment ended without being paid (failed, canceled, expired, refunded). */
+  | { kind: 'ended'; intent: IntentRecord; status: PaymentStatus }
+  | { kind: 'ran'; intent: IntentRecord; result: ToolResult }
+  | { kind: 'tool_failed'; intent: IntentRecord; message: string; refunded: boolean };

@@ -1,0 +1,56 @@
+import type { IntentRecord } from '../../core/intent/record.js';
+import { closeOtherAttempts } from '../attempts.js';
+import type { PaidTool } from '../paid-tool.js';
+import { runOnce } from '../run-once.js';
+import type { RouterCore } from '../runtime.js';
+import type { CallContext } from './context.js';
+import type { Outcome } from './outcome.js';
+
+/**
+ * run once: a paid intent runs its bound tool exactly once. `args` are the protocol's own parsed
+ * arguments of this very call (handed over unchanged); without them (a deferred run) the stored
+ * wire form is parsed once.
+ */
+export async function runPaid(
+  rt: RouterCore,
+  tool: PaidTool,
+  intent: IntentRecord,
+  ctx: CallContext,
+  args?: Record<string, unknown>,
+): Promise<Outcome> {
+  await closeOtherAttempts(rt, intent);
+  const outcome = await runOnce(rt, tool, intent, ctx.extra, args);
+  switch (outcome.kind) {
+    case 'result':
+      return { kind: 'ran', intent: outcome.intent, result: outcome.result };
+    case 'tool_failed':
+      return {
+        kind: 'tool_failed',
+        intent: outcome.intent,
+        message: outcome.message,
+        refunded: outcome.refunded,
+      };
+    case 'not_paid':
+      return describe(outcome.intent);
+    case 'invalid_arguments':
+      return { kind: 'refused', reason: 'stored_call_invalid', detail: outcome.message };
+    case 'mismatch':
+      return { kind: 'refused', reason: 'binding_changed' };
+    case 'gone':
+      return { kind: 'refused', reason: 'unknown_payment' };
+  }
+}
+
+/** What an intent that cannot run now amounts to. */
+export function describe(intent: IntentRecord): Outcome {
+  switch (intent.status) {
+    case 'pending':
+      return { kind: 'payment_required', intent, reason: 'not_yet' };
+    case 'requires_method':
+      return { kind: 'payment_required', intent, reason: 'requires_method' };
+    case 'unknown':
+      return { kind: 'payment_required', intent, reason: 'unknown' };
+    default:
+      return { kind: 'ended', intent, status: intent.status };
+  }
+}

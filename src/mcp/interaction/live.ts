@@ -1,0 +1,147 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import type { Logger } from '../../core/logger.js';
+import type { EligibleProvider } from '../../core/route/route.js';
+import type { PaymentFlow } from '../../engine/options.js';
+import {
+  budget,
+  type CallContext,
+  type Choice,
+  type Delivery,
+  type Interaction,
+} from '../../engine/pipeline/context.js';
+import { choiceQuestion, formLinkMessage, urlConsentMessage } from '../messages.js';
+import type { ToolExtra } from '../subject.js';
+
+/** The method title: kind and speed, so the payer can compare at a glance. */
+export function methodTitle(option: Pick<EligibleProvider, 'label' | 'instant'>): string {
+  return `${option.label}: ${option.instant ? 'instant' : 'opens a checkout page'}`;
+}
+
+type FormSchema = Extract<
+  Parameters<McpServer['server']['elicitInput']>[0],
+  { mode?: 'form' }
+>['requestedSchema'];
+
+/** The SDK compiles every new elicitation schema object: the same choice reuses one object. */
+const choiceSchemas = new Map<string, FormSchema>();
+const MAX_CACHED_SCHEMAS = 256;
+
+function choiceSchema(eligible: readonly EligibleProvider[]): FormSchema {
+  const key = eligible.map((e) => `${e.providerId}\u0000${methodTitle(e)}`).join('\u0001');
+  let schema = choiceSchemas.get(key);
+  if (schema === undefined) {
+    schema = {
+      type: 'object',
+      properties: {
+        method: {
+          type: 'string',
+          title: 'Payment method',
+          oneOf: eligible.map((e) => ({ const: e.providerId, title: methodTitle(e) })),
+          ...(eligible[0] ? { default: eligible[0].providerId } : {}),
+        },
+        remember: { type: 'boolean', title: 'Use this method next time', default: false },
+      },
+      required: ['method'],
+    };
+    if (choiceSchemas.size >= MAX_CACHED_SCHEMAS) choiceSchemas.clear();
+    choiceSchemas.set(key, schema);
+  }
+  return schema;
+}
+
+const PAID_FORM: FormSchema = {
+  type: 'object',
+  properties: { paid: { type: 'boolean', title: 'I have completed the payment', default: true } },
+};
+
+const answer = z.object({ method: z.string(), remember: z.boolean().optional() });
+
+/**
+ * Live elicitation over a connection: a form to choose the method, URL mode to open the link
+ * (or, with `flow: 'elicitation'`, the opt-in form that carries the link for form-only clients).
+ */
+export function liveInteraction(
+  server: McpServer,
+  extra: ToolExtra,
+  settings: { flow: PaymentFlow; choiceMs: number; paymentWaitMs: number },
+  logger: Logger,
+): Interaction {
+  const options = (ctx: CallContext, stepMs: number) => ({
+    relatedRequestId: extra.requestId,
+    signal: ctx.signal,
+    timeout: budget(ctx, stepMs),
+  });
+  return {
+    async chooseMethod(ctx, intent, eligible): Promise<Choice> {
+      if (!ctx.client.form) return { kind: 'deferred' };
+      let result: Awaited<ReturnType<McpServer['server']['elicitInput']>>;
+      try {
+        result = await server.server.elicitInput(
+          { mode: 'form', message: choiceQuestion(intent), requestedSchema: choiceSchema(eligible) },
+          options(ctx, settings.choiceMs),
+        );
+      } catch (error) {
+        // Unanswered in time, or the client went away: nobody chose, so nothing is created.
+        if (!ctx.signal.aborted) logger.debug('method choice got no answer', { error });
+        return { kind: 'deferred' };
+      }
+      if (result.action === 'decline') return { kind: 'declined' };
+      if (result.action !== 'accept') return { kind: 'cancelled' };
+      const content = answer.safeParse(result.content ?? {});
+      const chosen = content.success ? eligible.find((e) => e.providerId === content.data.method) : undefined;
+      // An accepted answer naming no offered method chose nothing we can act on.
+      if (!content.success || chosen === undefined) return { kind: 'deferred' };
+      return { kind: 'chosen', providerId: chosen.providerId, remember: content.data.remember === true };
+    },
+
+    async deliver(ctx, intent, link): Promise<Delivery> {
+      const viaUrl = settings.flow !== 'two_step' && ctx.client.url;
+      const viaForm = !viaUrl && settings.flow === 'elicitation' && ctx.client.form;
+      if ((!viaUrl && !viaForm) || link.url === '') return 'deferred';
+      try {
+        const result = viaUrl
+          ? await server.server.elicitInput(
+              {
+                mode: 'url',
+                message: urlConsentMessage(intent, link.label),
+                url: link.url,
+                elicitationId: link.deliveryId,
+              },
+              options(ctx, settings.choiceMs),
+            )
+          : await server.server.elicitInput(
+              {
+                mode: 'form',
+                message: formLinkMessage(intent, link.label, link.url),
+                requestedSchema: PAID_FORM,
+              },
+              options(ctx, settings.paymentWaitMs + settings.choiceMs),
+            );
+        if (result.action === 'accept') return 'accepted';
+        return result.action === 'decline' ? 'declined' : 'cancelled';
+      } catch (error) {
+        if (!ctx.signal.aborted)
+          logger.warn('link elicitation failed; returning the payment link', { error });
+        return 'deferred';
+      }
+    },
+
+    async completed(ctx, link) {
+      if (settings.flow === 'two_step' || !ctx.client.url) return;
+      await server.server
+        .createElicitationCompletionNotifier(link.deliveryId, { relatedRequestId: extra.requestId })()
+        .catch(() => {});
+    },
+  };
+}
+
+/** For clients without elicitation (and `flow: 'two_step'`): everything goes in the result. */
+export const resultOnlyInteraction: Interaction = {
+  async chooseMethod() {
+    return { kind: 'deferred' };
+  },
+  async deliver() {
+    return 'deferred';
+  },
+};

@@ -1,0 +1,175 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { IntentRecord } from '../core/intent/record.js';
+import type { PaymentStatus } from '../core/intent/status.js';
+import { alternativesFor, linkFor, methodLabel } from '../engine/links.js';
+import type { Outcome, RefusalReason } from '../engine/pipeline/outcome.js';
+import type { RouterCore } from '../engine/runtime.js';
+import {
+  amountFor,
+  confirmHint,
+  endedText,
+  pendingText,
+  stillPendingText,
+  toolFailedText,
+  unknownText,
+} from './messages.js';
+import { buildPaymentInfo, type PaymentInfo, paymentResult, withPaymentMeta } from './payment-result.js';
+
+/** What `present` needs of the tool the call was for. */
+export interface PresentedTool {
+  name: string;
+  hasOutputSchema: boolean;
+}
+
+/** The only place a paid call's CallToolResult is built: every message is decided here. */
+export function present(rt: RouterCore, tool: PresentedTool, outcome: Outcome): CallToolResult {
+  switch (outcome.kind) {
+    case 'refused':
+      return {
+        isError: true,
+        content: [{ type: 'text', text: refusalText(tool.name, outcome.reason, outcome.detail) }],
+      };
+    case 'ran':
+      return withPaymentMeta(
+        outcome.result as CallToolResult,
+        info(rt, outcome.intent, 'paid', 'Done: the tool ran.'),
+      );
+    case 'tool_failed':
+      return paymentResult(
+        toolFailedText(outcome.intent, outcome.message, outcome.refunded),
+        info(
+          rt,
+          outcome.intent,
+          outcome.refunded ? 'refunded' : 'paid',
+          outcome.refunded
+            ? 'Nothing to do.'
+            : `Retry with confirm_payment (payment_id "${outcome.intent.id}").`,
+        ),
+        tool.hasOutputSchema,
+      );
+    case 'ended':
+      return paymentResult(
+        endedText(outcome.intent, outcome.status),
+        info(
+          rt,
+          outcome.intent,
+          outcome.status,
+          `Call ${outcome.intent.binding.tool} again to start a new payment.`,
+        ),
+        tool.hasOutputSchema,
+      );
+    case 'stopped': {
+      const { intent } = outcome;
+      const what = outcome.by === 'declined' ? 'You declined the payment' : 'The payment was cancelled';
+      const text = outcome.linkOpen
+        ? `${what} of ${amountFor(intent)}: "${intent.binding.tool}" did not run and nothing has been charged. This payment method cannot withdraw its link (${linkFor(rt, intent)}); if you pay it after all, ${confirmHint(intent)} to get the result.`
+        : `${what} of ${amountFor(intent)}: "${intent.binding.tool}" did not run and nothing was charged.`;
+      return paymentResult(
+        text,
+        info(
+          rt,
+          intent,
+          outcome.linkOpen ? intent.status : 'canceled',
+          outcome.linkOpen
+            ? `If you pay after all, call confirm_payment.`
+            : `Call ${intent.binding.tool} again to pay.`,
+        ),
+        tool.hasOutputSchema,
+      );
+    }
+    case 'payment_required':
+      return paymentResult(pendingOf(rt, outcome), pendingInfo(rt, outcome), tool.hasOutputSchema);
+  }
+}
+
+type Pending = Extract<Outcome, { kind: 'payment_required' }>;
+
+function pendingOf(rt: RouterCore, outcome: Pending): string {
+  const { intent } = outcome;
+  const url = linkFor(rt, intent);
+  const repeat = outcome.repeatOf
+    ? `You already paid for this exact call before (payment ${outcome.repeatOf}) and got its result; this is a new purchase.\n`
+    : '';
+  switch (outcome.reason) {
+    case 'new':
+      return repeat + pendingText(intent, methodLabel(rt, intent), url, alternativesFor(rt, intent));
+    case 'resumed':
+      return stillPendingText(intent, url);
+    case 'requires_method': {
+      const methods = alternativesFor(rt, intent)
+        .map((a) => `"${a.provider}" (${a.label}, ${a.speed})`)
+        .join(', ');
+      const page = rt.settings.publicUrl ? `\nOr open ${url} to choose and pay.` : '';
+      return `${repeat}Payment required: ${amountFor(intent)} for "${intent.binding.tool}". Choose how to pay: call confirm_payment with payment_id "${intent.id}" and method set to one of: ${methods}.${page}\nNothing is charged until you pay.`;
+    }
+    case 'not_yet':
+      return `The payment of ${amountFor(intent)} for "${intent.binding.tool}" is not complete yet.${url ? ` Pay here: ${url}` : ''}\nOnce you have paid, call confirm_payment with payment_id "${intent.id}" again. You will not be charged twice.`;
+    case 'timed_out':
+      return `Still waiting for the payment of ${amountFor(intent)} for "${intent.binding.tool}".${url ? ` If you have not paid yet, pay here: ${url}` : ''}\nOnce paid, ${confirmHint(intent)}: it will not charge you again.`;
+    case 'unknown':
+      return unknownText(intent);
+    case 'provider_failed':
+      return `${outcome.detail ?? 'The payment could not be started.'} Nothing was charged. Call ${intent.binding.tool} again to retry; the same payment will be reused.`;
+  }
+}
+
+function pendingInfo(rt: RouterCore, outcome: Pending): PaymentInfo {
+  const { intent } = outcome;
+  const next: Record<Pending['reason'], string> = {
+    new: 'Pay at payment_url, then call confirm_payment with this payment_id.',
+    resumed: 'Pay at payment_url, then call confirm_payment with this payment_id.',
+    requires_method:
+      'Choose a method: call confirm_payment with this payment_id and method, or open payment_url.',
+    not_yet: 'Pay at payment_url, then call confirm_payment with this payment_id again.',
+    timed_out: 'Pay at payment_url if not done yet, then call confirm_payment with this payment_id.',
+    unknown: 'Call confirm_payment again shortly.',
+    provider_failed: `Call ${intent.binding.tool} again to retry.`,
+  };
+  const status: PaymentStatus = outcome.reason === 'unknown' ? 'unknown' : intent.status;
+  return info(rt, intent, status, next[outcome.reason]);
+}
+
+function info(rt: RouterCore, intent: IntentRecord, status: PaymentStatus, next: string): PaymentInfo {
+  const attempt = intent.attempts.at(-1);
+  const url = linkFor(rt, intent);
+  return buildPaymentInfo(intent, {
+    status,
+    providerLabel: attempt ? rt.providerById.get(attempt.providerId)?.capabilities.label : undefined,
+    url: url === '' ? undefined : url,
+    alternatives: alternativesFor(rt, intent).map((a) => ({
+      provider: a.provider,
+      label: a.label,
+      speed: a.speed,
+    })),
+    next,
+  });
+}
+
+function refusalText(tool: string, reason: RefusalReason, detail: string | undefined): string {
+  switch (reason) {
+    case 'arguments_too_large':
+      return `The arguments of "${tool}" are too large for a paid call. Nothing was charged.`;
+    case 'arguments_invalid':
+      return `"${tool}" cannot take these arguments for a paid call (${detail ?? 'invalid'}). Nothing was charged.`;
+    case 'stored_call_invalid':
+      return `This payment's call cannot run: ${detail ?? 'its stored arguments are invalid'}. Nothing ran; your payment is kept and nothing more was charged.`;
+    case 'price_failed':
+      return `This call of "${tool}" could not be priced (${detail ?? 'unknown error'}). Nothing was charged.`;
+    case 'no_method':
+      return `${detail ?? 'No payment method can take this charge.'} Nothing was charged.`;
+    case 'policy':
+      return `Payment refused: ${detail ?? 'not allowed'}. Nothing was charged.`;
+    case 'too_many_open':
+      return `${detail ?? 'You have too many unpaid payments open; pay or let them expire.'} Nothing was charged.`;
+    case 'unknown_payment':
+      return `Unknown payment_id "${detail ?? ''}": no payment you can confirm has this id. If you paid it, confirm it from the account that started the payment: it is kept, and nothing is ever charged twice.`;
+    case 'tool_unavailable':
+      return `The tool "${detail ?? tool}" of this payment is not available on this server. Your payment is kept: confirm it on the server where you started it.`;
+    case 'binding_changed':
+      return 'This payment was made for a different call (tool or price) than this server now offers, so nothing ran. Your payment is kept and nothing more was charged.';
+    case 'method_not_eligible':
+      return detail ?? 'That method cannot take this payment.';
+    case 'canceled_call':
+      return 'The call was canceled before a payment method was chosen. Nothing was charged.';
+  }
+}
