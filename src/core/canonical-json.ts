@@ -1,18 +1,47 @@
 import { createHash } from 'node:crypto';
+import { PayRouterError } from './errors.js';
+
+/** Deeper arguments than this are refused: no real tool takes them, and recursion must stay bounded. */
+export const MAX_ARGUMENT_DEPTH = 64;
 
 /**
  * JSON with object keys sorted at every depth, so the same arguments always hash the same
- * whatever order the client sent them in. `undefined` members are dropped, as JSON does.
+ * whatever order the client sent them in. Members that JSON drops (`undefined`, functions) are
+ * dropped. Own keys are written as data: `__proto__` is a key like any other, never a prototype.
+ * Throws PayRouterError `arguments_too_deep` past MAX_ARGUMENT_DEPTH levels.
  */
 export function canonicalJson(value: unknown): string {
-  return (
-    JSON.stringify(value, (_key, v: unknown) => {
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-      const sorted: Record<string, unknown> = {};
-      for (const key of Object.keys(v).sort()) sorted[key] = (v as Record<string, unknown>)[key];
-      return sorted;
-    }) ?? 'null'
-  );
+  return write(value, 0) ?? 'null';
+}
+
+function write(input: unknown, depth: number): string | undefined {
+  let value = input;
+  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    value = (value as { toJSON: () => unknown }).toJSON();
+  }
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+    case 'object':
+      break;
+    default:
+      // undefined, functions, symbols: dropped from objects, null in arrays (as JSON does).
+      return undefined;
+  }
+  if (depth >= MAX_ARGUMENT_DEPTH) {
+    throw new PayRouterError('arguments_too_deep', `arguments nest deeper than ${MAX_ARGUMENT_DEPTH} levels`);
+  }
+  if (Array.isArray(value)) return `[${value.map((item) => write(item, depth + 1) ?? 'null').join(',')}]`;
+  const parts: string[] = [];
+  for (const key of Object.keys(value).sort()) {
+    const member = write((value as Record<string, unknown>)[key], depth + 1);
+    if (member !== undefined) parts.push(`${JSON.stringify(key)}:${member}`);
+  }
+  return `{${parts.join(',')}}`;
 }
 
 export function sha256Hex(text: string): string {

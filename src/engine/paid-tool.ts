@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
-import { ConfigError, MoneyError } from '../core/errors.js';
+import { ConfigError, MoneyError, PayRouterError } from '../core/errors.js';
 import type { Binding, IntentRecord, ToolResult } from '../core/intent/record.js';
 import { type Money, type PriceInput, parseMoney, toDecimalString } from '../core/money/money.js';
 
@@ -187,7 +187,12 @@ export function argumentCodec(toolName: string, inputSchema: unknown) {
           return { ok: false, message: 'the arguments could not be stored for a later run' };
         }
       }
-      const json = canonicalJson(wire);
+      let json: string;
+      try {
+        json = canonicalJson(wire);
+      } catch (error) {
+        return { ok: false, message: error instanceof PayRouterError ? error.message : 'the arguments are not JSON' };
+      }
       return { ok: true, json, hash: sha256Hex(json) };
     },
     parseWire(json: string): { ok: true; args: Record<string, unknown> } | { ok: false; message: string } {

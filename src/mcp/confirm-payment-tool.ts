@@ -19,12 +19,21 @@ export function registerConfirmPaymentTool(
     {
       title: 'Confirm payment',
       description:
-        'Confirm a payment started by a paid tool and get that tool’s result. Call it after paying at payment_url. ' +
-        'Optionally pass method to pay another way (one of the alternatives listed with the payment).',
-      inputSchema: {
-        payment_id: z.string().min(1).max(100).describe('The payment_id from the payment-required result'),
-        method: z.string().min(1).max(64).optional().describe('Switch to this payment method before paying'),
-      },
+        "Confirm a payment started by a paid tool and get that tool's result. Call it after paying at payment_url. " +
+        'Pass method (one of the methods listed with the payment) to choose or switch how to pay; otherwise null.',
+      // Strict and portable: no unknown arguments, every property listed as required (OpenAI-style strict schemas).
+      inputSchema: z
+        .object({
+          payment_id: z.string().min(1).max(100).describe('The payment_id from the payment-required result'),
+          method: z
+            .string()
+            .min(1)
+            .max(64)
+            .nullable()
+            .default(null)
+            .describe('Choose or switch to this payment method before paying, or null'),
+        })
+        .strict(),
       annotations: {
         title: 'Confirm payment',
         readOnlyHint: false,
@@ -32,6 +41,6 @@ export function registerConfirmPaymentTool(
         openWorldHint: true,
       },
     },
-    async ({ payment_id, method }, extra) => confirm(payment_id, method, extra),
+    async ({ payment_id, method }, extra) => confirm(payment_id, method ?? undefined, extra),
   );
 }
