@@ -16,7 +16,11 @@ export function canonicalJson(value: unknown): string {
 
 function write(input: unknown, depth: number): string | undefined {
   let value = input;
-  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { toJSON?: unknown }).toJSON === 'function'
+  ) {
     value = (value as { toJSON: () => unknown }).toJSON();
   }
   if (value === null) return 'null';

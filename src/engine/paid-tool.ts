@@ -191,7 +191,10 @@ export function argumentCodec(toolName: string, inputSchema: unknown) {
       try {
         json = canonicalJson(wire);
       } catch (error) {
-        return { ok: false, message: error instanceof PayRouterError ? error.message : 'the arguments are not JSON' };
+        return {
+          ok: false,
+          message: error instanceof PayRouterError ? error.message : 'the arguments are not JSON',
+        };
       }
       return { ok: true, json, hash: sha256Hex(json) };
     },

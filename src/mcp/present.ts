@@ -79,6 +79,12 @@ export function present(rt: RouterCore, tool: PresentedTool, outcome: Outcome): 
     }
     case 'payment_required':
       return paymentResult(pendingOf(rt, outcome), pendingInfo(rt, outcome), tool.hasOutputSchema);
+    case 'input_required': {
+      // 1.x has no input-required results: the same question goes in a payment-required result.
+      const reason = outcome.ask.kind === 'choose' ? 'requires_method' : 'new';
+      const pending: Pending = { kind: 'payment_required', intent: outcome.intent, reason };
+      return paymentResult(pendingOf(rt, pending), pendingInfo(rt, pending), tool.hasOutputSchema);
+    }
   }
 }
 

@@ -37,6 +37,8 @@ export async function collect(
     providerId = route.action.providerId;
   } else {
     const choice = await ctx.interaction.chooseMethod(ctx, intent, route.eligible);
+    if (choice.kind === 'input_required')
+      return { kind: 'input_required', intent, ask: { kind: 'choose', eligible: route.eligible } };
     if (choice.kind === 'deferred') {
       if (ctx.signal.aborted) return { kind: 'refused', reason: 'canceled_call' };
       return { kind: 'payment_required', intent, reason: 'requires_method' };
@@ -93,6 +95,7 @@ export async function deliver(
     deliveryId: `${intent.id}.${intent.attempts.length}`,
   };
   const answer = await ctx.interaction.deliver(ctx, intent, link);
+  if (answer === 'input_required') return { kind: 'input_required', intent, ask: { kind: 'deliver', link } };
   if (answer === 'deferred') {
     const reason = liveAttempt(intent) === undefined ? 'requires_method' : resumed ? 'resumed' : 'new';
     return { kind: 'payment_required', intent, reason };

@@ -10,10 +10,12 @@ export type Choice =
   /** They dismissed the question. */
   | { kind: 'cancelled' }
   /** No answer in this call (none can be asked, nobody answered in time, the client went away). */
-  | { kind: 'deferred' };
+  | { kind: 'deferred' }
+  /** The question goes out in this call's result; the client's retry carries the answer (protocol 2026-07-28). */
+  | { kind: 'input_required' };
 
 /** What became of handing the payer the payment link. */
-export type Delivery = 'accepted' | 'declined' | 'cancelled' | 'deferred';
+export type Delivery = 'accepted' | 'declined' | 'cancelled' | 'deferred' | 'input_required';
 
 /** The link the payer opens to pay one intent, and what it is for. */
 export interface PaymentLink {

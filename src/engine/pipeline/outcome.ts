@@ -1,5 +1,7 @@
 import type { IntentRecord, ToolResult } from '../../core/intent/record.js';
 import type { PaymentStatus } from '../../core/intent/status.js';
+import type { EligibleProvider } from '../../core/route/route.js';
+import type { PaymentLink } from './context.js';
 
 /** Why a call was refused before any payment existed, or without touching one. Nothing was charged. */
 export type RefusalReason =
@@ -52,5 +54,12 @@ export type Outcome =
   | { kind: 'stopped'; intent: IntentRecord; by: 'declined' | 'cancelled'; linkOpen: boolean }
   /** The payment ended without being paid (failed, canceled, expired, refunded). */
   | { kind: 'ended'; intent: IntentRecord; status: PaymentStatus }
+  /** The payer must answer first: the question goes out in the result, the retry brings the answer. */
+  | { kind: 'input_required'; intent: IntentRecord; ask: InputAsk }
   | { kind: 'ran'; intent: IntentRecord; result: ToolResult }
   | { kind: 'tool_failed'; intent: IntentRecord; message: string; refunded: boolean };
+
+/** What an input-required outcome asks: the method choice, or consent to open the payment link. */
+export type InputAsk =
+  | { kind: 'choose'; eligible: readonly EligibleProvider[] }
+  | { kind: 'deliver'; link: PaymentLink };
