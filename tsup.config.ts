@@ -6,6 +6,7 @@ export default defineConfig([
       index: 'src/index.ts',
       providers: 'src/providers.ts',
       sandbox: 'src/sandbox.ts',
+      augment: 'src/augment.ts',
     },
     format: ['esm', 'cjs'],
     dts: true,

@@ -1,0 +1,191 @@
+// Unit tests of the pipeline's steps: no MCP client, a scripted Interaction, an in-process provider.
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { FakeProvider } from '../../../test/support/fake-provider.js';
+import { silentLogger } from '../../core/logger.js';
+import type { PaymentProvider } from '../../core/provider.js';
+import { memoryStore } from '../../store/memory.js';
+import { ConfirmationLayer } from '../confirmation/index.js';
+import { resolveSettings } from '../options.js';
+import { argumentCodec, type PaidTool, type PaymentContext } from '../paid-tool.js';
+import type { RouterCore } from '../runtime.js';
+import type { CallContext, Choice, Delivery, Interaction } from './context.js';
+import { PaidCallPipeline } from './pipeline.js';
+
+const closers: Array<() => void> = [];
+afterEach(() => {
+  for (const close of closers.splice(0)) close();
+});
+
+function runtime(providers: PaymentProvider[], timeouts = { paymentWaitMs: 50 }) {
+  const store = memoryStore();
+  const providerById = new Map(providers.map((p) => [p.id, p]));
+  const confirmation = new ConfirmationLayer({
+    store,
+    providers: providerById,
+    logger: silentLogger,
+    pendingTtlMs: 1,
+  });
+  closers.push(() => confirmation.close());
+  const rt: RouterCore = {
+    settings: resolveSettings({ providers, timeouts }),
+    providers,
+    providerById,
+    store,
+    confirmation,
+    logger: silentLogger,
+    hooks: {},
+    instanceId: 'inst_test',
+    toolsOf: () => new Map(),
+  };
+  return { rt, store, pipeline: new PaidCallPipeline(rt) };
+}
+
+function paidTool(runs: Array<{ args: unknown; payment: PaymentContext }>): PaidTool {
+  const codec = argumentCodec('echo', { text: z.string() });
+  return {
+    name: 'echo',
+    description: 'Echo',
+    fixedPrice: { minor: 100, currency: 'USD' },
+    hasInputSchema: true,
+    hasOutputSchema: false,
+    ...codec,
+    handler: (args, _extra, payment) => {
+      runs.push({ args, payment });
+      return { content: [{ type: 'text', text: `echo ${String(args['text'])}` }] };
+    },
+  };
+}
+
+function context(interaction: Interaction, subject = 'session:s1'): CallContext {
+  const signal = new AbortController().signal;
+  return {
+    subject,
+    anonymous: subject.startsWith('session:'),
+    client: { form: true, url: true },
+    interaction,
+    deadline: Date.now() + 10_000,
+    signal,
+    extra: { signal, requestId: 1 },
+    progress: () => {},
+  };
+}
+
+const scripted = (choice: Choice, delivery: Delivery = 'deferred'): Interaction => ({
+  chooseMethod: async () => choice,
+  deliver: async () => delivery,
+});
+
+describe('pay, then confirm', () => {
+  it('a link, "not yet" before paying, then the tool runs once with a stable payment context', async () => {
+    const provider = new FakeProvider();
+    const { pipeline, store } = runtime([provider]);
+    const runs: Array<{ args: unknown; payment: PaymentContext }> = [];
+    const tool = paidTool(runs);
+    const ctx = context(scripted({ kind: 'deferred' }));
+
+    const first = await pipeline.call(tool, { text: 'hi' }, ctx);
+    expect(first).toMatchObject({ kind: 'payment_required', reason: 'new' });
+    if (first.kind !== 'payment_required') throw new Error('unreachable');
+    const id = first.intent.id;
+
+    const early = await pipeline.confirm(new Map([['echo', tool]]), id, undefined, ctx);
+    expect(early).toMatchObject({ kind: 'payment_required', reason: 'not_yet' });
+    expect(runs).toHaveLength(0);
+
+    provider.setStatus(first.intent.attempts[0]!.paymentId, 'paid');
+    const done = await pipeline.confirm(new Map([['echo', tool]]), id, undefined, ctx);
+    expect(done).toMatchObject({ kind: 'ran', result: { content: [{ type: 'text', text: 'echo hi' }] } });
+    const again = await pipeline.confirm(new Map([['echo', tool]]), id, undefined, ctx);
+    expect(again.kind).toBe('ran');
+    expect(runs).toEqual([
+      {
+        args: { text: 'hi' },
+        payment: {
+          paymentId: id,
+          idempotencyKey: `payrouter_run_${id}`,
+          amount: { minor: 100, currency: 'USD' },
+          provider: 'fake',
+        },
+      },
+    ]);
+    expect((await store.get(id))?.run).toBe('done');
+  });
+});
+
+describe('choose', () => {
+  const two = () => [new FakeProvider({ id: 'a' }), new FakeProvider({ id: 'b' })];
+
+  it('a choice nobody made creates no provider payment', async () => {
+    const providers = two();
+    const { pipeline } = runtime(providers);
+    let creates = 0;
+    for (const p of providers) {
+      const create = p.createPayment.bind(p);
+      p.createPayment = async () => {
+        creates += 1;
+        return create();
+      };
+    }
+    const outcome = await pipeline.call(paidTool([]), { text: 'x' }, context(scripted({ kind: 'deferred' })));
+    expect(outcome).toMatchObject({ kind: 'payment_required', reason: 'requires_method' });
+    expect(creates).toBe(0);
+  });
+
+  it('declined and cancelled are told apart, and end the payment', async () => {
+    const { pipeline } = runtime(two());
+    const declined = await pipeline.call(
+      paidTool([]),
+      { text: 'd' },
+      context(scripted({ kind: 'declined' })),
+    );
+    expect(declined).toMatchObject({ kind: 'stopped', by: 'declined', intent: { status: 'canceled' } });
+    const cancelled = await pipeline.call(
+      paidTool([]),
+      { text: 'c' },
+      context(scripted({ kind: 'cancelled' })),
+    );
+    expect(cancelled).toMatchObject({ kind: 'stopped', by: 'cancelled' });
+  });
+
+  it('an input-required interaction gets the question back as an outcome', async () => {
+    const { pipeline } = runtime(two());
+    const outcome = await pipeline.call(
+      paidTool([]),
+      { text: 'q' },
+      context(scripted({ kind: 'input_required' })),
+    );
+    expect(outcome.kind).toBe('input_required');
+    if (outcome.kind === 'input_required' && outcome.ask.kind === 'choose')
+      expect(outcome.ask.eligible.map((e) => e.providerId)).toEqual(['a', 'b']);
+  });
+});
+
+describe('who may confirm', () => {
+  it('an anonymous payment is redeemable by its id; an authenticated one only by its payer', async () => {
+    const provider = new FakeProvider();
+    const { pipeline } = runtime([provider]);
+    const tool = paidTool([]);
+    const tools = new Map([['echo', tool]]);
+    const anon = await pipeline.call(
+      tool,
+      { text: 'a' },
+      context(scripted({ kind: 'deferred' }), 'session:one'),
+    );
+    const user = await pipeline.call(
+      tool,
+      { text: 'u' },
+      context(scripted({ kind: 'deferred' }), 'user:alice'),
+    );
+    if (anon.kind !== 'payment_required' || user.kind !== 'payment_required') throw new Error('unreachable');
+    provider.setStatus(anon.intent.attempts[0]!.paymentId, 'paid');
+    provider.setStatus(user.intent.attempts[0]!.paymentId, 'paid');
+    const other = context(scripted({ kind: 'deferred' }), 'session:two');
+    expect((await pipeline.confirm(tools, anon.intent.id, undefined, other)).kind).toBe('ran');
+    expect(await pipeline.confirm(tools, user.intent.id, undefined, other)).toEqual({
+      kind: 'refused',
+      reason: 'unknown_payment',
+      detail: user.intent.id,
+    });
+  });
+});
