@@ -209,6 +209,30 @@ describe('MCP Inspector CLI against the sandbox server', () => {
     expect(toolRuns).toHaveLength(1);
   });
 
+  it('without a token: pay in one run, confirm in a new run (another session): the output, once', {
+    timeout: 60_000,
+  }, async () => {
+    const callTool = (name: string, args: Record<string, unknown>) =>
+      inspector(
+        ['--method', 'tools/call', '--tool-name', name, '--tool-args-json', JSON.stringify(args)],
+        'none',
+      );
+    const first = await callTool('process_data', { data: 'anonymous' });
+    expect(first.code, first.stderr).toBe(5);
+    const payment = paymentSchema.parse(parseResult(first)._meta?.['payrouter/payment']);
+    const before = toolRuns.length;
+    await payThroughHostedPage(payment.payment_url!, 'walleot');
+
+    // A one-shot client is a new session every run: the payment_id it was given is what it presents.
+    const confirmed = await callTool('confirm_payment', { payment_id: payment.payment_id });
+    expect(confirmed.code, confirmed.stderr).toBe(0);
+    expect(textOf(parseResult(confirmed))).toBe('Processed: anonymous');
+    const again = await callTool('confirm_payment', { payment_id: payment.payment_id });
+    expect(textOf(parseResult(again))).toBe('Processed: anonymous');
+    expect(toolRuns.slice(before)).toHaveLength(1);
+    expect(toolRuns.at(-1)).toMatch(/^process_data:session:/);
+  });
+
   it('an unknown bearer token is refused before any MCP message', async () => {
     const run = await runInspector(
       [

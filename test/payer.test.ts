@@ -1,7 +1,7 @@
 // The payer's side: what a person paying meets outside the happy path.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, paymentOf, startWorld, textOf } from './support/paid-server.js';
+import { connectClient, payAt, paymentOf, startWorld, textOf } from './support/paid-server.js';
 
 let world: Awaited<ReturnType<typeof startWorld>>;
 beforeAll(async () => {
@@ -102,6 +102,48 @@ describe('confirm_payment is portable', () => {
       arguments: { payment_id: 'pay_AAAAAAAAAAAAAAAAAAAAAAAA' },
     })) as CallToolResult;
     expect(textOf(plain)).toContain('Unknown payment_id');
+    await close();
+  });
+});
+
+describe('messages after the happy path', () => {
+  it('a URL-mode wait that runs out says what to do now', async () => {
+    const { server } = world.makeServer({ timeouts: { choiceMs: 2000, paymentWaitMs: 150 } });
+    const { client, close } = await connectClient(server, {
+      elicitation: 'url',
+      onElicit: () => ({ action: 'accept' }),
+    });
+    const result = (await client.callTool({
+      name: 'process_data',
+      arguments: { data: 'slow' },
+    })) as CallToolResult;
+    const payment = paymentOf(result)!;
+    expect(textOf(result)).toContain('Still waiting for the payment of $0.25');
+    expect(textOf(result)).toContain(`confirm_payment with payment_id "${payment.payment_id}"`);
+    expect(textOf(result)).toContain('it will not charge you again');
+    await close();
+  });
+
+  it('the same call again after its result was delivered says it is a new purchase', async () => {
+    const { server } = world.makeServer({ flow: 'two_step' });
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const first = paymentOf(
+      (await client.callTool({ name: 'process_data', arguments: { data: 'twice' } })) as CallToolResult,
+    )!;
+    await payAt(first.payment_url!);
+    const done = (await client.callTool({
+      name: 'confirm_payment',
+      arguments: { payment_id: first.payment_id },
+    })) as CallToolResult;
+    expect(textOf(done)).toBe('Processed: twice');
+    const again = (await client.callTool({
+      name: 'process_data',
+      arguments: { data: 'twice' },
+    })) as CallToolResult;
+    expect(textOf(again)).toContain(
+      `You already paid for this exact call before (payment ${first.payment_id})`,
+    );
+    expect(paymentOf(again)?.payment_id).not.toBe(first.payment_id);
     await close();
   });
 });
