@@ -51,74 +51,102 @@ export interface PayRouterHooks {
   onToolRun?: (event: PaymentEvent & { ok: boolean; error?: string }) => void | Promise<void>;
 }
 
-/** The options of the engine; the router adds the protocol's own (subject, descriptions). */
-export interface EngineOptions {
-  providers: readonly PaymentProvider[] | ProviderConfigMap;
-  /** Where intents, claims and results live. Default: memoryStore() (one process). */
-  store?: PaymentStore;
-  flow?: PaymentFlow;
-  /** Public base URL of this server's httpHandler(): enables the hosted pay and return pages and webhooks. */
-  publicUrl?: string;
-  routing?: {
-    policy?: RoutingPolicy;
-    /** How long a remembered method choice lasts (ms, default 30 days). */
-    rememberChoiceMs?: number;
-  };
-  hooks?: PayRouterHooks;
-  logger?: Logger;
-  timeouts?: {
-    /** Longest the user may take to pick a method (default 30 s). */
-    choiceMs?: number;
-    /** Longest a call waits for the payment to complete before returning the pending result (default 25 s). */
-    paymentWaitMs?: number;
-    /**
-     * Longest a whole paid call may take before it answers (default 50 s, under the 60 s request
-     * timeout of most clients); every step's wait is cut to fit. The next call resumes the payment.
-     */
-    callBudgetMs?: number;
-  };
-  /** How long a payment link stays valid (default 60 min; Stripe accepts 31 min to 24 h, so a retry replays exactly). */
-  paymentTtlMs?: number;
-  /** How long a tool's result is kept after it ran (default 24 h). */
-  resultTtlMs?: number;
-  /** How long after a running tool's instance stops renewing its claim (it crashed) another instance may take over (default 5 min). */
-  leaseMs?: number;
-  /** What happens to the payment when the tool throws: kept for a retry of the same call (default) or refunded. */
-  onToolError?: 'keep' | 'refund';
-  /** Largest accepted canonical argument JSON, in bytes (default 64 KiB). */
-  maxArgumentBytes?: number;
-  /** Tuning of the confirmation layer (cache freshness, polling back-off, rate budget share). */
-  confirmation?: Pick<ConfirmationOptions, 'pendingTtlMs' | 'poll' | 'budgetShare' | 'pushed'>;
-}
+const isFunction = (value: unknown) => typeof value === 'function';
+/** A function-valued option, typed as `T`: zod checks it is a function; TypeScript checks its shape. */
+const fn = <T>() => z.custom<T>(isFunction, 'must be a function');
+const ms = (max?: number) =>
+  max === undefined ? z.number().int().positive() : z.number().int().positive().max(max);
 
-const optionsSchema = z
-  .object({
-    flow: z.enum(['auto', 'elicitation', 'two_step']).optional(),
-    publicUrl: z
-      .string()
-      .url()
-      .refine((u) => /^https?:\/\//.test(u), 'publicUrl must be http(s)')
-      .optional(),
-    routing: z
-      .object({
-        policy: z.enum(['user_choice', 'lowest_fee', 'first']).optional(),
-        rememberChoiceMs: z.number().int().positive().optional(),
-      })
-      .optional(),
-    timeouts: z
-      .object({
-        choiceMs: z.number().int().positive().max(600_000).optional(),
-        paymentWaitMs: z.number().int().nonnegative().max(600_000).optional(),
-        callBudgetMs: z.number().int().positive().max(3_600_000).optional(),
-      })
-      .optional(),
-    paymentTtlMs: z.number().int().positive().optional(),
-    resultTtlMs: z.number().int().positive().optional(),
-    leaseMs: z.number().int().positive().optional(),
-    onToolError: z.enum(['keep', 'refund']).optional(),
-    maxArgumentBytes: z.number().int().positive().optional(),
-  })
-  .passthrough();
+/**
+ * The engine's options, one strict schema: the TypeScript type is derived from it, the defaults
+ * live in `resolveSettings`, and an unknown key is refused (the router names the nearest valid one).
+ */
+export const engineOptionsSchema = z.object({
+  /** Payment providers, in preference order: instances, or PayMCP's `{ walleot: {...}, stripe: {...} }`. Required. */
+  providers: z.union([
+    z.array(
+      z.custom<PaymentProvider>((v) => typeof v === 'object' && v !== null, 'must be a PaymentProvider'),
+    ),
+    z.custom<ProviderConfigMap>((v) => typeof v === 'object' && v !== null && !Array.isArray(v)),
+  ]),
+  /** Where intents, claims and results live. Default: memoryStore() (one process). */
+  store: z
+    .custom<PaymentStore>((v) => typeof v === 'object' && v !== null, 'must be a PaymentStore')
+    .optional(),
+  /** How the payment link reaches the payer. Default `auto`. See PaymentFlow. */
+  flow: z.enum(['auto', 'elicitation', 'two_step']).optional(),
+  /** Public base URL of this server's httpHandler(): enables the hosted pay and return pages and webhooks. Default: none. */
+  publicUrl: z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), 'publicUrl must be http(s)')
+    .optional(),
+  routing: z
+    .object({
+      /** Default `user_choice`: several eligible methods are offered to the payer when the client can ask. */
+      policy: z.enum(['user_choice', 'lowest_fee', 'first']).optional(),
+      /** How long a remembered method choice lasts, ms. Default 30 days. */
+      rememberChoiceMs: ms().optional(),
+    })
+    .strict()
+    .optional(),
+  /** Callbacks around a paid call; a throwing hook is logged, never breaks the call (beforeCharge refuses). */
+  hooks: z
+    .object({
+      beforeCharge: fn<BeforeChargeHook>().optional(),
+      onPaymentCreated: fn<NonNullable<PayRouterHooks['onPaymentCreated']>>().optional(),
+      onPaid: fn<NonNullable<PayRouterHooks['onPaid']>>().optional(),
+      onToolRun: fn<NonNullable<PayRouterHooks['onToolRun']>>().optional(),
+    })
+    .strict()
+    .optional(),
+  /** Where log lines go, after secrets are removed. Default: stderr, debug lines with DEBUG=payrouter*. */
+  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'must be a Logger').optional(),
+  timeouts: z
+    .object({
+      /** Longest the payer may take to pick a method, ms. Default 30 s. */
+      choiceMs: ms(600_000).optional(),
+      /** Longest a call waits for the payment before returning the payment-required result, ms. Default 25 s. */
+      paymentWaitMs: z.number().int().nonnegative().max(600_000).optional(),
+      /**
+       * Longest a whole paid call may take before it answers, ms. Default 50 s, under the 60 s
+       * request timeout of most clients; every step's wait is cut to fit. The next call resumes.
+       */
+      callBudgetMs: ms(3_600_000).optional(),
+    })
+    .strict()
+    .optional(),
+  /** How long a payment link stays valid, ms. Default 60 min (Stripe accepts 31 min to 24 h). */
+  paymentTtlMs: ms().optional(),
+  /** How long a tool's result is kept after it ran, ms. Default 24 h. */
+  resultTtlMs: ms().optional(),
+  /** How long after a running tool's instance stops renewing its claim another may take over, ms. Default 5 min. */
+  leaseMs: ms().optional(),
+  /** When the paid tool throws: `keep` the payment for a retry of the same call (default), or `refund` it. */
+  onToolError: z.enum(['keep', 'refund']).optional(),
+  /** Largest accepted canonical argument JSON, bytes. Default 64 KiB. */
+  maxArgumentBytes: ms().optional(),
+  /** Tuning of the confirmation layer: cache freshness, polling back-off, rate budget share. */
+  confirmation: z
+    .object({
+      pendingTtlMs: z.number().nonnegative().optional(),
+      poll: z
+        .object({
+          initialMs: z.number().positive().optional(),
+          factor: z.number().min(1).optional(),
+          maxMs: z.number().positive().optional(),
+        })
+        .strict()
+        .optional(),
+      budgetShare: z.number().positive().max(1).optional(),
+      pushed: fn<NonNullable<ConfirmationOptions['pushed']>>().optional(),
+    })
+    .strict()
+    .optional(),
+});
+
+/** The options of the engine; the router adds the protocol's own (subject, descriptions). */
+export type EngineOptions = z.input<typeof engineOptionsSchema>;
 
 export interface ResolvedSettings {
   flow: PaymentFlow;
@@ -135,15 +163,8 @@ export interface ResolvedSettings {
   maxArgumentBytes: number;
 }
 
-export function resolveSettings(options: EngineOptions): ResolvedSettings {
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(
-      `PayRouter options: ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'invalid'}`.trim(),
-    );
-  }
-  const o = parsed.data;
+/** Every default in one place. `options` has passed the schema. */
+export function resolveSettings(o: EngineOptions): ResolvedSettings {
   return {
     flow: o.flow ?? 'auto',
     publicUrl: o.publicUrl?.replace(/\/+$/, ''),
@@ -158,6 +179,86 @@ export function resolveSettings(options: EngineOptions): ResolvedSettings {
     onToolError: o.onToolError ?? 'keep',
     maxArgumentBytes: o.maxArgumentBytes ?? 64 * 1024,
   };
+}
+
+/** Names people reach for from other libraries, and what they mean here. */
+const ALIASES: Record<string, string> = {
+  mode: 'flow',
+  timeout: 'timeouts',
+  paymentFlow: 'flow',
+  webhookUrl: 'publicUrl',
+  baseUrl: 'publicUrl',
+};
+
+/**
+ * Parse options against `schema`, strict at every level. A problem names the option path, and an
+ * unknown key names the nearest valid one.
+ */
+export function parseOptions<S extends z.ZodObject>(schema: S, options: unknown): z.output<S> {
+  const parsed = schema.strict().safeParse(options);
+  if (parsed.success) return parsed.data as z.output<S>;
+  const issue = parsed.error.issues[0];
+  if (issue?.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? '';
+    const path = [...issue.path.map(String), key].join('.');
+    const known = Object.keys(shapeAt(schema, issue.path) ?? {});
+    const nearest = ALIASES[key] && known.includes(ALIASES[key]) ? ALIASES[key] : closest(key, known);
+    throw new ConfigError(
+      `PayRouter options: unknown option "${path}"${nearest ? `; did you mean "${[...issue.path.map(String), nearest].join('.')}"?` : ''}${known.length ? ` Valid here: ${known.join(', ')}.` : ''}`,
+    );
+  }
+  throw new ConfigError(
+    `PayRouter options: ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'invalid'}`.trim(),
+  );
+}
+
+function shapeAt(schema: z.ZodObject, path: readonly PropertyKey[]): Record<string, unknown> | undefined {
+  let current: unknown = schema;
+  for (const key of path) {
+    const shape = objectShape(current);
+    current = shape?.[String(key)];
+  }
+  return objectShape(current);
+}
+
+function objectShape(schema: unknown): Record<string, unknown> | undefined {
+  let current = schema as { shape?: Record<string, unknown>; unwrap?: () => unknown } | undefined;
+  for (
+    let i = 0;
+    i < 4 && current && current.shape === undefined && typeof current.unwrap === 'function';
+    i++
+  ) {
+    current = current.unwrap() as typeof current;
+  }
+  return current?.shape;
+}
+
+/** The candidate within two edits (or sharing a prefix), if any. */
+function closest(key: string, candidates: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of candidates) {
+    const distance = editDistance(key.toLowerCase(), name.toLowerCase());
+    if (best === undefined || distance < best.distance) best = { name, distance };
+  }
+  if (!best) return undefined;
+  const prefix =
+    best.name.toLowerCase().startsWith(key.toLowerCase()) ||
+    key.toLowerCase().startsWith(best.name.toLowerCase());
+  return best.distance <= Math.max(2, Math.floor(key.length / 3)) || prefix ? best.name : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
 }
 
 /** Instances as given, or built from the configuration mapping. Ids must be unique. */

@@ -1,6 +1,7 @@
 import { McpServer, type RegisteredTool, type ToolCallback } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { AnySchema, ZodRawShapeCompat } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { looksLikeIntentId, newOpaqueId } from '../core/ids.js';
 import type { ToolResult } from '../core/intent/record.js';
@@ -10,7 +11,7 @@ import { formatMoney, type Money } from '../core/money/money.js';
 import type { PaymentProvider } from '../core/provider.js';
 import { type RouteDecision, routeCharge } from '../core/route/route.js';
 import { ConfirmationLayer } from '../engine/confirmation/index.js';
-import { type EngineOptions, resolveProviders, resolveSettings } from '../engine/options.js';
+import { engineOptionsSchema, parseOptions, resolveProviders, resolveSettings } from '../engine/options.js';
 import {
   advertisedPrice,
   argumentCodec,
@@ -35,17 +36,24 @@ import type { PaidRegisterTool, PaidToolConfig } from './tool-config.js';
 
 type RegisterTool = McpServer['registerTool'];
 
-/** Everything `new PayRouter(options)` takes: one strict set, each option with its default. */
-export interface PayRouterOptions extends EngineOptions {
+const payRouterOptionsSchema = engineOptionsSchema.extend({
   /** Who pays, when the default (auth subject, else session, else connection) does not fit. */
-  subject?: SubjectResolver;
+  subject: z.custom<SubjectResolver>((v) => typeof v === 'function', 'must be a function').optional(),
   /**
    * The price appended to paid tools' descriptions, so the model can tell the user before calling
    * ("Write a report. Costs $0.25."). `false` turns it off; a function writes the sentence
    * (`undefined` money: a dynamic price). Default true.
    */
-  priceInDescription?: boolean | ((price: Money | undefined) => string);
-}
+  priceInDescription: z
+    .union([
+      z.boolean(),
+      z.custom<(price: Money | undefined) => string>((v) => typeof v === 'function', 'must be a function'),
+    ])
+    .optional(),
+});
+
+/** Everything `new PayRouter(options)` takes: one strict schema, each option with its default. */
+export type PayRouterOptions = z.input<typeof payRouterOptionsSchema>;
 type AnyConfig = {
   description?: string;
   title?: string;
@@ -100,9 +108,10 @@ export class PayRouter {
   constructor(server: McpServer, options: PayRouterOptions);
   constructor(first: McpServer | PayRouterOptions, second?: PayRouterOptions) {
     const server = first instanceof McpServer ? first : undefined;
-    const options = server ? second : (first as PayRouterOptions);
-    if (!options || typeof options !== 'object')
+    const given = server ? second : first;
+    if (!given || typeof given !== 'object')
       throw new ConfigError('new PayRouter(options) needs options: { providers: [...] }');
+    const options = parseOptions(payRouterOptionsSchema, given);
     const settings = resolveSettings(options);
     const logger: Logger = options.logger ? redactingLogger(options.logger) : consoleLogger();
     const providers = resolveProviders(options.providers, logger);
