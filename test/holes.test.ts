@@ -4,7 +4,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { canonicalJson } from '../src/core/canonical-json.js';
-import { ConfigError, PayRouter } from '../src/index.js';
+import { ConfigError, PayRouter, silentLogger } from '../src/index.js';
 import { connectClient, payAt, paymentOf, startWorld, textOf } from './support/paid-server.js';
 
 let world: Awaited<ReturnType<typeof startWorld>>;
@@ -155,5 +155,51 @@ describe('item 14: deeply nested arguments', () => {
     expect(textOf(result)).toMatch(/deeper than 64 levels.*Nothing was charged/);
     expect(paymentOf(result)).toBeUndefined();
     await close();
+  });
+});
+
+describe('item 10: return URLs belong to the stored plan', () => {
+  it('an instance with another publicUrl retrying a create sends the same request under the same key', async () => {
+    const { StripeProvider } = await import('../src/providers.js');
+    const { memoryStore } = await import('../src/index.js');
+    const store = memoryStore();
+    const stripe = () =>
+      new StripeProvider({
+        apiKey: world.sandbox.stripe.apiKey,
+        stripe: { ...world.sandbox.stripe.sdkOptions, timeout: 300, maxNetworkRetries: 0 },
+      });
+    const instance = (publicUrl: string) => {
+      const router = new PayRouter({
+        providers: [stripe()],
+        store,
+        publicUrl,
+        flow: 'two_step',
+        subject: () => 'shared',
+      });
+      const server = router.install(new McpServer({ name: 'plan', version: '1.0.0' }));
+      server.registerTool('card', { price: { amount: '1.00', currency: 'USD' } }, async () => ({
+        content: [{ type: 'text', text: 'ran' }],
+      }));
+      return { router, server };
+    };
+    const a = instance('https://a.example');
+    const b = instance('https://b.example');
+    const ca = await connectClient(a.server, { elicitation: 'none' });
+    const cb = await connectClient(b.server, { elicitation: 'none' });
+    // A's create reaches Stripe (its key is taken) but the answer comes too late for A.
+    world.sandbox.stripe.fail({ delayMs: 1000, pathIncludes: '/v1/checkout/sessions' });
+    const failed = await call(ca.client, 'card', {});
+    expect(textOf(failed)).toContain('Nothing was charged');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const retried = await call(cb.client, 'card', {});
+    const payment = paymentOf(retried)!;
+    expect(payment.provider).toBe('stripe');
+    const intent = (await store.get(payment.payment_id))!;
+    const session = world.sandbox.stripe.getSession(intent.attempts[0]!.paymentId)!;
+    expect(session.success_url).toBe(`https://a.example/return/${payment.payment_id}?outcome=success`);
+    await ca.close();
+    await cb.close();
+    await a.router.close();
+    await b.router.close();
   });
 });

@@ -1,5 +1,5 @@
 import { ProviderError } from '../core/errors.js';
-import type { IntentRecord, ProviderAttempt } from '../core/intent/record.js';
+import type { IntentRecord, PlannedAttempt, ProviderAttempt } from '../core/intent/record.js';
 import { intentMoney } from '../core/intent/record.js';
 import { isFinalStatus, type PaymentStatus } from '../core/intent/status.js';
 import { addAttempt, liveAttempt } from '../core/intent/transitions.js';
@@ -42,11 +42,20 @@ async function createAttempt(core: RouterCore, intentId: string, providerId: str
       return { value: 'exists' as const };
     }
     if (current.plannedAttempt?.providerId === providerId) return { value: 'planned' as const };
-    const plan = {
+    const publicUrl = core.settings.publicUrl;
+    const plan: PlannedAttempt = {
       providerId,
       idempotencyKey: `payrouter_${current.id}_${current.attempts.length + 1}_${providerId}`,
       expiresAt: now + core.settings.paymentTtlMs,
       plannedAt: now,
+      ...(publicUrl === undefined
+        ? {}
+        : {
+            returnUrls: {
+              success: `${publicUrl}/return/${current.id}?outcome=success`,
+              cancel: `${publicUrl}/return/${current.id}?outcome=cancel`,
+            },
+          }),
     };
     return { next: { ...current, plannedAttempt: plan, updatedAt: now }, value: 'planned' as const };
   });
@@ -62,21 +71,14 @@ async function createAttempt(core: RouterCore, intentId: string, providerId: str
   const plan = planned.intent.plannedAttempt!;
   const intent = planned.intent;
 
-  const publicUrl = core.settings.publicUrl;
+  // Everything sent comes from the stored plan: a retry by any instance sends the same request.
   const created: CreatedPayment = await provider.createPayment(
     { money: intentMoney(intent), description: intent.description, intentId: intent.id },
     {
       idempotencyKey: plan.idempotencyKey,
       metadata: { payrouter_intent: intent.id, tool: intent.binding.tool.slice(0, 500) },
       expiresAt: plan.expiresAt,
-      ...(publicUrl === undefined
-        ? {}
-        : {
-            returnUrls: {
-              success: `${publicUrl}/return/${intent.id}?outcome=success`,
-              cancel: `${publicUrl}/return/${intent.id}?outcome=cancel`,
-            },
-          }),
+      ...(plan.returnUrls ? { returnUrls: plan.returnUrls } : {}),
     },
   );
   core.logger.debug('payment created', { intentId, providerId, paymentId: created.paymentId });

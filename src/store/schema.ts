@@ -44,6 +44,7 @@ export const plannedAttemptSchema = z.object({
   idempotencyKey: z.string(),
   expiresAt: msEpoch,
   plannedAt: msEpoch,
+  returnUrls: z.object({ success: z.string(), cancel: z.string() }).optional(),
 }) satisfies z.ZodType<PlannedAttempt>;
 
 export const runLeaseSchema = z.object({

@@ -34,6 +34,8 @@ export interface PlannedAttempt {
   /** Provider-side expiry to request, ms since epoch. */
   expiresAt: number;
   plannedAt: number;
+  /** Where the provider sends the payer afterwards, fixed with the plan so every retry sends the same request. */
+  returnUrls?: { success: string; cancel: string };
 }
 
 /** Whether the bound tool has run. `running` carries a lease so a crashed instance does not block forever. */
