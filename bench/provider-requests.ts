@@ -2,7 +2,7 @@
 // rate of many pending payments under Walleot's limit. Run: node --import tsx bench/provider-requests.ts
 import type { ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import type { PaymentStore } from '../src/index.js';
-import { WalleotProvider } from '../src/providers/walleot.js';
+import { WalleotProvider } from '../src/providers/walleot/provider.js';
 import type { RecordedRequest } from '../src/sandbox/harness.js';
 import { startSandbox, startWalleotSandbox } from '../src/sandbox.js';
 import { payAt, paymentOf } from '../test/support/paid-server.js';

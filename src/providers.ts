@@ -9,5 +9,5 @@ export type {
   ProviderPaymentState,
   ProviderWebhookEvent,
 } from './core/provider.js';
-export { StripeProvider, type StripeProviderOptions } from './providers/stripe.js';
-export { WalleotProvider, type WalleotProviderOptions } from './providers/walleot.js';
+export { StripeProvider, type StripeProviderOptions } from './providers/stripe/provider.js';
+export { WalleotProvider, type WalleotProviderOptions } from './providers/walleot/provider.js';

@@ -1,8 +1,8 @@
 // `payrouter/sandbox`: local stand-ins of the Walleot and Stripe APIs, for tests, demos and users without keys.
 
 import type { Logger } from './core/logger.js';
-import { StripeProvider } from './providers/stripe.js';
-import { WalleotProvider } from './providers/walleot.js';
+import { StripeProvider } from './providers/stripe/provider.js';
+import { WalleotProvider } from './providers/walleot/provider.js';
 import { SandboxClock } from './sandbox/harness.js';
 import { type StripeSandbox, startStripeSandbox } from './sandbox/stripe.js';
 import { startWalleotSandbox, type WalleotSandbox } from './sandbox/walleot.js';

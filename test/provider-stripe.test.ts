@@ -13,7 +13,7 @@ import {
   type StripeProviderOptions,
   stripeExpiresAt,
   toStripeAmount,
-} from '../src/providers/stripe.js';
+} from '../src/providers/stripe/provider.js';
 import { type StripeSandbox, startStripeSandbox } from '../src/sandbox/stripe.js';
 
 interface Receiver {

@@ -3,7 +3,7 @@ import { ConfigError, ProviderError } from '../src/core/errors.js';
 import type { Logger } from '../src/core/logger.js';
 import { parseMoney } from '../src/core/money/index.js';
 import type { Charge, CreatePaymentOptions } from '../src/core/provider.js';
-import { WalleotProvider, type WalleotProviderOptions } from '../src/providers/walleot.js';
+import { WalleotProvider, type WalleotProviderOptions } from '../src/providers/walleot/provider.js';
 import { startWalleotSandbox, type WalleotSandbox } from '../src/sandbox/walleot.js';
 
 interface LogLine {

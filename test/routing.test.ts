@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { parseMoney } from '../src/core/money/index.js';
 import { feeFor } from '../src/core/route/fees.js';
 import { routeCharge } from '../src/core/route/route.js';
-import { StripeProvider } from '../src/providers/stripe.js';
-import { WalleotProvider } from '../src/providers/walleot.js';
+import { StripeProvider } from '../src/providers/stripe/provider.js';
+import { WalleotProvider } from '../src/providers/walleot/provider.js';
 
 // Routing is pure: the real providers answer refuseCharge without any network.
 const walleot = new WalleotProvider({ apiKey: 'sk_test_routing', baseUrl: 'http://127.0.0.1:9/v1' });

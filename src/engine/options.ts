@@ -4,8 +4,8 @@ import type { Logger } from '../core/logger.js';
 import type { Money } from '../core/money/money.js';
 import type { PaymentProvider } from '../core/provider.js';
 import type { RoutingPolicy } from '../core/route/route.js';
-import { StripeProvider, type StripeProviderOptions } from '../providers/stripe.js';
-import { WalleotProvider, type WalleotProviderOptions } from '../providers/walleot.js';
+import { StripeProvider, type StripeProviderOptions } from '../providers/stripe/provider.js';
+import { WalleotProvider, type WalleotProviderOptions } from '../providers/walleot/provider.js';
 import type { PaymentStore } from '../store/types.js';
 import type { ConfirmationOptions } from './confirmation/index.js';
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Stripe from 'stripe';
 import { formatMoney } from '../core/money/money.js';
-import { fromStripeAmount } from '../providers/stripe-currencies.js';
+import { fromStripeAmount } from '../providers/stripe/currencies.js';
 import { readBody, redirect, renderCheckoutPage, sendHtml } from './harness.js';
 import { SESSION_ID_PATTERN } from './stripe-ids.js';
 import type { StripeSessionStore } from './stripe-state.js';

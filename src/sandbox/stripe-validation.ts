@@ -6,7 +6,7 @@ import {
   STRIPE_MAX_AMOUNT,
   STRIPE_THREE_DECIMAL,
   stripeMinimum,
-} from '../providers/stripe-currencies.js';
+} from '../providers/stripe/currencies.js';
 import type { FormParams } from './stripe-form.js';
 import { paramName } from './stripe-form.js';
 import { type ApiResponse, invalidParams, resourceMissing } from './stripe-responses.js';

@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
-import { ProviderError, type ProviderErrorCode } from '../core/errors.js';
-import { redactText } from '../core/logger.js';
+import { ProviderError, type ProviderErrorCode } from '../../core/errors.js';
+import { redactText } from '../../core/logger.js';
 
 /**
  * stripe-node error classes (reference §2.6) mapped to payrouter's ProviderError codes. Messages

@@ -1,7 +1,7 @@
 import { Agent } from 'undici';
-import { z } from 'zod';
-import { ProviderError, type ProviderErrorCode } from '../core/errors.js';
-import { type Logger, redactText } from '../core/logger.js';
+import { ProviderError } from '../../core/errors.js';
+import { type Logger, redactText } from '../../core/logger.js';
+import { codeForStatus, errorCode, NOT_PROCESSED_CODES, walleotErrorDetail } from './errors.js';
 
 /**
  * The HTTP side of WalleotProvider: one keep-alive connection pool, a deadline per attempt, error
@@ -30,27 +30,6 @@ const BACKOFF_BASE_MS = 100;
 const BACKOFF_CAP_MS = 1_000;
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 const MAX_ERROR_TEXT = 300;
-
-/**
- * Failures before the server could have seen the request, so even a create may be repeated.
- * A reset before any answer is counted here too: at worst it leaves an unpaid, never-delivered
- * session behind (only the link we record is ever shown), never a charge.
- */
-const NOT_PROCESSED_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_SOCKET',
-]);
-
-const errorBodySchema = z.object({
-  error: z.object({ type: z.string().optional(), message: z.string().optional() }),
-});
 
 type Attempt =
   | { kind: 'response'; status: number; headers: Record<string, string | string[] | undefined>; text: string }
@@ -221,16 +200,7 @@ export class WalleotHttpClient {
     headers: Record<string, string | string[] | undefined>,
     text: string,
   ): ProviderError {
-    let detail = '';
-    try {
-      const parsed = errorBodySchema.safeParse(JSON.parse(text));
-      if (parsed.success) {
-        const { type, message } = parsed.data.error;
-        detail = [type, message].filter(Boolean).join(': ');
-      }
-    } catch {
-      // not JSON: the status alone says enough
-    }
+    const detail = walleotErrorDetail(text);
     const safeDetail = detail === '' ? '' : ` (${this.sanitize(detail)})`;
     const retryAfterMs = status === 429 || status === 503 ? serverWaitMs(headers, status) : undefined;
     return new ProviderError(
@@ -246,16 +216,6 @@ export class WalleotHttpClient {
     const flat = text.replace(/\p{Cc}+/gu, ' ').slice(0, MAX_ERROR_TEXT);
     return redactText(flat.split(this.options.apiKey).join('[redacted]'));
   }
-}
-
-function codeForStatus(status: number): ProviderErrorCode {
-  if (status === 401 || status === 403) return 'auth_failed';
-  if (status === 404) return 'not_found';
-  if (status === 408) return 'timeout';
-  if (status === 429) return 'rate_limited';
-  if (status >= 500) return 'provider_unavailable';
-  if (status >= 400) return 'invalid_request';
-  return 'malformed_response'; // 1xx/3xx: nothing we can use
 }
 
 function backoffMs(attempt: number): number {
@@ -288,17 +248,6 @@ export function serverWaitMs(
   if (status === 429 && reset !== undefined && /^\d+$/.test(reset)) {
     const value = Number(reset);
     return value > 1_000_000_000 ? Math.max(0, value * 1000 - Date.now()) : value * 1000;
-  }
-  return undefined;
-}
-
-/** The first error code found on the error or its causes (undici wraps socket errors). */
-function errorCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current !== null && typeof current === 'object'; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR_ABORTED') return code;
-    current = (current as { cause?: unknown }).cause;
   }
   return undefined;
 }

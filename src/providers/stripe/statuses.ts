@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PaymentStatus } from '../core/intent/status.js';
+import type { PaymentStatus } from '../../core/intent/status.js';
 
 /**
  * What StripeProvider reads from a Checkout Session, validated (the SDK's types describe what

@@ -1,6 +1,6 @@
-import { currencyExponent, normalizeCurrency } from '../core/money/currencies.js';
-import { type Money, money, rescaleExact } from '../core/money/money.js';
-import type { AmountLimits } from '../core/provider.js';
+import { currencyExponent, normalizeCurrency } from '../../core/money/currencies.js';
+import { type Money, money, rescaleExact } from '../../core/money/money.js';
+import type { AmountLimits } from '../../core/provider.js';
 
 /**
  * Stripe's currency rules, in Stripe's own amount unit (docs.stripe.com/currencies).

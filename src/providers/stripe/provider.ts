@@ -1,10 +1,16 @@
 import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { z } from 'zod';
-import { ConfigError, ProviderError, WebhookError } from '../core/errors.js';
-import { consoleLogger, type Logger, redactingLogger, redactText, registerSecret } from '../core/logger.js';
-import { currencyExponent, normalizeCurrency } from '../core/money/currencies.js';
-import { formatMoney, type Money } from '../core/money/money.js';
+import { ConfigError, ProviderError, WebhookError } from '../../core/errors.js';
+import {
+  consoleLogger,
+  type Logger,
+  redactingLogger,
+  redactText,
+  registerSecret,
+} from '../../core/logger.js';
+import { currencyExponent, normalizeCurrency } from '../../core/money/currencies.js';
+import { formatMoney, type Money } from '../../core/money/money.js';
 import type {
   AmountLimits,
   Charge,
@@ -16,7 +22,7 @@ import type {
   ProviderCapabilities,
   ProviderPaymentState,
   ProviderWebhookEvent,
-} from '../core/provider.js';
+} from '../../core/provider.js';
 import {
   convertToStripe,
   fromStripeAmount,
@@ -25,17 +31,17 @@ import {
   STRIPE_OPT_IN_CURRENCIES,
   stripeLimitsIn,
   stripeMinimum,
-} from './stripe-currencies.js';
-import { stripeProviderError } from './stripe-errors.js';
+} from './currencies.js';
+import { stripeProviderError } from './errors.js';
 import {
   intentIdOf,
   mapSessionStatus,
   paymentIntentIdOf,
   type SessionView,
   sessionSchema,
-} from './stripe-status.js';
+} from './statuses.js';
 
-export { fromStripeAmount, toStripeAmount } from './stripe-currencies.js';
+export { fromStripeAmount, toStripeAmount } from './currencies.js';
 
 /**
  * Card payments through Stripe Checkout Sessions (reference/providers.md §2-§4), over the

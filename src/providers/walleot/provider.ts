@@ -1,11 +1,9 @@
 import { z } from 'zod';
-import { ConfigError, ProviderError } from '../core/errors.js';
-import type { PaymentStatus } from '../core/intent/status.js';
-import { consoleLogger, type Logger, redactingLogger, registerSecret } from '../core/logger.js';
-import { currencyExponent, normalizeCurrency } from '../core/money/currencies.js';
-import { type Money, rescaleExact, toDecimalString } from '../core/money/money.js';
+import { ConfigError, ProviderError } from '../../core/errors.js';
+import { consoleLogger, type Logger, redactingLogger, registerSecret } from '../../core/logger.js';
+import { currencyExponent, normalizeCurrency } from '../../core/money/currencies.js';
+import { type Money, rescaleExact, toDecimalString } from '../../core/money/money.js';
 import type {
-  AmountLimits,
   Charge,
   ChargeRefusal,
   CreatedPayment,
@@ -13,8 +11,17 @@ import type {
   PaymentProvider,
   ProviderCapabilities,
   ProviderPaymentState,
-} from '../core/provider.js';
-import { WalleotHttpClient } from './walleot-http.js';
+} from '../../core/provider.js';
+import { WalleotHttpClient } from './http.js';
+import { mapWalleotStatus } from './statuses.js';
+import {
+  WALLEOT_DEFAULT_BASE_URL,
+  WALLEOT_DEFAULT_CURRENCIES,
+  WALLEOT_MAX_CENTS,
+  WALLEOT_STATUS_READS_PER_MINUTE,
+  WALLEOT_WIRE_EXPONENT,
+  walleotLimitsFor,
+} from './tables.js';
 
 /**
  * Walleot credits (reference/providers.md §1): `POST /sessions` with an amount in cents and a
@@ -38,11 +45,9 @@ export interface WalleotProviderOptions {
   logger?: Logger;
 }
 
-export const WALLEOT_DEFAULT_BASE_URL = 'https://api.walleot.com/v1';
 
-/** The largest single charge we send, in cents ($1,000,000.00); Walleot documents none. */
-const MAX_CENTS = 100_000_000;
-const WIRE_EXPONENT = 2;
+const MAX_CENTS = WALLEOT_MAX_CENTS;
+const WIRE_EXPONENT = WALLEOT_WIRE_EXPONENT;
 
 const isLogger = (value: unknown): value is Logger =>
   typeof value === 'object' &&
@@ -76,15 +81,6 @@ const createdSchema = z.object({
 });
 
 const statusSchema = z.object({ status: z.string().optional() });
-
-/** Walleot's documented statuses, one to one; `cancelled` is spelt the British way. */
-const STATUS_MAP: Readonly<Record<string, PaymentStatus>> = {
-  pending: 'pending',
-  paid: 'paid',
-  failed: 'failed',
-  expired: 'expired',
-  cancelled: 'canceled',
-};
 
 // Header-safe (visible ASCII) and bounded, so it cannot break the request.
 const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/);
@@ -125,18 +121,18 @@ export class WalleotProvider implements PaymentProvider {
         },
       );
     }
-    const currencies = parseCurrencies(settings.currencies ?? ['USD', 'USDC']);
+    const currencies = parseCurrencies(settings.currencies ?? [...WALLEOT_DEFAULT_CURRENCIES]);
     this.capabilities = Object.freeze({
       label: 'Walleot balance',
       currencies: Object.freeze(currencies),
-      limits: Object.freeze(Object.fromEntries(currencies.map((c) => [c, limitsFor(c)]))),
+      limits: Object.freeze(Object.fromEntries(currencies.map((c) => [c, walleotLimitsFor(c)]))),
       fee: Object.freeze({ percentBps: 0, fixedMinor: 0, label: 'no fee' }),
       instant: true,
       webhooks: false,
       returnRedirect: false,
       refunds: false,
       cancel: false,
-      statusReadsPerMinute: 1000,
+      statusReadsPerMinute: WALLEOT_STATUS_READS_PER_MINUTE,
     });
     this.http = new WalleotHttpClient({
       providerId: this.id,
@@ -206,7 +202,7 @@ export class WalleotProvider implements PaymentProvider {
       throw new ProviderError(this.id, 'malformed_response', 'session status answer is not {status: string}');
     }
     const rawStatus = parsed.data.status ?? '';
-    const status = Object.hasOwn(STATUS_MAP, rawStatus) ? STATUS_MAP[rawStatus]! : 'unknown';
+    const status = mapWalleotStatus(rawStatus);
     if (status === 'unknown') {
       this.logger.warn('walleot returned an undocumented session status; treating it as unknown', {
         provider: this.id,
@@ -250,13 +246,4 @@ function parseCurrencies(codes: string[]): string[] {
     if (!out.includes(code)) out.push(code);
   }
   return out;
-}
-
-/** One cent up to MAX_CENTS, in the currency's own minor units (USDC: 10000 to 10^12). */
-function limitsFor(code: string): AmountLimits {
-  const exponent = currencyExponent(code);
-  return Object.freeze({
-    min: rescaleExact(1, WIRE_EXPONENT, exponent)!,
-    max: rescaleExact(MAX_CENTS, WIRE_EXPONENT, exponent)!,
-  });
 }
