@@ -4,10 +4,12 @@ export type {
   CreatedPayment,
   CreatePaymentOptions,
   FeeModel,
+  PaymentAction,
   PaymentProvider,
   ProviderCapabilities,
   ProviderPaymentState,
   ProviderWebhookEvent,
 } from './core/provider.js';
+export { type ProviderConfigMap, providersFromConfig } from './providers/config.js';
 export { StripeProvider, type StripeProviderOptions } from './providers/stripe/provider.js';
 export { WalleotProvider, type WalleotProviderOptions } from './providers/walleot/provider.js';

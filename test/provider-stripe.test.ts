@@ -11,7 +11,6 @@ import {
   fromStripeAmount,
   StripeProvider,
   type StripeProviderOptions,
-  stripeExpiresAt,
   toStripeAmount,
 } from '../src/providers/stripe/provider.js';
 import { type StripeSandbox, startStripeSandbox } from '../src/sandbox/stripe.js';
@@ -246,7 +245,10 @@ describe('StripeProvider: payments against the sandbox', () => {
       }),
     );
     expect(created.paymentId).toMatch(/^cs_test_/);
-    expect(created.url).toBe(`${sandbox.origin}/checkout/${created.paymentId}`);
+    expect(created.action).toEqual({
+      kind: 'redirect',
+      url: `${sandbox.origin}/checkout/${created.paymentId}`,
+    });
     expect(created.status).toBe('pending');
     expect(created.rawStatus).toBe('open/unpaid');
     expect(created.expiresAt).toBe(Math.floor(expiresAt / 1000) * 1000);
@@ -260,16 +262,16 @@ describe('StripeProvider: payments against the sandbox', () => {
     expect(sandbox.requests.entries[0]?.body).toContain('line_items[0][price_data][product_data][name]=Tool');
   });
 
-  it('clamps expires_at into Stripe window and leaves it out when not given', async () => {
-    const now = Date.parse('2030-01-01T00:00:00Z');
-    expect(stripeExpiresAt(undefined, now)).toBeUndefined();
-    expect(stripeExpiresAt(now + 60_000, now)).toBe(now / 1000 + 31 * 60);
-    expect(stripeExpiresAt(now + 48 * 3600_000, now)).toBe(now / 1000 + 24 * 3600 - 60);
-    expect(stripeExpiresAt(now + 3600_000, now)).toBe(now / 1000 + 3600);
-
+  it('sends expires_at from the plan as given (whole seconds) and leaves it out when not given', async () => {
     const c = charge(parseMoney('1', 'USD'));
-    const created = await provider.createPayment(c, createOptions(c, { expiresAt: Date.now() + 60_000 }));
-    expect(sandbox.getSession(created.paymentId)?.status).toBe('open');
+    const expiresAt = Date.now() + 45 * 60_000 + 999;
+    const created = await provider.createPayment(c, createOptions(c, { expiresAt }));
+    expect(sandbox.getSession(created.paymentId)?.expires_at).toBe(Math.floor(expiresAt / 1000));
+    expect(sandbox.requests.entries.at(-1)?.body).toContain(`expires_at=${Math.floor(expiresAt / 1000)}`);
+
+    const d = charge(parseMoney('1', 'USD'));
+    await provider.createPayment(d, createOptions(d));
+    expect(sandbox.requests.entries.at(-1)?.body).not.toContain('expires_at');
   });
 
   it('follows a session through every state', async () => {
@@ -475,7 +477,9 @@ describe('StripeProvider: webhooks', () => {
     sandbox.payAsync(asyncFail, 'failed');
     await provider.cancelPayment(expired);
 
-    const events = (await deliveries()).map((d) => provider.parseWebhook(d.body, d.headers));
+    const events = await Promise.all(
+      (await deliveries()).map((d) => provider.parseWebhook(d.body, d.headers)),
+    );
     expect(events.map((e) => [e?.type, e?.paymentId, e?.status, e?.rawStatus])).toEqual([
       ['checkout.session.completed', paid, 'paid', 'complete/paid'],
       ['checkout.session.completed', asyncOk, 'pending', 'complete/unpaid'],
@@ -496,7 +500,7 @@ describe('StripeProvider: webhooks', () => {
     const { paymentId } = await provider.createPayment(c, createOptions(c));
     sandbox.pay(paymentId);
     const [delivery] = await deliveries();
-    const event = provider.parseWebhook(new TextEncoder().encode(delivery?.body), {
+    const event = await provider.parseWebhook(new TextEncoder().encode(delivery?.body), {
       'Stripe-Signature': delivery?.headers['stripe-signature'],
     });
     expect(event?.paymentId).toBe(paymentId);
@@ -527,7 +531,7 @@ describe('StripeProvider: webhooks', () => {
     for (const [p, raw, h, reason] of cases) {
       let caught: unknown;
       try {
-        p.parseWebhook(raw, h);
+        await p.parseWebhook(raw, h);
       } catch (error) {
         caught = error;
       }
@@ -538,7 +542,7 @@ describe('StripeProvider: webhooks', () => {
     }
   });
 
-  it('returns null for a verified event of another type and rejects signed non-JSON', () => {
+  it('returns null for a verified event of another type and rejects signed non-JSON', async () => {
     const payload = JSON.stringify({
       id: 'evt_123',
       object: 'event',
@@ -551,9 +555,9 @@ describe('StripeProvider: webhooks', () => {
         secret: sandbox.webhookSecret,
       }),
     });
-    expect(provider.parseWebhook(payload, sign(payload))).toBeNull();
-    expect(() => provider.parseWebhook('not json', sign('not json'))).toThrow(WebhookError);
+    expect(await provider.parseWebhook(payload, sign(payload))).toBeNull();
+    await expect(provider.parseWebhook('not json', sign('not json'))).rejects.toThrow(WebhookError);
     const notAnEvent = JSON.stringify({ hello: 'world' });
-    expect(() => provider.parseWebhook(notAnEvent, sign(notAnEvent))).toThrow(/not a Stripe event/);
+    await expect(provider.parseWebhook(notAnEvent, sign(notAnEvent))).rejects.toThrow(/not a Stripe event/);
   });
 });

@@ -65,7 +65,10 @@ describe('createPayment', () => {
     const walleot = provider();
     const created = await walleot.createPayment(charge('0.29', 'USD'), createOptions);
     expect(created).toMatchObject({ status: 'pending', rawStatus: 'pending' });
-    expect(created.url).toBe(`${sandbox.origin}/checkout/${created.paymentId}`);
+    expect(created.action).toEqual({
+      kind: 'redirect',
+      url: `${sandbox.origin}/checkout/${created.paymentId}`,
+    });
     expect(sandbox.getSession(created.paymentId)).toMatchObject({ amount: 29, currency: 'usd' });
 
     const [request] = apiRequests('POST');
@@ -106,7 +109,10 @@ describe('createPayment', () => {
       body: { sessionId: 'sess_extra', url: 'https://pay.walleot.com/c/x', livemode: false },
     });
     const created = await provider().createPayment(charge('0.29', 'USD'), createOptions);
-    expect(created).toMatchObject({ paymentId: 'sess_extra', url: 'https://pay.walleot.com/c/x' });
+    expect(created).toMatchObject({
+      paymentId: 'sess_extra',
+      action: { kind: 'redirect', url: 'https://pay.walleot.com/c/x' },
+    });
   });
 });
 
@@ -129,7 +135,9 @@ describe('getPayment', () => {
   it('sees a payment made on the checkout page, and expiry on the sandbox clock', async () => {
     const walleot = provider();
     const paid = await walleot.createPayment(charge('0.29', 'USD'), createOptions);
-    await fetch(`${paid.url}/pay`, { method: 'POST', redirect: 'manual' });
+    expect(paid.action.kind).toBe('redirect');
+    const url = paid.action.kind === 'redirect' ? paid.action.url : '';
+    await fetch(`${url}/pay`, { method: 'POST', redirect: 'manual' });
     expect((await walleot.getPayment(paid.paymentId)).status).toBe('paid');
 
     const lapsed = await walleot.createPayment(charge('0.29', 'USD'), createOptions);

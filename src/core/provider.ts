@@ -34,6 +34,17 @@ export interface ProviderCapabilities {
   cancel: boolean;
   /** Status reads per minute per API key the provider allows; the confirmation layer stays under it. */
   statusReadsPerMinute: number;
+  /**
+   * Whether payments go to a test environment (test keys, a sandbox): no real money moves. The
+   * hosted pages show a test-mode banner from it.
+   */
+  testMode: boolean;
+  /**
+   * The payment lifetimes the provider accepts, in ms from creation (Stripe: 30 min to 24 h, with
+   * a margin). A router refuses at construction a `paymentTtlMs` outside it, so the stored plan's
+   * `expiresAt` can be sent unchanged on every retry. Undefined: any lifetime.
+   */
+  expiryWindowMs?: { min: number; max: number };
 }
 
 /** What is to be charged. */
@@ -51,7 +62,12 @@ export interface CreatePaymentOptions {
   metadata: Record<string, string>;
   /** Where the provider sends the user afterwards, when it redirects. */
   returnUrls?: { success: string; cancel: string };
-  /** When the payment link should stop working (ms since epoch); providers clamp to their window. */
+  /**
+   * When the payment link should stop working (ms since epoch), fixed once in the stored plan.
+   * Sent as is on every retry (never recomputed from the clock at send time), so a retry under
+   * the same idempotency key sends the same request; it lies within `capabilities.expiryWindowMs`
+   * of the plan's creation.
+   */
   expiresAt?: number;
 }
 
@@ -61,13 +77,37 @@ export interface ProviderPaymentState {
   status: PaymentStatus;
   /** The provider's own status words, e.g. `open/unpaid`, `cancelled`. */
   rawStatus: string;
+  /**
+   * What the provider says was paid, in payrouter minor units, where it reports it (Stripe's
+   * `amount_total` and `currency`). A `paid` status counts only when this equals the intent's
+   * amount and currency; a mismatch is treated as not paid and logged as an error.
+   */
+  paid?: Money;
 }
 
+/**
+ * What the payer (or the agent) does next to pay a created payment.
+ * - `redirect`: open `url` (a checkout page) in a browser.
+ * - `invoice`: a payment request an agent's wallet can pay by itself, e.g. a Lightning BOLT11
+ *   string; `scheme` names its format.
+ * - `credential_required`: the agent presents a machine credential meeting `requirements`
+ *   (provider-specific), checked with `verifyCredential`.
+ */
+export type PaymentAction =
+  | { kind: 'redirect'; url: string }
+  | { kind: 'invoice'; invoice: string; scheme: string }
+  | { kind: 'credential_required'; requirements: unknown };
+
 export interface CreatedPayment extends ProviderPaymentState {
-  /** The checkout link to hand the user. */
-  url: string;
+  /** How the payment is made: today always a `redirect` to the checkout link. */
+  action: PaymentAction;
   /** When the provider will expire the payment (ms since epoch), if known. */
   expiresAt?: number;
+}
+
+/** The checkout URL of a redirect action, or undefined for actions an agent completes by itself. */
+export function redirectUrlOf(action: PaymentAction): string | undefined {
+  return action.kind === 'redirect' ? action.url : undefined;
 }
 
 /** A verified webhook, normalised. */
@@ -84,7 +124,9 @@ export type HeaderBag = Record<string, string | string[] | undefined>;
 export type ChargeRefusal = string | undefined;
 
 /**
- * A payment provider. A new provider is one file implementing this.
+ * A payment provider. A new provider is one folder under src/providers/ implementing this; it
+ * loads its SDK or HTTP client lazily, on its first request, and keeps its secrets private
+ * (printing or serialising a provider shows no key).
  * Methods throw ProviderError for every failure; none of them logs or throws secrets.
  */
 export interface PaymentProvider {
@@ -97,10 +139,16 @@ export interface PaymentProvider {
   cancelPayment?(paymentId: string): Promise<ProviderPaymentState>;
   refundPayment?(paymentId: string): Promise<void>;
   /**
-   * Verify and parse a webhook from its raw body. Throws WebhookError on anything forged, stale or
-   * malformed; returns null for a verified event of a type that does not concern payments.
+   * Verify and parse a webhook from its raw body. Rejects with WebhookError on anything forged,
+   * stale or malformed; resolves null for a verified event of a type that does not concern payments.
    */
-  parseWebhook?(rawBody: string | Uint8Array, headers: HeaderBag): ProviderWebhookEvent | null;
+  parseWebhook?(rawBody: string | Uint8Array, headers: HeaderBag): Promise<ProviderWebhookEvent | null>;
+  /**
+   * For providers an agent pays by itself (`credential_required`): check a presented credential
+   * against the charge. Resolves the payment's state (paid, or authorized once settled after the
+   * run); rejects with ProviderError when the credential does not pay this charge.
+   */
+  verifyCredential?(credential: unknown, charge: Charge): Promise<ProviderPaymentState>;
   /** Release pooled connections. */
   close?(): Promise<void>;
 }

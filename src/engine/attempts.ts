@@ -3,7 +3,7 @@ import type { IntentRecord, PlannedAttempt, ProviderAttempt } from '../core/inte
 import { intentMoney } from '../core/intent/record.js';
 import { isFinalStatus, type PaymentStatus } from '../core/intent/status.js';
 import { addAttempt, liveAttempt } from '../core/intent/transitions.js';
-import type { CreatedPayment } from '../core/provider.js';
+import { type CreatedPayment, redirectUrlOf } from '../core/provider.js';
 import { mutateIntent, updateIntent } from './intents.js';
 import type { RouterCore } from './runtime.js';
 import { runHook } from './runtime.js';
@@ -82,10 +82,12 @@ async function createAttempt(core: RouterCore, intentId: string, providerId: str
     },
   );
   core.logger.debug('payment created', { intentId, providerId, paymentId: created.paymentId });
+  // Only a redirect has a link to show; an action the agent completes by itself leaves it empty.
+  const url = redirectUrlOf(created.action) ?? '';
   const attempt: ProviderAttempt = {
     providerId,
     paymentId: created.paymentId,
-    url: created.url,
+    url,
     status: created.status,
     rawStatus: created.rawStatus,
     idempotencyKey: plan.idempotencyKey,
@@ -110,7 +112,7 @@ async function createAttempt(core: RouterCore, intentId: string, providerId: str
       amount: intentMoney(stored),
       providerId,
       paymentId: created.paymentId,
-      url: created.url,
+      url,
     });
   }
   return stored;

@@ -4,8 +4,7 @@ import type { Logger } from '../core/logger.js';
 import type { Money } from '../core/money/money.js';
 import type { PaymentProvider } from '../core/provider.js';
 import type { RoutingPolicy } from '../core/route/route.js';
-import { StripeProvider, type StripeProviderOptions } from '../providers/stripe/provider.js';
-import { WalleotProvider, type WalleotProviderOptions } from '../providers/walleot/provider.js';
+import { type ProviderConfigMap, providersFromConfig } from '../providers/config.js';
 import type { PaymentStore } from '../store/types.js';
 import type { ConfirmationOptions } from './confirmation/index.js';
 
@@ -14,11 +13,7 @@ import type { ConfirmationOptions } from './confirmation/index.js';
  *  `two_step`: always the payment-required result and `confirm_payment`. */
 export type PaymentFlow = 'auto' | 'elicitation' | 'two_step';
 
-/** The PayMCP-style configuration mapping: `{ walleot: { apiKey }, stripe: { apiKey } }`. */
-export interface ProviderConfigMap {
-  walleot?: WalleotProviderOptions;
-  stripe?: StripeProviderOptions;
-}
+export type { ProviderConfigMap } from '../providers/config.js';
 
 export interface ChargeContext {
   tool: string;
@@ -261,22 +256,22 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-/** Instances as given, or built from the configuration mapping. Ids must be unique. */
-export function resolveProviders(input: EngineOptions['providers'], logger: Logger): PaymentProvider[] {
+/**
+ * Instances as given, or built from the configuration mapping. Ids must be unique, and each
+ * provider must accept the payment lifetime (`capabilities.expiryWindowMs`): the stored plan's
+ * expiry is sent unchanged on every retry, so it cannot be clamped at send time.
+ */
+export function resolveProviders(
+  input: EngineOptions['providers'],
+  logger: Logger,
+  settings: Pick<ResolvedSettings, 'paymentTtlMs'>,
+): PaymentProvider[] {
   let providers: PaymentProvider[];
   if (Array.isArray(input)) {
     providers = [...input];
   } else if (input !== null && typeof input === 'object') {
-    const map = input as ProviderConfigMap & Record<string, unknown>;
-    const unknown = Object.keys(map).filter((k) => k !== 'walleot' && k !== 'stripe');
-    if (unknown.length > 0) {
-      throw new ConfigError(
-        `Unknown provider "${unknown[0]}" in providers: the mapping form knows "walleot" and "stripe"; pass other providers as instances`,
-      );
-    }
-    providers = [];
-    if (map.walleot) providers.push(new WalleotProvider({ logger, ...map.walleot }));
-    if (map.stripe) providers.push(new StripeProvider({ logger, ...map.stripe }));
+    // The mapping form is built by payrouter/providers; its providers load their SDKs lazily.
+    providers = providersFromConfig(input as ProviderConfigMap, { logger });
   } else {
     throw new ConfigError(
       'PayRouter needs providers: an array of provider instances or { walleot: {...}, stripe: {...} }',
@@ -293,6 +288,19 @@ export function resolveProviders(input: EngineOptions['providers'], logger: Logg
     if (seen.has(p.id))
       throw new ConfigError(`Two providers share the id "${p.id}"; give one of them another id`);
     seen.add(p.id);
+    const window = p.capabilities?.expiryWindowMs;
+    if (window !== undefined && (settings.paymentTtlMs < window.min || settings.paymentTtlMs > window.max)) {
+      throw new ConfigError(
+        `paymentTtlMs ${settings.paymentTtlMs} (${describeMs(settings.paymentTtlMs)}) is outside what provider "${p.id}" accepts: ` +
+          `${window.min} to ${window.max} ms (${describeMs(window.min)} to ${describeMs(window.max)}); choose a paymentTtlMs in that range`,
+      );
+    }
   }
   return providers;
+}
+
+function describeMs(ms: number): string {
+  const minutes = ms / 60_000;
+  if (minutes >= 60 && Number.isInteger(minutes / 60)) return `${minutes / 60} h`;
+  return Number.isInteger(minutes) ? `${minutes} min` : `${ms / 1000} s`;
 }

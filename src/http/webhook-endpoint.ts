@@ -53,7 +53,7 @@ export async function handleWebhook(
 
   let event: ProviderWebhookEvent | null;
   try {
-    event = provider.parseWebhook(body.bytes, req.headers);
+    event = await provider.parseWebhook(body.bytes, req.headers);
   } catch (error) {
     if (error instanceof WebhookError) {
       core.logger.warn('webhook rejected', { providerId, reason: error.message });
@@ -84,6 +84,7 @@ export async function handleWebhook(
       paymentId: event.paymentId,
       status: event.status,
       rawStatus: event.rawStatus,
+      ...(event.paid === undefined ? {} : { paid: event.paid }),
     });
   } catch (error) {
     core.logger.error('applying a webhook failed; the provider will retry', {

@@ -114,7 +114,7 @@ export class PayRouter {
     const options = parseOptions(payRouterOptionsSchema, given);
     const settings = resolveSettings(options);
     const logger: Logger = options.logger ? redactingLogger(options.logger) : consoleLogger();
-    const providers = resolveProviders(options.providers, logger);
+    const providers = resolveProviders(options.providers, logger, settings);
     const providerById = new Map<string, PaymentProvider>(providers.map((p) => [p.id, p]));
     this.#ownsStore = options.store === undefined;
     const store: PaymentStore = options.store ?? memoryStore();

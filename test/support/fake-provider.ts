@@ -37,6 +37,7 @@ export class FakeProvider implements PaymentProvider {
       refunds: false,
       cancel: false,
       statusReadsPerMinute: options.statusReadsPerMinute ?? 1000,
+      testMode: true,
     };
   }
 
@@ -74,7 +75,12 @@ export class FakeProvider implements PaymentProvider {
   async createPayment(): Promise<CreatedPayment> {
     const paymentId = `fake_${this.#nextId++}`;
     this.setStatus(paymentId, 'pending', 'open');
-    return { paymentId, status: 'pending', rawStatus: 'open', url: `https://pay.example/${paymentId}` };
+    return {
+      paymentId,
+      status: 'pending',
+      rawStatus: 'open',
+      action: { kind: 'redirect', url: `https://pay.example/${paymentId}` },
+    };
   }
 
   async getPayment(paymentId: string): Promise<ProviderPaymentState> {

@@ -48,6 +48,7 @@ export class ZeroLatencyProvider implements PaymentProvider {
       refunds: false,
       cancel: false,
       statusReadsPerMinute: options.statusReadsPerMinute ?? Number.POSITIVE_INFINITY,
+      testMode: true,
     };
   }
 
@@ -69,7 +70,7 @@ export class ZeroLatencyProvider implements PaymentProvider {
       paymentId,
       status: 'pending',
       rawStatus: 'pending',
-      url: `https://pay.invalid/${paymentId}`,
+      action: { kind: 'redirect', url: `https://pay.invalid/${paymentId}` },
     };
     this.#payments.set(paymentId, { paymentId, status: 'pending', rawStatus: 'pending' });
     this.#byKey.set(options.idempotencyKey, created);

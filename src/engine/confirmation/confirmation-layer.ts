@@ -78,6 +78,8 @@ const providerStateSchema = z.object({
   paymentId: z.string().min(1),
   status: z.enum(PAYMENT_STATUSES),
   rawStatus: z.string(),
+  /** What was paid, checked against the intent by the status write path. */
+  paid: z.object({ minor: z.number().int().safe(), currency: z.string().min(1).max(16) }).optional(),
 });
 
 /** Where a cached answer came from: `denied` means the rate budget kept us from asking. */

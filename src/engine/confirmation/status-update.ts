@@ -1,8 +1,9 @@
 import { PayRouterError } from '../../core/errors.js';
-import type { IntentRecord } from '../../core/intent/record.js';
+import { type IntentRecord, intentMoney } from '../../core/intent/record.js';
 import { isForwardTransition, type PaymentStatus } from '../../core/intent/status.js';
 import { PAID_RETENTION_MS } from '../../core/intent/transitions.js';
 import type { Logger } from '../../core/logger.js';
+import { formatMoney } from '../../core/money/money.js';
 import type { ProviderPaymentState } from '../../core/provider.js';
 import type { PaymentStore } from '../../store/types.js';
 
@@ -23,6 +24,20 @@ export interface StatusUpdate {
 }
 
 /**
+ * Whether the provider reports a payment of another amount or currency than the intent's: such a
+ * "paid" does not count (DESIGN §2 await; §5.1). A provider that reports no amount is taken at
+ * its word (its payment was created for the intent's amount).
+ */
+export function paidMismatch(intent: IntentRecord, state: ProviderPaymentState): boolean {
+  if (state.status !== 'paid' || state.paid === undefined) return false;
+  const expected = intentMoney(intent);
+  return (
+    state.paid.minor !== expected.minor ||
+    state.paid.currency.toUpperCase() !== expected.currency.toUpperCase()
+  );
+}
+
+/**
  * The record after applying `state` to the attempt `providerId`/`state.paymentId`, or undefined when
  * nothing moves forward. The intent follows its live (last) attempt; an earlier attempt can still
  * make it `paid` (money moved, so the paid call must stay usable) and `refunded` when no other
@@ -34,7 +49,7 @@ export function withProviderState(
   state: ProviderPaymentState,
   now: number,
 ): IntentRecord | undefined {
-  if (state.status === 'unknown') return undefined;
+  if (state.status === 'unknown' || paidMismatch(intent, state)) return undefined;
   const index = intent.attempts.findLastIndex(
     (a) => a.providerId === providerId && a.paymentId === state.paymentId,
   );
@@ -77,6 +92,19 @@ export async function applyProviderStateToStore(
   for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
     const current = await store.get(intentId);
     if (current === undefined) return undefined;
+    if (paidMismatch(current, state)) {
+      options.logger.error(
+        'provider reports a payment of another amount or currency; it does not count as paid',
+        {
+          intentId,
+          providerId,
+          paymentId: state.paymentId,
+          expected: formatMoney(intentMoney(current)),
+          reported: `${state.paid?.minor} ${state.paid?.currency} (minor units)`,
+        },
+      );
+      return { intent: current, written: false, statusChanged: false };
+    }
     const next = withProviderState(current, providerId, state, options.now());
     if (next === undefined) return { intent: current, written: false, statusChanged: false };
     const stored = await store.update(next, current.version);

@@ -1,15 +1,21 @@
-import Stripe from 'stripe';
 import { ProviderError, type ProviderErrorCode } from '../../core/errors.js';
 import { redactText } from '../../core/logger.js';
+import type { StripeModule } from './sdk.js';
 
 /**
  * stripe-node error classes (reference §2.6) mapped to payrouter's ProviderError codes. Messages
  * carry Stripe's code, param and request id for operators, never the API key: authentication
  * messages are our own (Stripe's echoes part of the key), the rest go through redaction.
  */
-export function stripeProviderError(providerId: string, error: unknown, action: string): ProviderError {
+export function stripeProviderError(
+  providerId: string,
+  error: unknown,
+  action: string,
+  /** The loaded SDK; undefined when loading it failed (then nothing is a Stripe error). */
+  Stripe: StripeModule | undefined,
+): ProviderError {
   if (error instanceof ProviderError) return error;
-  if (!(error instanceof Stripe.errors.StripeError)) {
+  if (Stripe === undefined || !(error instanceof Stripe.errors.StripeError)) {
     const text = error instanceof Error ? error.message : String(error);
     return new ProviderError(providerId, 'provider_unavailable', `${action} failed: ${redactText(text)}`);
   }

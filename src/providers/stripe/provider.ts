@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { z } from 'zod';
 import { ConfigError, ProviderError, WebhookError } from '../../core/errors.js';
+import type { PaymentStatus } from '../../core/intent/status.js';
 import {
   consoleLogger,
   type Logger,
@@ -33,9 +34,11 @@ import {
   stripeMinimum,
 } from './currencies.js';
 import { stripeProviderError } from './errors.js';
+import { loadStripe, type StripeModule } from './sdk.js';
 import {
   intentIdOf,
   mapSessionStatus,
+  paidAmountOf,
   paymentIntentIdOf,
   type SessionView,
   sessionSchema,
@@ -48,7 +51,9 @@ export { fromStripeAmount, toStripeAmount } from './currencies.js';
  * official `stripe` SDK. Amounts are converted exactly from payrouter minor units to Stripe's
  * unit and refused before any request when Stripe would refuse them; every create carries the
  * router's idempotency key and the intent id; status reads both `status` and `payment_status`;
- * webhooks are verified with the SDK.
+ * webhooks are verified with the SDK. The SDK is loaded on the first request (so importing or
+ * building a provider costs nothing), and the key, the webhook secret and the SDK client live in
+ * private fields: printing or serialising the provider shows only its id and mode.
  */
 
 export interface StripeProviderOptions {
@@ -86,9 +91,32 @@ const optionsSchema = z.object({
 });
 
 const DEFAULT_ID = 'stripe';
-/** Stripe takes `expires_at` 30 min to 24 h after creation; keep a minute clear of both edges. */
-const MIN_LIFETIME_S = 31 * 60;
-const MAX_LIFETIME_S = 24 * 60 * 60 - 60;
+/**
+ * Stripe takes `expires_at` 30 min to 24 h after creation. The window offered to the router keeps
+ * a minute clear of both edges, for the time between planning a payment and Stripe receiving it.
+ */
+export const STRIPE_EXPIRY_WINDOW_MS: Readonly<{ min: number; max: number }> = Object.freeze({
+  min: 31 * 60 * 1000,
+  max: (24 * 60 - 1) * 60 * 1000,
+});
+/** Keys the stripe SDK's constructor accepts (stripe 23: it throws on any other). */
+const STRIPE_CONFIG_KEYS: ReadonlySet<string> = new Set([
+  'authenticator',
+  'apiVersion',
+  'typescript',
+  'maxNetworkRetries',
+  'httpAgent',
+  'httpClient',
+  'timeout',
+  'host',
+  'port',
+  'protocol',
+  'telemetry',
+  'emitEventBodies',
+  'appInfo',
+  'stripeAccount',
+  'stripeContext',
+] satisfies ReadonlyArray<keyof Stripe.StripeConfig>);
 const MAX_PRODUCT_NAME = 250;
 const MAX_CLIENT_REFERENCE = 200;
 const MAX_METADATA_VALUE = 500;
@@ -112,10 +140,12 @@ const eventSchema = z.object({
 export class StripeProvider implements PaymentProvider {
   readonly id: string;
   readonly capabilities: ProviderCapabilities;
-  private readonly stripe: Stripe;
-  private readonly webhookSecret: string | undefined;
-  private readonly logger: Logger;
-  private readonly currencySet: ReadonlySet<string>;
+  readonly #apiKey: string;
+  readonly #webhookSecret: string | undefined;
+  readonly #config: Stripe.StripeConfig;
+  readonly #logger: Logger;
+  readonly #currencySet: ReadonlySet<string>;
+  #client: Promise<{ sdk: StripeModule; client: Stripe }> | undefined;
 
   constructor(options: StripeProviderOptions) {
     const parsed = optionsSchema.safeParse(options ?? {});
@@ -143,39 +173,116 @@ export class StripeProvider implements PaymentProvider {
         'StripeProvider webhookSecret is empty; pass the endpoint signing secret (whsec_…) or leave it out to disable webhooks',
       );
     }
-    this.webhookSecret = webhookSecret?.trim();
-    registerSecret(this.webhookSecret);
-    this.logger = logger === undefined ? consoleLogger() : redactingLogger(logger);
+    this.#apiKey = trimmedKey;
+    this.#webhookSecret = webhookSecret?.trim();
+    registerSecret(this.#webhookSecret);
+    this.#logger = logger === undefined ? consoleLogger() : redactingLogger(logger);
 
-    this.currencySet = new Set(resolveCurrencies(currencies));
+    this.#currencySet = new Set(resolveCurrencies(currencies));
 
-    try {
-      this.stripe = new Stripe(trimmedKey, { telemetry: false, ...options.stripe });
-    } catch (error) {
-      const text = error instanceof Error ? error.message : String(error);
-      throw new ConfigError(`StripeProvider: invalid stripe options: ${redactText(text)}`);
+    // The SDK is built on first use; its one construction-time check (known keys) is made here.
+    const unknownKey = Object.keys(options.stripe ?? {}).find((key) => !STRIPE_CONFIG_KEYS.has(key));
+    if (unknownKey !== undefined) {
+      throw new ConfigError(
+        `StripeProvider: invalid stripe options: unknown key "${unknownKey.slice(0, 40)}" (the stripe SDK accepts ${[...STRIPE_CONFIG_KEYS].join(', ')})`,
+      );
     }
+    this.#config = { telemetry: false, ...options.stripe };
 
     const limits: Record<string, AmountLimits> = {};
-    for (const code of this.currencySet) limits[code] = stripeLimitsIn(code, currencyExponent(code));
+    for (const code of this.#currencySet) limits[code] = stripeLimitsIn(code, currencyExponent(code));
     this.capabilities = Object.freeze({
       label: 'Card (Stripe Checkout)',
-      currencies: Object.freeze([...this.currencySet]),
+      currencies: Object.freeze([...this.#currencySet]),
       limits: Object.freeze(limits),
       fee: Object.freeze({ percentBps: 290, fixedMinor: 30, label: '2.9% + 30¢' }),
       instant: false,
-      webhooks: this.webhookSecret !== undefined,
+      webhooks: this.#webhookSecret !== undefined,
       returnRedirect: true,
       refunds: true,
       cancel: true,
       // Test mode allows 25 requests per second per account (live: 100); stay within test mode's.
       statusReadsPerMinute: 1200,
+      testMode: /^(sk|rk)_test_/.test(trimmedKey),
+      expiryWindowMs: STRIPE_EXPIRY_WINDOW_MS,
     });
+  }
+
+  /** A safe one-line summary: no key, no secret, no SDK client. */
+  toString(): string {
+    return `StripeProvider { id: '${this.id}', mode: '${this.capabilities.testMode ? 'test' : 'live'}' }`;
+  }
+
+  toJSON(): { provider: 'StripeProvider'; id: string; mode: 'test' | 'live'; webhooks: boolean } {
+    return {
+      provider: 'StripeProvider',
+      id: this.id,
+      mode: this.capabilities.testMode ? 'test' : 'live',
+      webhooks: this.capabilities.webhooks,
+    };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
+  /** The stripe SDK and a client, built once, on the first request. */
+  #stripe(): Promise<{ sdk: StripeModule; client: Stripe }> {
+    this.#client ??= loadStripe().then((sdk) => {
+      try {
+        return { sdk, client: new sdk(this.#apiKey, this.#config) };
+      } catch (error) {
+        const text = error instanceof Error ? error.message : String(error);
+        throw new ConfigError(`StripeProvider: invalid stripe options: ${redactText(text)}`);
+      }
+    });
+    // A failed load (the stripe package missing) is not cached: the next request tries again.
+    this.#client.catch(() => {
+      this.#client = undefined;
+    });
+    return this.#client;
+  }
+
+  /**
+   * One SDK call with a debug line like Walleot's: method, path, status and latency, never a
+   * secret. The error, if any, is mapped to a ProviderError.
+   */
+  async #call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    action: string,
+    send: (client: Stripe, sdk: StripeModule) => Promise<T>,
+  ): Promise<T> {
+    let sdk: StripeModule | undefined;
+    const started = performance.now();
+    try {
+      const loaded = await this.#stripe();
+      sdk = loaded.sdk;
+      const result = await send(loaded.client, sdk);
+      this.#logger.debug('stripe request', {
+        provider: this.id,
+        method,
+        path,
+        status: 200,
+        durationMs: Math.round(performance.now() - started),
+      });
+      return result;
+    } catch (error) {
+      const mapped = stripeProviderError(this.id, error, action, sdk);
+      this.#logger.debug('stripe request', {
+        provider: this.id,
+        method,
+        path,
+        ...(mapped.status === undefined ? { error: mapped.code } : { status: mapped.status }),
+        durationMs: Math.round(performance.now() - started),
+      });
+      throw mapped;
+    }
   }
 
   refuseCharge(money: Money): ChargeRefusal {
     const code = normalizeCurrency(money.currency);
-    if (code === undefined || !this.currencySet.has(code)) {
+    if (code === undefined || !this.#currencySet.has(code)) {
       const supported = code !== undefined && STRIPE_CURRENCIES.has(code.toLowerCase());
       return supported
         ? `StripeProvider "${this.id}" is not configured for ${code} (add it to currencies)`
@@ -213,22 +320,21 @@ export class StripeProvider implements PaymentProvider {
       metadata: this.buildMetadata(options.metadata, charge.intentId),
     };
     if (charge.intentId.length <= MAX_CLIENT_REFERENCE) params.client_reference_id = charge.intentId;
-    const expiresAt = stripeExpiresAt(options.expiresAt, Date.now());
-    if (expiresAt !== undefined) params.expires_at = expiresAt;
+    // From the stored plan, unchanged: a retry under the same key must send the same parameters.
+    if (options.expiresAt !== undefined && Number.isFinite(options.expiresAt)) {
+      params.expires_at = Math.floor(options.expiresAt / 1000);
+    }
     if (options.returnUrls !== undefined) {
       params.success_url = options.returnUrls.success;
       params.cancel_url = options.returnUrls.cancel;
     }
 
-    let session: SessionView;
-    try {
-      const created = await this.stripe.checkout.sessions.create(params, {
+    const created = await this.#call('POST', '/v1/checkout/sessions', 'create Checkout Session', (stripe) =>
+      stripe.checkout.sessions.create(params, {
         idempotencyKey: stripeIdempotencyKey(options.idempotencyKey),
-      });
-      session = this.readSession(created, 'create');
-    } catch (error) {
-      throw stripeProviderError(this.id, error, 'create Checkout Session');
-    }
+      }),
+    );
+    const session = this.readSession(created, 'create');
     if (typeof session.url !== 'string' || session.url === '') {
       throw new ProviderError(
         this.id,
@@ -237,55 +343,65 @@ export class StripeProvider implements PaymentProvider {
       );
     }
     const state = this.state(session);
-    this.logger.debug('stripe: checkout session created', {
+    this.#logger.debug('stripe: checkout session created', {
       paymentId: session.id,
       intentId: charge.intentId,
       rawStatus: state.rawStatus,
     });
     return {
       ...state,
-      url: session.url,
+      action: { kind: 'redirect', url: session.url },
       ...(typeof session.expires_at === 'number' ? { expiresAt: session.expires_at * 1000 } : {}),
     };
   }
 
   async getPayment(paymentId: string): Promise<ProviderPaymentState> {
     this.checkSessionId(paymentId);
-    try {
-      const session = await this.stripe.checkout.sessions.retrieve(paymentId, { expand: ['payment_intent'] });
-      return this.state(this.readSession(session, 'retrieve'));
-    } catch (error) {
-      throw stripeProviderError(this.id, error, `retrieve Checkout Session ${paymentId}`);
-    }
+    const session = await this.#call(
+      'GET',
+      `/v1/checkout/sessions/${paymentId}`,
+      `retrieve Checkout Session ${paymentId}`,
+      (stripe) => stripe.checkout.sessions.retrieve(paymentId, { expand: ['payment_intent'] }),
+    );
+    return this.state(this.readSession(session, 'retrieve'));
   }
 
   /** Expire an open session; a session that is no longer open is returned as it stands. */
   async cancelPayment(paymentId: string): Promise<ProviderPaymentState> {
     this.checkSessionId(paymentId);
+    let session: unknown;
     try {
-      const session = await this.stripe.checkout.sessions.expire(paymentId);
-      return this.state(this.readSession(session, 'expire'));
+      session = await this.#call(
+        'POST',
+        `/v1/checkout/sessions/${paymentId}/expire`,
+        `expire Checkout Session ${paymentId}`,
+        (stripe) => stripe.checkout.sessions.expire(paymentId),
+      );
     } catch (error) {
-      const mapped = stripeProviderError(this.id, error, `expire Checkout Session ${paymentId}`);
-      if (mapped.code !== 'invalid_request' || mapped.status !== 400) throw mapped;
+      if (!(error instanceof ProviderError) || error.code !== 'invalid_request' || error.status !== 400) {
+        throw error;
+      }
       const current = await this.getPayment(paymentId);
-      if (current.rawStatus.startsWith('open/')) throw mapped;
+      if (current.rawStatus.startsWith('open/')) throw error;
       return current;
     }
+    return this.state(this.readSession(session, 'expire'));
   }
 
   /** Refund the whole payment of a paid session; a payment already refunded counts as done. */
   async refundPayment(paymentId: string): Promise<void> {
     this.checkSessionId(paymentId);
-    let intentId: string | undefined;
-    let rawStatus: string;
-    try {
-      const session = this.readSession(await this.stripe.checkout.sessions.retrieve(paymentId), 'retrieve');
-      intentId = paymentIntentIdOf(session);
-      rawStatus = mapSessionStatus(session).rawStatus;
-    } catch (error) {
-      throw stripeProviderError(this.id, error, `retrieve Checkout Session ${paymentId}`);
-    }
+    const session = this.readSession(
+      await this.#call(
+        'GET',
+        `/v1/checkout/sessions/${paymentId}`,
+        `retrieve Checkout Session ${paymentId}`,
+        (stripe) => stripe.checkout.sessions.retrieve(paymentId),
+      ),
+      'retrieve',
+    );
+    const intentId = paymentIntentIdOf(session);
+    const rawStatus = mapSessionStatus(session).rawStatus;
     if (intentId === undefined) {
       throw new ProviderError(
         this.id,
@@ -293,42 +409,47 @@ export class StripeProvider implements PaymentProvider {
         `Checkout Session ${paymentId} has no payment to refund (${rawStatus})`,
       );
     }
-    try {
-      // One key per session: a retried refund replays instead of refunding twice.
-      await this.stripe.refunds.create(
-        { payment_intent: intentId },
-        { idempotencyKey: stripeIdempotencyKey(`payrouter-refund-${paymentId}`) },
-      );
-    } catch (error) {
-      if (
-        error instanceof Stripe.errors.StripeInvalidRequestError &&
-        error.code === 'charge_already_refunded'
-      ) {
-        return;
-      }
-      throw stripeProviderError(this.id, error, `refund Checkout Session ${paymentId}`);
-    }
-    this.logger.info('stripe: payment refunded', { paymentId });
+    const refunded = await this.#call(
+      'POST',
+      '/v1/refunds',
+      `refund Checkout Session ${paymentId}`,
+      async (stripe, sdk) => {
+        try {
+          // One key per session: a retried refund replays instead of refunding twice.
+          await stripe.refunds.create(
+            { payment_intent: intentId },
+            { idempotencyKey: stripeIdempotencyKey(`payrouter-refund-${paymentId}`) },
+          );
+          return true;
+        } catch (error) {
+          if (
+            error instanceof sdk.errors.StripeInvalidRequestError &&
+            error.code === 'charge_already_refunded'
+          ) {
+            return false;
+          }
+          throw error;
+        }
+      },
+    );
+    if (refunded) this.#logger.info('stripe: payment refunded', { paymentId });
   }
 
-  parseWebhook(rawBody: string | Uint8Array, headers: HeaderBag): ProviderWebhookEvent | null {
-    if (this.webhookSecret === undefined) {
+  async parseWebhook(rawBody: string | Uint8Array, headers: HeaderBag): Promise<ProviderWebhookEvent | null> {
+    const secret = this.#webhookSecret;
+    if (secret === undefined) {
       throw new WebhookError('Stripe webhooks are not configured: pass webhookSecret to StripeProvider');
     }
     const header = headerValue(headers, 'stripe-signature');
     if (header === undefined || header.trim() === '') {
       throw new WebhookError('Stripe webhook without a Stripe-Signature header');
     }
+    const { sdk, client } = await this.#stripe();
     let verified: unknown;
     try {
-      verified = this.stripe.webhooks.constructEvent(
-        rawBody,
-        header,
-        this.webhookSecret,
-        WEBHOOK_TOLERANCE_S,
-      );
+      verified = client.webhooks.constructEvent(rawBody, header, secret, WEBHOOK_TOLERANCE_S);
     } catch (error) {
-      if (error instanceof Stripe.errors.StripeSignatureVerificationError) {
+      if (error instanceof sdk.errors.StripeSignatureVerificationError) {
         const stale = /tolerance/i.test(error.message);
         throw new WebhookError(
           stale
@@ -355,7 +476,7 @@ export class StripeProvider implements PaymentProvider {
     // completed reports the session as it stands; the async and expiry events are the outcome itself.
     const status = type === 'checkout.session.completed' ? mapped.status : WEBHOOK_STATUS[type];
     if (type === 'checkout.session.completed' && !mapped.known) {
-      this.logger.warn('stripe: webhook session in an unexpected state', {
+      this.#logger.warn('stripe: webhook session in an unexpected state', {
         eventId,
         rawStatus: mapped.rawStatus,
       });
@@ -364,9 +485,7 @@ export class StripeProvider implements PaymentProvider {
     return {
       eventId,
       type,
-      paymentId: session.data.id,
-      status,
-      rawStatus: mapped.rawStatus,
+      ...this.withPaidAmount(session.data, status, mapped.rawStatus),
       ...(intentId === undefined ? {} : { intentId }),
     };
   }
@@ -374,12 +493,34 @@ export class StripeProvider implements PaymentProvider {
   private state(session: SessionView): ProviderPaymentState {
     const mapped = mapSessionStatus(session);
     if (!mapped.known) {
-      this.logger.warn('stripe: Checkout Session in an unexpected state; treating it as unknown', {
+      this.#logger.warn('stripe: Checkout Session in an unexpected state; treating it as unknown', {
         paymentId: session.id,
         rawStatus: mapped.rawStatus,
       });
     }
-    return { paymentId: session.id, status: mapped.status, rawStatus: mapped.rawStatus };
+    return this.withPaidAmount(session, mapped.status, mapped.rawStatus);
+  }
+
+  /**
+   * A paid state carries what the session says was paid (`amount_total`, `currency`), so the
+   * router can check it against the intent. A "paid" session whose amount cannot be read is
+   * `unknown`: never paid on trust.
+   */
+  private withPaidAmount(
+    session: SessionView,
+    status: PaymentStatus,
+    rawStatus: string,
+  ): ProviderPaymentState {
+    if (status !== 'paid') return { paymentId: session.id, status, rawStatus };
+    const paid = paidAmountOf(session);
+    if (paid === undefined) {
+      this.#logger.warn('stripe: paid Checkout Session without a readable amount_total and currency', {
+        paymentId: session.id,
+        rawStatus,
+      });
+      return { paymentId: session.id, status: 'unknown', rawStatus };
+    }
+    return { paymentId: session.id, status, rawStatus, paid };
   }
 
   private readSession(value: unknown, action: string): SessionView {
@@ -462,17 +603,6 @@ function stripeIdempotencyKey(key: string): string {
   return key.length <= MAX_IDEMPOTENCY_KEY
     ? key
     : `payrouter-sha256-${createHash('sha256').update(key).digest('hex')}`;
-}
-
-/**
- * `expires_at` in unix seconds, clamped into Stripe's window. Inside the window the value is
- * passed unchanged, so a retry with the same `expiresAt` replays the first request.
- */
-export function stripeExpiresAt(expiresAtMs: number | undefined, nowMs: number): number | undefined {
-  if (expiresAtMs === undefined || !Number.isFinite(expiresAtMs)) return undefined;
-  const now = Math.floor(nowMs / 1000);
-  const wanted = Math.floor(expiresAtMs / 1000);
-  return Math.min(Math.max(wanted, now + MIN_LIFETIME_S), now + MAX_LIFETIME_S);
 }
 
 function headerValue(headers: HeaderBag, name: string): string | undefined {

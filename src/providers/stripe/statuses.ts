@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { PaymentStatus } from '../../core/intent/status.js';
+import type { Money } from '../../core/money/money.js';
+import { fromStripeAmount } from './currencies.js';
 
 /**
  * What StripeProvider reads from a Checkout Session, validated (the SDK's types describe what
@@ -19,6 +21,9 @@ export const sessionSchema = z.object({
     .optional(),
   metadata: z.record(z.string(), z.string()).nullable().optional(),
   client_reference_id: z.string().nullable().optional(),
+  /** What the session charges, in Stripe's unit of `currency` (lowercase). */
+  amount_total: z.number().int().nullable().optional(),
+  currency: z.string().nullable().optional(),
 });
 export type SessionView = z.infer<typeof sessionSchema>;
 
@@ -69,4 +74,11 @@ export function paymentIntentIdOf(session: SessionView): string | undefined {
   const intent = session.payment_intent;
   if (typeof intent === 'string') return intent;
   return intent?.id;
+}
+
+/** What the session charges (`amount_total`, `currency`) in payrouter minor units, when readable. */
+export function paidAmountOf(session: SessionView): Money | undefined {
+  const { amount_total: amount, currency } = session;
+  if (typeof amount !== 'number' || typeof currency !== 'string') return undefined;
+  return fromStripeAmount(amount, currency);
 }

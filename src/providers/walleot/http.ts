@@ -1,11 +1,12 @@
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { ProviderError } from '../../core/errors.js';
 import { type Logger, redactText } from '../../core/logger.js';
 import { codeForStatus, errorCode, NOT_PROCESSED_CODES, walleotErrorDetail } from './errors.js';
 
 /**
- * The HTTP side of WalleotProvider: one keep-alive connection pool, a deadline per attempt, error
- * classification into ProviderError, and retries that never risk a second session.
+ * The HTTP side of WalleotProvider: one keep-alive connection pool (undici, imported on the first
+ * request), a deadline per attempt, error classification into ProviderError, and retries that
+ * never risk a second session. The API key lives in a private field.
  *
  * Walleot has no idempotency (reference/providers.md §1.4), so a POST is retried only when the
  * server surely did not act on it: a 429, or a connection that failed before any answer. A GET
@@ -35,22 +36,58 @@ type Attempt =
   | { kind: 'response'; status: number; headers: Record<string, string | string[] | undefined>; text: string }
   | { kind: 'failure'; error: ProviderError; notProcessed: boolean };
 
+let undici: Promise<typeof import('undici')> | undefined;
+
+/** undici, imported once on first use (DESIGN §5.8: importing payrouter loads no provider SDK). */
+function loadUndici(): Promise<typeof import('undici')> {
+  undici ??= import('undici').catch((error: unknown) => {
+    undici = undefined;
+    throw error;
+  });
+  return undici;
+}
+
 export class WalleotHttpClient {
-  private readonly agent: Agent;
+  readonly #options: Omit<WalleotHttpOptions, 'apiKey'>;
+  readonly #apiKey: string;
+  #agent: Promise<Agent> | undefined;
   private readonly origin: string;
   private readonly basePath: string;
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly options: WalleotHttpOptions) {
+  constructor(options: WalleotHttpOptions) {
+    const { apiKey, ...rest } = options;
+    this.#apiKey = apiKey;
+    this.#options = rest;
     this.origin = options.baseUrl.origin;
     this.basePath = options.baseUrl.pathname.replace(/\/+$/, '');
-    this.agent = new Agent({
-      keepAliveTimeout: 10_000,
-      keepAliveMaxTimeout: 60_000,
-      connections: 32,
-      connectTimeout: Math.min(options.timeoutMs, 10_000),
-      maxResponseSize: MAX_RESPONSE_BYTES,
-    });
+  }
+
+  /** The connection pool, built on the first request. */
+  #pool(): Promise<Agent> {
+    this.#agent ??= loadUndici().then(
+      ({ Agent }) =>
+        new Agent({
+          keepAliveTimeout: 10_000,
+          keepAliveMaxTimeout: 60_000,
+          connections: 32,
+          connectTimeout: Math.min(this.#options.timeoutMs, 10_000),
+          maxResponseSize: MAX_RESPONSE_BYTES,
+        }),
+      (error: unknown) => {
+        this.#agent = undefined;
+        throw error;
+      },
+    );
+    return this.#agent;
+  }
+
+  toJSON(): { origin: string } {
+    return { origin: this.origin };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `WalleotHttpClient { origin: '${this.origin}' }`;
   }
 
   /** Send one API call (with retries) and return the parsed JSON body of its 2xx answer. */
@@ -61,7 +98,7 @@ export class WalleotHttpClient {
     headers: Record<string, string> = {},
   ): Promise<unknown> {
     if (this.closing !== undefined) {
-      throw new ProviderError(this.options.providerId, 'provider_unavailable', 'the provider was closed');
+      throw new ProviderError(this.#options.providerId, 'provider_unavailable', 'the provider was closed');
     }
     const payload = body === undefined ? undefined : JSON.stringify(body);
     for (let attempt = 0; ; attempt++) {
@@ -79,12 +116,12 @@ export class WalleotHttpClient {
         failure = outcome.error;
         retrySafe = method === 'GET' || outcome.notProcessed;
       }
-      if (!retrySafe || attempt >= this.options.maxRetries) throw failure;
+      if (!retrySafe || attempt >= this.#options.maxRetries) throw failure;
       const delay = waitMs ?? backoffMs(attempt);
       // A server asking for a long pause is better served by the caller's own scheduling.
       if (delay > MAX_SERVER_WAIT_MS) throw failure;
-      this.options.logger.debug('walleot retrying', {
-        provider: this.options.providerId,
+      this.#options.logger.debug('walleot retrying', {
+        provider: this.#options.providerId,
         method,
         path: this.basePath + path,
         attempt: attempt + 1,
@@ -96,7 +133,14 @@ export class WalleotHttpClient {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.agent.close();
+    // Nothing to close when no request was ever made: undici is not even loaded.
+    this.closing ??=
+      this.#agent === undefined
+        ? Promise.resolve()
+        : this.#agent.then(
+            (agent) => agent.close(),
+            () => undefined,
+          );
     return this.closing;
   }
 
@@ -114,10 +158,10 @@ export class WalleotHttpClient {
     const timer = setTimeout(() => {
       timedOut = true;
       controller.abort();
-    }, this.options.timeoutMs);
+    }, this.#options.timeoutMs);
     const log = (fields: Record<string, unknown>): void =>
-      this.options.logger.debug('walleot request', {
-        provider: this.options.providerId,
+      this.#options.logger.debug('walleot request', {
+        provider: this.#options.providerId,
         method,
         path: fullPath,
         attempt,
@@ -125,12 +169,13 @@ export class WalleotHttpClient {
         ...fields,
       });
     try {
-      const response = await this.agent.request({
+      const agent = await this.#pool();
+      const response = await agent.request({
         origin: this.origin,
         path: fullPath,
         method,
         headers: {
-          authorization: `Bearer ${this.options.apiKey}`,
+          authorization: `Bearer ${this.#apiKey}`,
           accept: 'application/json',
           'user-agent': 'payrouter',
           ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
@@ -149,9 +194,9 @@ export class WalleotHttpClient {
         return {
           kind: 'failure',
           error: new ProviderError(
-            this.options.providerId,
+            this.#options.providerId,
             'timeout',
-            `${method} ${fullPath} got no answer within ${this.options.timeoutMs} ms`,
+            `${method} ${fullPath} got no answer within ${this.#options.timeoutMs} ms`,
           ),
           notProcessed: false,
         };
@@ -160,7 +205,7 @@ export class WalleotHttpClient {
         return {
           kind: 'failure',
           error: new ProviderError(
-            this.options.providerId,
+            this.#options.providerId,
             'malformed_response',
             `${method} ${fullPath} answered with more than ${MAX_RESPONSE_BYTES} bytes`,
           ),
@@ -170,7 +215,7 @@ export class WalleotHttpClient {
       return {
         kind: 'failure',
         error: new ProviderError(
-          this.options.providerId,
+          this.#options.providerId,
           'provider_unavailable',
           `${method} ${fullPath} failed: ${code ?? 'connection error'}`,
         ),
@@ -186,7 +231,7 @@ export class WalleotHttpClient {
       return JSON.parse(text);
     } catch {
       throw new ProviderError(
-        this.options.providerId,
+        this.#options.providerId,
         'malformed_response',
         `${method} ${this.basePath + path} answered with a body that is not JSON`,
       );
@@ -204,7 +249,7 @@ export class WalleotHttpClient {
     const safeDetail = detail === '' ? '' : ` (${this.sanitize(detail)})`;
     const retryAfterMs = status === 429 || status === 503 ? serverWaitMs(headers, status) : undefined;
     return new ProviderError(
-      this.options.providerId,
+      this.#options.providerId,
       codeForStatus(status),
       `${method} ${this.basePath + path} answered HTTP ${status}${safeDetail}`,
       { status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
@@ -214,7 +259,7 @@ export class WalleotHttpClient {
   /** Provider text is untrusted: bounded, single-line, and never carrying our key even if echoed. */
   private sanitize(text: string): string {
     const flat = text.replace(/\p{Cc}+/gu, ' ').slice(0, MAX_ERROR_TEXT);
-    return redactText(flat.split(this.options.apiKey).join('[redacted]'));
+    return redactText(flat.split(this.#apiKey).join('[redacted]'));
   }
 }
 

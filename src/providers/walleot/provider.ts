@@ -42,9 +42,13 @@ export interface WalleotProviderOptions {
   maxRetries?: number;
   /** Provider id used in routing and results. Default `walleot`. */
   id?: string;
+  /**
+   * Whether payments are test payments (hosted pages show a test-mode banner). Default: true for a
+   * `sk_test_` key or any `baseUrl` other than Walleot's production API.
+   */
+  testMode?: boolean;
   logger?: Logger;
 }
-
 
 const MAX_CENTS = WALLEOT_MAX_CENTS;
 const WIRE_EXPONENT = WALLEOT_WIRE_EXPONENT;
@@ -60,6 +64,7 @@ const optionsSchema = z.object({
   baseUrl: z.string().min(1).optional(),
   currencies: z.array(z.string()).min(1, { error: 'currencies must list at least one currency' }).optional(),
   timeoutMs: z.number().int().positive().max(300_000).optional(),
+  testMode: z.boolean().optional(),
   maxRetries: z.number().int().min(0).max(5).optional(),
   id: z
     .string()
@@ -89,8 +94,9 @@ const paymentIdSchema = z.string().min(1).max(255);
 export class WalleotProvider implements PaymentProvider {
   readonly id: string;
   readonly capabilities: ProviderCapabilities;
-  private readonly http: WalleotHttpClient;
-  private readonly logger: Logger;
+  // Private fields: printing or serialising the provider cannot reach the key held by the client.
+  readonly #http: WalleotHttpClient;
+  readonly #logger: Logger;
 
   constructor(options: WalleotProviderOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -110,10 +116,10 @@ export class WalleotProvider implements PaymentProvider {
     }
     const settings = parsed.data;
     this.id = settings.id ?? 'walleot';
-    this.logger = settings.logger === undefined ? consoleLogger() : redactingLogger(settings.logger);
+    this.#logger = settings.logger === undefined ? consoleLogger() : redactingLogger(settings.logger);
     const baseUrl = parseBaseUrl(settings.baseUrl ?? WALLEOT_DEFAULT_BASE_URL);
     if (baseUrl.protocol === 'http:' && !isLoopback(baseUrl.hostname)) {
-      this.logger.warn(
+      this.#logger.warn(
         'WalleotProvider baseUrl uses plain http to a non-local host; the API key travels unencrypted',
         {
           provider: this.id,
@@ -133,15 +139,31 @@ export class WalleotProvider implements PaymentProvider {
       refunds: false,
       cancel: false,
       statusReadsPerMinute: WALLEOT_STATUS_READS_PER_MINUTE,
+      testMode:
+        settings.testMode ??
+        (apiKey.startsWith('sk_test_') || baseUrl.href.replace(/\/+$/, '') !== WALLEOT_DEFAULT_BASE_URL),
     });
-    this.http = new WalleotHttpClient({
+    this.#http = new WalleotHttpClient({
       providerId: this.id,
       baseUrl,
       apiKey,
       timeoutMs: settings.timeoutMs ?? 10_000,
       maxRetries: settings.maxRetries ?? 2,
-      logger: this.logger,
+      logger: this.#logger,
     });
+  }
+
+  /** A safe one-line summary: no key. */
+  toString(): string {
+    return `WalleotProvider { id: '${this.id}', mode: '${this.capabilities.testMode ? 'test' : 'live'}' }`;
+  }
+
+  toJSON(): { provider: 'WalleotProvider'; id: string; mode: 'test' | 'live' } {
+    return { provider: 'WalleotProvider', id: this.id, mode: this.capabilities.testMode ? 'test' : 'live' };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 
   refuseCharge(money: Money): ChargeRefusal {
@@ -174,7 +196,7 @@ export class WalleotProvider implements PaymentProvider {
     const code = normalizeCurrency(charge.money.currency)!;
     const cents = rescaleExact(charge.money.minor, currencyExponent(code), WIRE_EXPONENT)!;
     // Walleot ignores Idempotency-Key (none documented); it costs nothing and helps if that changes.
-    const json = await this.http.request(
+    const json = await this.#http.request(
       'POST',
       '/sessions',
       { amount: cents, currency: code.toLowerCase(), description: charge.description },
@@ -186,7 +208,7 @@ export class WalleotProvider implements PaymentProvider {
     }
     return {
       paymentId: created.data.sessionId,
-      url: created.data.url,
+      action: { kind: 'redirect', url: created.data.url },
       status: 'pending',
       rawStatus: 'pending',
     };
@@ -196,7 +218,7 @@ export class WalleotProvider implements PaymentProvider {
     if (!paymentIdSchema.safeParse(paymentId).success) {
       throw new ProviderError(this.id, 'invalid_request', 'payment id must be a non-empty string');
     }
-    const json = await this.http.request('GET', `/sessions/${encodeURIComponent(paymentId)}`);
+    const json = await this.#http.request('GET', `/sessions/${encodeURIComponent(paymentId)}`);
     const parsed = statusSchema.safeParse(json);
     if (!parsed.success) {
       throw new ProviderError(this.id, 'malformed_response', 'session status answer is not {status: string}');
@@ -204,7 +226,7 @@ export class WalleotProvider implements PaymentProvider {
     const rawStatus = parsed.data.status ?? '';
     const status = mapWalleotStatus(rawStatus);
     if (status === 'unknown') {
-      this.logger.warn('walleot returned an undocumented session status; treating it as unknown', {
+      this.#logger.warn('walleot returned an undocumented session status; treating it as unknown', {
         provider: this.id,
         paymentId,
         rawStatus: rawStatus.slice(0, 100),
@@ -214,7 +236,7 @@ export class WalleotProvider implements PaymentProvider {
   }
 
   close(): Promise<void> {
-    return this.http.close();
+    return this.#http.close();
   }
 }
 
