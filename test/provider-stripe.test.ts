@@ -231,6 +231,40 @@ describe('StripeProvider: amounts', () => {
 });
 
 describe('StripeProvider: payments against the sandbox', () => {
+  it('logs one debug line per request, like Walleot: method, path, status, latency; never a secret', async () => {
+    const c = charge(parseMoney('0.50', 'USD'));
+    const created = await provider.createPayment(c, createOptions(c));
+    await provider.getPayment(created.paymentId);
+    await providerError(provider.getPayment('cs_test_doesnotexist'));
+    const requests = logger.lines.filter((l) => l.level === 'debug' && l.message === 'stripe request');
+    expect(requests.map((l) => l.fields)).toEqual([
+      {
+        provider: 'stripe',
+        method: 'POST',
+        path: '/v1/checkout/sessions',
+        status: 200,
+        durationMs: expect.any(Number),
+      },
+      {
+        provider: 'stripe',
+        method: 'GET',
+        path: `/v1/checkout/sessions/${created.paymentId}`,
+        status: 200,
+        durationMs: expect.any(Number),
+      },
+      {
+        provider: 'stripe',
+        method: 'GET',
+        path: '/v1/checkout/sessions/cs_test_doesnotexist',
+        status: 404,
+        durationMs: expect.any(Number),
+      },
+    ]);
+    const text = JSON.stringify(logger.lines);
+    expect(text).not.toContain(sandbox.apiKey);
+    expect(text).not.toContain(sandbox.webhookSecret);
+  });
+
   it('creates a Checkout Session carrying the intent, key, metadata, return urls and expiry', async () => {
     const c = charge(parseMoney('0.50', 'USD'));
     const expiresAt = Date.now() + 2 * 3600 * 1000;
