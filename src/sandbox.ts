@@ -9,6 +9,7 @@ import { startWalleotSandbox, type WalleotSandbox } from './sandbox/walleot.js';
 
 export { type Fault, type RecordedRequest, SandboxClock } from './sandbox/harness.js';
 export { type StripeSandbox, type StripeSandboxOptions, startStripeSandbox } from './sandbox/stripe.js';
+export { SandboxConfigError } from './sandbox/tables.js';
 export { startWalleotSandbox, type WalleotSandbox, type WalleotSandboxOptions } from './sandbox/walleot.js';
 
 export interface SandboxOptions {

@@ -2,8 +2,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/core/errors.js';
 import { SandboxStateError, type StripeSandbox, startStripeSandbox } from '../src/sandbox/stripe.js';
+import { SandboxConfigError } from '../src/sandbox.js';
 
 /** A webhook endpoint that keeps every raw delivery. */
 interface Receiver {
@@ -806,9 +806,9 @@ describe('Stripe sandbox: checkout page', () => {
 });
 
 describe('Stripe sandbox: options', () => {
-  it('refuses invalid options with a ConfigError', async () => {
-    await expect(startStripeSandbox({ port: -1 })).rejects.toBeInstanceOf(ConfigError);
-    await expect(startStripeSandbox({ apiKey: '' })).rejects.toBeInstanceOf(ConfigError);
+  it('refuses invalid options with a SandboxConfigError', async () => {
+    await expect(startStripeSandbox({ port: -1 })).rejects.toBeInstanceOf(SandboxConfigError);
+    await expect(startStripeSandbox({ apiKey: '' })).rejects.toThrow(/startStripeSandbox: invalid options/);
   });
 
   it('accepts a custom key and webhook secret', async () => {

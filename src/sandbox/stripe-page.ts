@@ -1,10 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Stripe from 'stripe';
-import { formatMoney } from '../core/money/money.js';
-import { fromStripeAmount } from '../providers/stripe/currencies.js';
 import { readBody, redirect, renderCheckoutPage, sendHtml } from './harness.js';
 import { SESSION_ID_PATTERN } from './stripe-ids.js';
 import type { StripeSessionStore } from './stripe-state.js';
+import { formatAmount, stripeExponent } from './tables.js';
 
 /**
  * The hosted checkout page of the Stripe stand-in: `GET /checkout/{id}` shows amount and product,
@@ -62,14 +61,13 @@ function renderPage(session: Stripe.Checkout.Session, sessions: StripeSessionSto
   const items = sessions.details(session.id)?.lineItems ?? [];
   const description =
     items.map((li) => (li.quantity === 1 ? li.name : `${li.name} × ${li.quantity}`)).join(', ') || 'Payment';
-  const amount =
+  const amountText =
     session.amount_total === null || session.currency === null
-      ? undefined
-      : fromStripeAmount(session.amount_total, session.currency);
+      ? `${session.amount_total ?? 0} ${session.currency ?? ''}`
+      : formatAmount(session.amount_total, stripeExponent(session.currency), session.currency);
   return renderCheckoutPage({
     brand: BRAND,
-    amountText:
-      amount === undefined ? `${session.amount_total ?? 0} ${session.currency ?? ''}` : formatMoney(amount),
+    amountText,
     description,
     statusText: statusText(session),
     actionBase: `/checkout/${session.id}`,

@@ -1,15 +1,15 @@
 import { z } from 'zod';
-import { formatMoney } from '../core/money/money.js';
-import {
-  fromStripeAmount,
-  STRIPE_CURRENCIES,
-  STRIPE_MAX_AMOUNT,
-  STRIPE_THREE_DECIMAL,
-  stripeMinimum,
-} from '../providers/stripe/currencies.js';
 import type { FormParams } from './stripe-form.js';
 import { paramName } from './stripe-form.js';
 import { type ApiResponse, invalidParams, resourceMissing } from './stripe-responses.js';
+import {
+  formatAmount,
+  STRIPE_CURRENCIES,
+  STRIPE_MAX_AMOUNT,
+  STRIPE_THREE_DECIMAL,
+  stripeExponent,
+  stripeMinimum,
+} from './tables.js';
 
 /**
  * Parameter validation of the Stripe stand-in, answering as Stripe does: one error, with the
@@ -277,8 +277,7 @@ function checkAmount(total: number, currency: string): ApiResponse | undefined {
 }
 
 function describeAmount(amount: number, currency: string): string {
-  const m = fromStripeAmount(amount, currency);
-  return m === undefined ? String(amount) : formatMoney(m);
+  return formatAmount(amount, stripeExponent(currency), currency);
 }
 
 function readUnitAmount(

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Stripe from 'stripe';
 import { z } from 'zod';
-import { ConfigError } from '../core/errors.js';
 import {
   type Fault,
   FaultInjector,
@@ -28,6 +27,7 @@ import {
   type WebhookDelivery,
   type WebhookTarget,
 } from './stripe-webhooks.js';
+import { SandboxConfigError } from './tables.js';
 
 export type { AsyncOutcome } from './stripe-state.js';
 export { SandboxStateError } from './stripe-state.js';
@@ -111,7 +111,7 @@ const optionsSchema = z.object({
 export async function startStripeSandbox(options: StripeSandboxOptions = {}): Promise<StripeSandbox> {
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) {
-    throw new ConfigError(`startStripeSandbox: invalid options: ${z.prettifyError(parsed.error)}`);
+    throw new SandboxConfigError(`startStripeSandbox: invalid options: ${z.prettifyError(parsed.error)}`);
   }
   const apiKey = parsed.data.apiKey ?? DEFAULT_STRIPE_SANDBOX_KEY;
   const webhookSecret = parsed.data.webhookSecret ?? DEFAULT_STRIPE_SANDBOX_WEBHOOK_SECRET;

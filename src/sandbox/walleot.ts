@@ -1,8 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { ConfigError } from '../core/errors.js';
-import { currencyExponent, normalizeCurrency } from '../core/money/currencies.js';
-import { formatMoney, rescaleExact } from '../core/money/money.js';
 import {
   clockControlSchema,
   type Fault,
@@ -20,6 +17,7 @@ import {
   sendJson,
   sleep,
 } from './harness.js';
+import { formatAmount, isoExponent, SandboxConfigError, WALLEOT_WIRE_EXPONENT } from './tables.js';
 import { rateLimitHeaders, type WalleotRateBucket, WalleotRateLimiter } from './walleot-rate-limit.js';
 import {
   WALLEOT_SESSION_STATUSES,
@@ -94,7 +92,7 @@ const createSessionSchema = z.object(
     currency: z
       .string({ error: 'currency is required: a lowercase ISO 4217 code such as "usd"' })
       .refine((c) => c === c.toLowerCase(), { error: 'currency must be lowercase, such as "usd"' })
-      .refine((c) => normalizeCurrency(c) !== undefined, {
+      .refine((c) => isoExponent(c) !== undefined, {
         error: 'currency must be a lowercase ISO 4217 code such as "usd"',
       }),
     description: z.string({ error: 'description must be a string' }).max(1000).optional(),
@@ -136,7 +134,7 @@ function walleotError(status: number, message: string): { error: { type: string;
 export async function startWalleotSandbox(options: WalleotSandboxOptions = {}): Promise<WalleotSandbox> {
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) {
-    throw new ConfigError(`startWalleotSandbox: invalid options: ${z.prettifyError(parsed.error)}`);
+    throw new SandboxConfigError(`startWalleotSandbox: invalid options: ${z.prettifyError(parsed.error)}`);
   }
   const apiKey = parsed.data.apiKey ?? DEFAULT_WALLEOT_SANDBOX_KEY;
   const clock = parsed.data.clock ?? new SandboxClock();
@@ -285,7 +283,9 @@ export async function startWalleotSandbox(options: WalleotSandboxOptions = {}): 
       return;
     }
     const { amount, currency, description } = input.data;
-    if (rescaleExact(amount, 2, currencyExponent(currency)) === undefined) {
+    // Cents of a currency with fewer than two decimals must be whole minor units (150 jpy cents is not).
+    const exponent = isoExponent(currency)!;
+    if (exponent < WALLEOT_WIRE_EXPONENT && amount % 10 ** (WALLEOT_WIRE_EXPONENT - exponent) !== 0) {
       const message = `amount ${amount} (cents) is not a whole number of ${currency} minor units`;
       sendJson(res, 400, walleotError(400, message), headers);
       return;
@@ -320,11 +320,9 @@ export async function startWalleotSandbox(options: WalleotSandboxOptions = {}): 
       });
       return;
     }
-    const code = normalizeCurrency(session.currency)!;
-    const minor = rescaleExact(session.amount, 2, currencyExponent(code))!;
     const html = renderCheckoutPage({
       brand: 'Walleot',
-      amountText: formatMoney({ minor, currency: code }),
+      amountText: formatCents(session.amount, session.currency),
       description: session.description || 'Payment',
       statusText: STATUS_TEXT[session.status],
       actionBase: pagePath,
@@ -444,4 +442,14 @@ function lowercaseKeys(headers: Record<string, string> | undefined): Record<stri
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers ?? {})) out[name.toLowerCase()] = value;
   return out;
+}
+
+/** Cents shown in the currency's own minor units: 100 usdc cents is `1.000000 USDC`. */
+function formatCents(cents: number, currency: string): string {
+  const exponent = isoExponent(currency) ?? WALLEOT_WIRE_EXPONENT;
+  const minor =
+    exponent >= WALLEOT_WIRE_EXPONENT
+      ? cents * 10 ** (exponent - WALLEOT_WIRE_EXPONENT)
+      : cents / 10 ** (WALLEOT_WIRE_EXPONENT - exponent); // exact: creation checked divisibility
+  return formatAmount(minor, exponent, currency);
 }
