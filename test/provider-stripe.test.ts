@@ -243,6 +243,7 @@ describe('StripeProvider: payments against the sandbox', () => {
         method: 'POST',
         path: '/v1/checkout/sessions',
         status: 200,
+        requestId: expect.stringMatching(/^req_/),
         durationMs: expect.any(Number),
       },
       {
@@ -250,6 +251,7 @@ describe('StripeProvider: payments against the sandbox', () => {
         method: 'GET',
         path: `/v1/checkout/sessions/${created.paymentId}`,
         status: 200,
+        requestId: expect.stringMatching(/^req_/),
         durationMs: expect.any(Number),
       },
       {
@@ -257,6 +259,7 @@ describe('StripeProvider: payments against the sandbox', () => {
         method: 'GET',
         path: '/v1/checkout/sessions/cs_test_doesnotexist',
         status: 404,
+        requestId: expect.stringMatching(/^req_/),
         durationMs: expect.any(Number),
       },
     ]);

@@ -228,18 +228,21 @@ export class StripeProvider implements PaymentProvider {
 
   /** The stripe SDK and a client, built once, on the first request. */
   #stripe(): Promise<{ sdk: StripeModule; client: Stripe }> {
-    this.#client ??= loadStripe().then((sdk) => {
-      try {
-        return { sdk, client: new sdk(this.#apiKey, this.#config) };
-      } catch (error) {
-        const text = error instanceof Error ? error.message : String(error);
-        throw new ConfigError(`StripeProvider: invalid stripe options: ${redactText(text)}`);
-      }
-    });
-    // A failed load (the stripe package missing) is not cached: the next request tries again.
-    this.#client.catch(() => {
-      this.#client = undefined;
-    });
+    if (this.#client === undefined) {
+      const client = loadStripe().then((sdk) => {
+        try {
+          return { sdk, client: new sdk(this.#apiKey, this.#config) };
+        } catch (error) {
+          const text = error instanceof Error ? error.message : String(error);
+          throw new ConfigError(`StripeProvider: invalid stripe options: ${redactText(text)}`);
+        }
+      });
+      // A failed load (the stripe package missing) is not kept: the next request tries again.
+      client.catch(() => {
+        if (this.#client === client) this.#client = undefined;
+      });
+      this.#client = client;
+    }
     return this.#client;
   }
 
@@ -259,11 +262,15 @@ export class StripeProvider implements PaymentProvider {
       const loaded = await this.#stripe();
       sdk = loaded.sdk;
       const result = await send(loaded.client, sdk);
+      const response = (
+        result as { lastResponse?: { statusCode?: unknown; requestId?: unknown } } | undefined
+      )?.lastResponse;
       this.#logger.debug('stripe request', {
         provider: this.id,
         method,
         path,
-        status: 200,
+        status: typeof response?.statusCode === 'number' ? response.statusCode : 200,
+        ...(typeof response?.requestId === 'string' ? { requestId: response.requestId } : {}),
         durationMs: Math.round(performance.now() - started),
       });
       return result;
@@ -274,6 +281,7 @@ export class StripeProvider implements PaymentProvider {
         method,
         path,
         ...(mapped.status === undefined ? { error: mapped.code } : { status: mapped.status }),
+        ...(requestIdOf(error) === undefined ? {} : { requestId: requestIdOf(error) }),
         durationMs: Math.round(performance.now() - started),
       });
       throw mapped;
@@ -603,6 +611,13 @@ function stripeIdempotencyKey(key: string): string {
   return key.length <= MAX_IDEMPOTENCY_KEY
     ? key
     : `payrouter-sha256-${createHash('sha256').update(key).digest('hex')}`;
+}
+
+/** Stripe's request id of a failed call (`Request-Id`), for the operator; never a secret. */
+function requestIdOf(error: unknown): string | undefined {
+  const id =
+    typeof error === 'object' && error !== null ? (error as { requestId?: unknown }).requestId : undefined;
+  return typeof id === 'string' ? id : undefined;
 }
 
 function headerValue(headers: HeaderBag, name: string): string | undefined {
