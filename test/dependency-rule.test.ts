@@ -4,8 +4,9 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 /**
- * DESIGN §3: arrows point one way. Every import of every src/**\/*.ts file (static, re-export,
- * dynamic `import()`, `import('…')` types) is parsed with the TypeScript compiler and checked:
+ * DESIGN §3: arrows point one way. Every import of every src/**\/*.ts file (unit tests beside the
+ * code excepted; static, re-export, dynamic `import()`, `import('…')` types) is parsed with the
+ * TypeScript compiler and checked:
  *
  * - core imports only core;
  * - store and providers import only core and their own folder (a provider folder only itself;
@@ -50,7 +51,8 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sourceFiles(path);
-    return path.endsWith('.ts') ? [path] : [];
+    // Unit tests kept beside the code (`*.test.ts`) are not product code: they may use test support.
+    return path.endsWith('.ts') && !path.endsWith('.test.ts') ? [path] : [];
   });
 }
 
