@@ -95,6 +95,8 @@ beforeAll(async () => {
     logger: silentLogger,
     timeouts: { choiceMs: 1000, paymentWaitMs: 300 },
     confirmation: { pendingTtlMs: 20, poll: { initialMs: 20, maxMs: 100 } },
+    // One connection plays every payer here, leaving many payments unpaid on purpose.
+    limits: { openPerSubject: 10_000 },
   });
   const tool = (name: string, price: { amount: string; currency: string }) =>
     server.registerTool(name, { description: name, inputSchema: { n: z.number() }, price }, async ({ n }) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryStore } from '../src/store/index.js';
-import { describeStoreContract, makeRecord } from './support/store-contract.js';
+import { describeStoreContract, makeRecord, waitPast } from './support/store-contract.js';
 
 describeStoreContract('memoryStore', async () => {
   const store = memoryStore();
@@ -8,16 +8,46 @@ describeStoreContract('memoryStore', async () => {
 });
 
 describe('memoryStore', () => {
-  it('stays within maxEntries, dropping the least recently used intent', async () => {
-    const store = memoryStore({ maxEntries: 2 });
-    const [a, b, c] = [makeRecord(), makeRecord(), makeRecord()];
-    await store.insert(a);
-    await store.insert(b);
-    await store.get(a.id); // a is now more recent than b
-    await store.insert(c);
-    expect(await store.get(b.id)).toBeUndefined();
-    expect((await store.get(a.id))?.id).toBe(a.id);
-    expect((await store.get(c.id))?.id).toBe(c.id);
+  it('when full, drops expired intents first, then ended ones, and never a paid or open one: it refuses instead', async () => {
+    const store = memoryStore({ maxEntries: 3 });
+    const paidUnrun = makeRecord({ status: 'paid', run: 'unused' });
+    const open = makeRecord({ status: 'pending' });
+    const soonGone = makeRecord({ status: 'pending', expiresAt: Date.now() + 50 });
+    for (const r of [paidUnrun, open, soonGone]) expect(await store.insert(r)).toEqual({ kind: 'inserted' });
+    // Full of intents still owed something: a new open is refused, nothing is evicted.
+    expect(await store.insert(makeRecord())).toEqual({ kind: 'full' });
+    await waitPast(soonGone.expiresAt);
+    // The expired one makes room.
+    const next = makeRecord();
+    expect(await store.insert(next)).toEqual({ kind: 'inserted' });
+    expect(await store.insert(makeRecord())).toEqual({ kind: 'full' });
+    // An ended one (here: canceled) may go to make room; the paid and open ones stay.
+    await store.update({ ...next, status: 'canceled' }, 1);
+    const last = makeRecord();
+    expect(await store.insert(last)).toEqual({ kind: 'inserted' });
+    expect(await store.get(next.id)).toBeUndefined();
+    for (const r of [paidUnrun, open, last]) expect((await store.get(r.id))?.id).toBe(r.id);
+    // A paid intent whose result was delivered is ended too; one whose result is undelivered is not.
+    await store.update({ ...paidUnrun, run: 'done', result: { result: {}, completedAt: 1 } }, 1);
+    expect(await store.insert(makeRecord())).toEqual({ kind: 'full' });
+    await store.update(
+      { ...paidUnrun, run: 'done', resultDelivered: true, result: { result: {}, completedAt: 1 } },
+      2,
+    );
+    expect(await store.insert(makeRecord())).toEqual({ kind: 'inserted' });
+    expect(await store.get(paidUnrun.id)).toBeUndefined();
+    await store.close();
+  });
+
+  it('hands out the very record it keeps (no copies), frozen', async () => {
+    const store = memoryStore();
+    const record = makeRecord();
+    await store.insert(record);
+    const a = await store.get(record.id);
+    expect(await store.get(record.id)).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    const written = await store.update({ ...a!, status: 'paid' }, 1);
+    expect(await store.get(record.id)).toBe(written);
     await store.close();
   });
 

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { newIntentId, slotOfIntentId, subjectSlot } from '../src/core/ids.js';
 import { bindingKey, type PaymentStore, redisStore } from '../src/store/index.js';
+import { commandStats } from './support/redis-commands.js';
 import { startRedisServer } from './support/redis-server.js';
 import {
   attempt,
@@ -110,7 +112,7 @@ describe('redisStore', () => {
     expect(await storeB.get(record.id)).toBeUndefined();
     expect(await storeB.findByBinding(bindingKey(record.binding))).toBeUndefined();
     expect(await storeB.findByPayment('walleot', 'w_iso')).toBeUndefined();
-    expect(await storeB.insert({ ...record, description: 'b' })).toBe(true);
+    expect(await storeB.insert({ ...record, description: 'b' })).toEqual({ kind: 'inserted' });
     expect((await storeA.get(record.id))?.description).toBe('Process data');
 
     expect(await storeA.markEvent('evt_iso', 60_000)).toBe(true);
@@ -118,13 +120,16 @@ describe('redisStore', () => {
     await storeA.setChoice('alice', 'stripe', 60_000);
     expect(await storeB.getChoice('alice')).toBeUndefined();
 
+    const slot = slotOfIntentId(record.id);
+    const subject = encodeURIComponent(record.binding.subject);
     expect((await redis.keys(`${a}*`)).sort()).toEqual(
       [
-        `${a}binding:${bindingKey(record.binding)}`,
-        `${a}choice:alice`,
-        `${a}event:evt_iso`,
-        `${a}intent:${record.id}`,
-        `${a}payment:walleot:w_iso`,
+        `${a}{${slot}}:b:${bindingKey(record.binding)}`,
+        `${a}{${slot}}:i:${record.id}`,
+        `${a}{${slot}}:o:${subject}`,
+        `${a}{${subjectSlot('alice')}}:c:alice`,
+        `${a}e:evt_iso`,
+        `${a}p:walleot:w_iso`,
       ].sort(),
     );
 
@@ -142,23 +147,66 @@ describe('redisStore', () => {
     expect(onA.of(`${intentId}-b`)).toEqual([]);
   });
 
-  it('lets the record and all its index keys expire in Redis itself', async () => {
+  it('lets the record and every key it indexes expire in Redis itself, relative to the Redis clock', async () => {
     const redis = client();
     const prefix = freshPrefix();
     const payments = store(redis, prefix);
     const record = makeRecord({ attempts: [attempt('walleot', 'w_ttl')] });
     await payments.insert(record);
-    const keys = [
-      `${prefix}intent:${record.id}`,
-      `${prefix}binding:${bindingKey(record.binding)}`,
-      `${prefix}payment:walleot:w_ttl`,
-    ];
+    await payments.acquireLease(record.id, 'runner', 60_000);
+    const keys = await redis.keys(`${prefix}*`);
+    expect(keys).toHaveLength(5); // record, binding index, open set, payment index, lease
     for (const key of keys) expect(await redis.pttl(key)).toBeGreaterThan(0);
 
     const expiresAt = Date.now() + 100;
     await payments.update({ ...record, expiresAt }, 1);
     await waitPast(expiresAt);
-    expect(await redis.exists(...keys)).toBe(0);
+    // The record is gone on Redis's clock; an index left behind (it has its own expiry) finds nothing.
+    expect(await redis.exists(`${prefix}{${slotOfIntentId(record.id)}}:i:${record.id}`)).toBe(0);
+    expect(await payments.get(record.id)).toBeUndefined();
+    expect(await payments.findByBinding(bindingKey(record.binding))).toBeUndefined();
+    expect(await payments.findByPayment('walleot', 'w_ttl')).toBeUndefined();
+  });
+
+  it('keeps every key of one subject in one hash slot, and ids carry the slot', async () => {
+    const redis = client();
+    const prefix = freshPrefix();
+    const payments = store(redis, prefix);
+    const subject = `slotted ${randomUUID()}`;
+    const base = makeRecord();
+    const records = [0, 1, 2].map((i) =>
+      makeRecord({ binding: { ...base.binding, subject, argsHash: `h${i}` } }),
+    );
+    for (const r of records)
+      await payments.insert(r, { limits: { openPerSubject: 5, openArgumentBytesPerSubject: 10_000 } });
+    await payments.acquireLease(records[0]!.id, 'runner', 60_000);
+    await payments.setChoice(subject, 'stripe', 60_000);
+    const keys = await redis.keys(`${prefix}{*`);
+    const tags = new Set(keys.map((k) => /\{([^}]*)\}/.exec(k)?.[1]));
+    expect(keys.length).toBeGreaterThanOrEqual(7);
+    expect(tags).toEqual(new Set([subjectSlot(subject)]));
+    for (const r of records) expect(slotOfIntentId(r.id)).toBe(subjectSlot(subject));
+    // An id not made for its subject cannot be placed: a clear error, nothing stored.
+    const stray = makeRecord({ id: newIntentId('someone else') });
+    await expect(payments.insert(stray)).rejects.toMatchObject({ code: 'store_invalid_record' });
+  });
+
+  it('touches no index an update does not change, and sets no expiry from an instance clock', async () => {
+    const redis = client();
+    const prefix = freshPrefix();
+    const payments = store(redis, prefix);
+    const record = makeRecord({ status: 'requires_method' });
+    await payments.insert(record);
+    const written = await payments.update({ ...record, attempts: [attempt('stripe', 'cs_idx')] }, 1);
+    const before = await commandStats(redis);
+    await payments.update({ ...written!, description: 'again' }, 2);
+    const after = await commandStats(redis);
+    const used = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    // One script: the version read and the record write. No index, no PEXPIREAT.
+    expect(used('evalsha')).toBe(1);
+    expect(used('get')).toBe(1);
+    expect(used('set')).toBe(1);
+    expect(used('pexpireat') + used('pexpire') + used('zrem') + used('zadd')).toBe(0);
   });
 
   it('runs its scripts again after Redis forgot them', async () => {
@@ -169,7 +217,7 @@ describe('redisStore', () => {
     await redis.script('FLUSH');
     expect(await payments.update({ ...record, status: 'paid' }, 1)).toMatchObject({ version: 2 });
     await redis.script('FLUSH');
-    expect(await payments.insert(makeRecord())).toBe(true);
+    expect(await payments.insert(makeRecord())).toEqual({ kind: 'inserted' });
   });
 
   it('ignores malformed pub/sub messages and tells the logger', async () => {

@@ -5,7 +5,7 @@ import type { Money } from '../core/money/money.js';
 import type { PaymentProvider } from '../core/provider.js';
 import type { RoutingPolicy } from '../core/route/route.js';
 import { type ProviderConfigMap, providersFromConfig } from '../providers/config.js';
-import type { PaymentStore } from '../store/types.js';
+import type { OpenLimits, PaymentStore } from '../store/types.js';
 import type { ConfirmationOptions } from './confirmation/index.js';
 
 /** `auto`: URL elicitation when the client has it, else the payment-required result.
@@ -121,6 +121,19 @@ export const engineOptionsSchema = z.object({
   onToolError: z.enum(['keep', 'refund']).optional(),
   /** Largest accepted canonical argument JSON, bytes. Default 64 KiB. */
   maxArgumentBytes: ms().optional(),
+  /**
+   * Per-payer bounds, enforced atomically by the store when a payment is opened, so no single payer
+   * can fill the store or a provider's quota for the others.
+   */
+  limits: z
+    .object({
+      /** Unpaid payments one subject may have open at once. Default 20. */
+      openPerSubject: ms().optional(),
+      /** Canonical argument bytes over one subject's unpaid payments. Default 1 MiB. */
+      openArgumentBytesPerSubject: ms().optional(),
+    })
+    .strict()
+    .optional(),
   /** Tuning of the confirmation layer: cache freshness, polling back-off, rate budget share. */
   confirmation: z
     .object({
@@ -156,6 +169,7 @@ export interface ResolvedSettings {
   leaseMs: number;
   onToolError: 'keep' | 'refund';
   maxArgumentBytes: number;
+  limits: OpenLimits;
 }
 
 /** Every default in one place. `options` has passed the schema. */
@@ -173,6 +187,10 @@ export function resolveSettings(o: EngineOptions): ResolvedSettings {
     leaseMs: o.leaseMs ?? 5 * 60 * 1000,
     onToolError: o.onToolError ?? 'keep',
     maxArgumentBytes: o.maxArgumentBytes ?? 64 * 1024,
+    limits: {
+      openPerSubject: o.limits?.openPerSubject ?? 20,
+      openArgumentBytesPerSubject: o.limits?.openArgumentBytesPerSubject ?? 1024 * 1024,
+    },
   };
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IntentRecord } from '../core/intent/record.js';
 import { intentMoney, type ToolResult } from '../core/intent/record.js';
 import {
@@ -6,12 +7,19 @@ import {
   completeRun,
   markDelivered,
   releaseRun,
-  renewLease,
+  runBlocker,
+  settleRefund,
 } from '../core/intent/transitions.js';
 import type { Money } from '../core/money/money.js';
 import { refundAttempt } from './attempts.js';
 import { mutateIntent, updateIntent } from './intents.js';
-import { type CallExtra, expectedBinding, type PaidTool, priceForCall } from './paid-tool.js';
+import {
+  type CallExtra,
+  expectedBinding,
+  type PaidTool,
+  type PaymentContext,
+  priceForCall,
+} from './paid-tool.js';
 import { type RouterCore, runHook } from './runtime.js';
 
 export type RunOutcome =
@@ -19,13 +27,34 @@ export type RunOutcome =
   | { kind: 'tool_failed'; message: string; result?: ToolResult; intent: IntentRecord; refunded: boolean }
   | { kind: 'not_paid'; intent: IntentRecord }
   | { kind: 'invalid_arguments'; message: string }
+  /** A run failed and its payment is being (or was) refunded: nothing may run for it any more. */
+  | { kind: 'refunded'; intent: IntentRecord }
   | { kind: 'mismatch' }
   | { kind: 'gone' };
 
 /**
- * Run the bound tool of a paid intent exactly once. Concurrent callers (on any instance) wait for
- * the one that holds the claim and get its stored result; a crashed runner's lease runs out and
- * the next caller takes over.
+ * What the handler of a paid run learns about its payment (`extra.payment` in the MCP layer).
+ * `idempotencyKey` is derived from the intent: a run repeated after a crash (at least once, see
+ * the README) gets the same key, so the handler can make its side effects idempotent.
+ */
+export type RunPayment = PaymentContext;
+
+export function runPaymentOf(intent: IntentRecord): RunPayment {
+  const paid = intent.attempts.find((a) => a.status === 'paid') ?? intent.attempts.at(-1);
+  return {
+    paymentId: intent.id,
+    idempotencyKey: `payrouter_run_${intent.id}`,
+    amount: intentMoney(intent),
+    provider: paid?.providerId ?? '',
+  };
+}
+
+/**
+ * Run the bound tool of a paid intent exactly once per lease. The right to run is the store's
+ * run lease, taken and timed on the store's clock (so instance clocks do not matter), then a
+ * compare-and-set claim with a fencing token. Concurrent callers (on any instance) wait for the
+ * one that holds it and get its stored result; a crashed runner's lease runs out and the next
+ * caller takes over.
  */
 export async function runOnce(
   core: RouterCore,
@@ -43,42 +72,72 @@ export async function runOnce(
   }
   // The binding the tool as it is now would give this payment, not the stored one compared with itself.
   const expected = expectedBinding(tool, intent);
-  const owner = `${core.instanceId}:${String(extra.requestId)}`;
-  let known: IntentRecord | undefined = intent;
+  // Unique per claim: a request id alone may repeat across sessions of one instance.
+  const owner = `${core.instanceId}:${String(extra.requestId)}:${randomBytes(6).toString('base64url')}`;
+  const leaseMs = core.settings.leaseMs;
+  let current: IntentRecord | undefined = intent;
   for (;;) {
-    const claim = await mutateIntent<ClaimOutcome>(
+    current ??= await core.store.get(intent.id);
+    if (current === undefined) return { kind: 'gone' };
+    const blocked = runBlocker(current, expected);
+    if (blocked !== undefined) return finish(core, blocked, current);
+
+    const lease = await core.store.acquireLease(intent.id, owner, leaseMs);
+    if (lease.kind === 'busy') {
+      await waitForChange(core, intent.id, Math.max(10, lease.remainingMs), extra.signal);
+      if (extra.signal.aborted) return { kind: 'not_paid', intent: current };
+      current = undefined;
+      continue;
+    }
+    const claim: { intent: IntentRecord; value: ClaimOutcome } | undefined = await mutateIntent<ClaimOutcome>(
       core.store,
       intent.id,
-      (current) => {
-        const { next, outcome } = claimRun(current, expected, owner, Date.now(), core.settings.leaseMs);
+      (latest) => {
+        const { next, outcome } = claimRun(latest, expected, owner, Date.now());
         return { next, value: outcome };
       },
-      known,
+      current,
     );
-    known = undefined;
-    if (!claim) return { kind: 'gone' };
-    const outcome = claim.value;
-    switch (outcome.kind) {
-      case 'mismatch':
-        return { kind: 'mismatch' };
-      case 'not_paid':
-        return { kind: 'not_paid', intent: claim.intent };
-      case 'done': {
-        const delivered = await updateIntent(core.store, intent.id, (current) =>
-          markDelivered(current, Date.now()),
-        );
-        return { kind: 'result', result: outcome.result, intent: delivered ?? claim.intent };
+    if (claim?.value.kind === 'claimed') {
+      if (claim.value.fence === 1) {
+        await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(claim.intent));
       }
-      case 'busy':
-        await waitForChange(core, intent.id, Math.max(10, outcome.until - Date.now()), extra.signal);
-        if (extra.signal.aborted) return { kind: 'not_paid', intent: claim.intent };
-        continue;
-      case 'claimed':
-        if (outcome.fence === 1) {
-          await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(claim.intent));
-        }
-        return execute(core, tool, claim.intent, outcome.fence, extra, args ?? {});
+      return execute(core, tool, claim.intent, claim.value.fence, owner, extra, args ?? {});
     }
+    // Nothing to run after all (done meanwhile, or a run of an older version still holds it).
+    await core.store.releaseLease(intent.id, owner);
+    if (!claim) return { kind: 'gone' };
+    if (claim.value.kind === 'busy') {
+      await waitForChange(core, intent.id, Math.max(10, claim.value.until - Date.now()), extra.signal);
+      if (extra.signal.aborted) return { kind: 'not_paid', intent: claim.intent };
+      current = undefined;
+      continue;
+    }
+    current = claim.intent;
+  }
+}
+
+/** The outcome of a claim that found nothing to run. */
+async function finish(core: RouterCore, blocked: ClaimOutcome, intent: IntentRecord): Promise<RunOutcome> {
+  switch (blocked.kind) {
+    case 'mismatch':
+      return { kind: 'mismatch' };
+    case 'not_paid':
+      return { kind: 'not_paid', intent };
+    case 'refunding':
+      return { kind: 'refunded', intent };
+    case 'done': {
+      const delivered = await updateIntent(
+        core.store,
+        intent.id,
+        (latest) => markDelivered(latest, Date.now()),
+        intent,
+      );
+      return { kind: 'result', result: blocked.result, intent: delivered ?? intent };
+    }
+    default:
+      // 'claimed' and 'busy' are never blockers.
+      return { kind: 'not_paid', intent };
   }
 }
 
@@ -87,19 +146,15 @@ async function execute(
   tool: PaidTool,
   intent: IntentRecord,
   fence: number,
+  owner: string,
   extra: CallExtra,
   args: Record<string, unknown>,
 ): Promise<RunOutcome> {
   let result: ToolResult | undefined;
   let failure: string | undefined;
-  const stopRenewing = renewWhileRunning(core, intent.id, fence);
+  const stopRenewing = leaseKeeperOf(core).keep(intent.id, owner);
   try {
-    result = await tool.handler(args, extra, {
-      paymentId: intent.id,
-      idempotencyKey: `payrouter_run_${intent.id}`,
-      amount: intentMoney(intent),
-      provider: paidProvider(intent),
-    });
+    result = await tool.handler(args, extra, runPaymentOf(intent));
     if (result.isError === true) failure = firstText(result) ?? 'the tool reported an error';
   } catch (error) {
     failure = error instanceof Error ? error.message : String(error);
@@ -111,6 +166,7 @@ async function execute(
     // Stored as not delivered while anything can still stand between it and the caller (the
     // onToolRun hook): if this process dies there, the same call retried on any instance is handed
     // this result, not a new payment. With no hook the answer leaves right away: one write, not two.
+    // The run lease is left to run out on its own: a done run is never claimed again.
     const deliverNow = core.hooks.onToolRun === undefined && !extra.signal.aborted;
     const stored = await mutateIntent(
       core.store,
@@ -133,48 +189,78 @@ async function execute(
     await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: true });
     const delivered =
       stored?.changed === true && !deliverNow && !extra.signal.aborted
-        ? await updateIntent(core.store, intent.id, (current) => markDelivered(current, Date.now())).catch(
-            (error: unknown) => {
-              core.logger.warn('marking a result delivered failed', { intentId: intent.id, error });
-              return undefined;
-            },
-          )
+        ? await updateIntent(
+            core.store,
+            intent.id,
+            (current) => markDelivered(current, Date.now()),
+            stored.intent,
+          ).catch((error: unknown) => {
+            core.logger.warn('marking a result delivered failed', { intentId: intent.id, error });
+            return undefined;
+          })
         : undefined;
     return { kind: 'result', result, intent: delivered ?? completed ?? intent };
   }
 
   const message = failure ?? 'the tool returned nothing';
-  core.logger.warn('paid tool failed; payment kept for a retry', {
-    intentId: intent.id,
-    tool: tool.name,
-    error: message,
-  });
-  const released = await updateIntent(core.store, intent.id, (current) =>
-    releaseRun(current, fence, message, Date.now()),
+  // The refund is decided in the same write that ends the run: no retry can claim it after.
+  const refundable = core.settings.onToolError === 'refund' && refundTarget(core, intent) !== undefined;
+  core.logger.warn(
+    refundable ? 'paid tool failed; refunding' : 'paid tool failed; payment kept for a retry',
+    {
+      intentId: intent.id,
+      tool: tool.name,
+      error: message,
+    },
   );
+  const released = await updateIntent(
+    core.store,
+    intent.id,
+    (current) => releaseRun(current, fence, message, Date.now(), refundable),
+    intent,
+  );
+  await core.store.releaseLease(intent.id, owner).catch((error: unknown) => {
+    core.logger.warn('giving back a run lease failed', { intentId: intent.id, error });
+  });
   await publishQuietly(core, released ?? intent);
   await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: false, error: message });
-  const refunded = core.settings.onToolError === 'refund' ? await refund(core, released ?? intent) : false;
+  const refunded = refundable && released?.run === 'refunding' ? await refund(core, released) : false;
+  const latest = refunded ? ((await core.store.get(intent.id)) ?? released) : released;
   return {
     kind: 'tool_failed',
     message,
     ...(result === undefined ? {} : { result }),
-    intent: released ?? intent,
+    intent: latest ?? intent,
     refunded,
   };
 }
 
-async function refund(core: RouterCore, intent: IntentRecord): Promise<boolean> {
+function refundTarget(core: RouterCore, intent: IntentRecord) {
   const attempt = intent.attempts.find((a) => a.status === 'paid') ?? intent.attempts.at(-1);
   const provider = attempt ? core.providerById.get(attempt.providerId) : undefined;
-  if (!attempt || !provider?.refundPayment) return false;
-  try {
-    await refundAttempt(core, intent.id, attempt);
-    return true;
-  } catch (error) {
-    core.logger.error('refund after tool failure failed', { intentId: intent.id, error });
-    return false;
+  return attempt && provider?.refundPayment ? attempt : undefined;
+}
+
+/** Refund a payment whose run is `refunding`, then settle it: refunded, or kept for a retry if the provider refused. */
+async function refund(core: RouterCore, intent: IntentRecord): Promise<boolean> {
+  const attempt = refundTarget(core, intent);
+  let ok = false;
+  if (attempt) {
+    try {
+      await refundAttempt(core, intent.id, attempt);
+      ok = true;
+    } catch (error) {
+      core.logger.error('refund after tool failure failed; payment kept for a retry', {
+        intentId: intent.id,
+        error,
+      });
+    }
   }
+  const settled = await updateIntent(core.store, intent.id, (current) =>
+    settleRefund(current, ok, Date.now()),
+  );
+  if (settled) await publishQuietly(core, settled);
+  return ok;
 }
 
 function eventOf(intent: IntentRecord) {
@@ -183,14 +269,11 @@ function eventOf(intent: IntentRecord) {
     tool: intent.binding.tool,
     subject: intent.binding.subject,
     amount: intentMoney(intent),
-    providerId: paidProvider(intent),
+    providerId:
+      intent.attempts.find((a) => a.status === 'paid')?.providerId ??
+      intent.attempts.at(-1)?.providerId ??
+      '',
   };
-}
-
-function paidProvider(intent: IntentRecord): string {
-  return (
-    intent.attempts.find((a) => a.status === 'paid')?.providerId ?? intent.attempts.at(-1)?.providerId ?? ''
-  );
 }
 
 function firstText(result: ToolResult): string | undefined {
@@ -213,23 +296,65 @@ async function publishQuietly(core: RouterCore, intent: IntentRecord): Promise<v
   }
 }
 
+/** How often the keeper looks at the runs in progress, as a fraction of the lease. */
+const RENEW_FRACTION = 3;
+
 /**
  * The lease is how another instance takes over from a crashed one, not a limit on how long a tool
- * may run: while the handler works, renew it every third of leaseMs, so it lapses only when this
- * process is gone.
+ * may run. One keeper per router renews the leases of the runs still working once they are a
+ * third of the lease old: one unref'd timer while any run is in progress, none otherwise (so the
+ * process can exit), and no store traffic for the short runs that are most runs.
  */
-function renewWhileRunning(core: RouterCore, intentId: string, fence: number): () => void {
-  const leaseMs = core.settings.leaseMs;
-  const timer = setInterval(
-    () => {
-      updateIntent(core.store, intentId, (current) => renewLease(current, fence, Date.now(), leaseMs)).catch(
-        (error: unknown) => core.logger.warn('renewing a run lease failed', { intentId, error }),
+class LeaseKeeper {
+  readonly #runs = new Map<string, { intentId: string; owner: string; since: number }>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #next = 0;
+
+  constructor(private readonly core: RouterCore) {}
+
+  /** Keep the lease of this run alive until the returned function is called. */
+  keep(intentId: string, owner: string): () => void {
+    const id = String(this.#next++);
+    this.#runs.set(id, { intentId, owner, since: Date.now() });
+    if (this.#timer === undefined) {
+      const period = Math.max(1, Math.floor(this.core.settings.leaseMs / RENEW_FRACTION));
+      this.#timer = setInterval(() => this.#renew(period), period);
+      this.#timer.unref();
+    }
+    return () => {
+      this.#runs.delete(id);
+      if (this.#runs.size === 0 && this.#timer !== undefined) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+      }
+    };
+  }
+
+  #renew(period: number): void {
+    const now = Date.now();
+    const leaseMs = this.core.settings.leaseMs;
+    for (const run of this.#runs.values()) {
+      if (now - run.since < period) continue;
+      this.core.store.renewLease(run.intentId, run.owner, leaseMs).then(
+        (held) => {
+          if (!held) this.core.logger.warn('a running tool lost its run lease', { intentId: run.intentId });
+        },
+        (error: unknown) =>
+          this.core.logger.warn('renewing a run lease failed', { intentId: run.intentId, error }),
       );
-    },
-    Math.max(1, Math.floor(leaseMs / 3)),
-  );
-  timer.unref();
-  return () => clearInterval(timer);
+    }
+  }
+}
+
+const keepers = new WeakMap<RouterCore, LeaseKeeper>();
+
+function leaseKeeperOf(core: RouterCore): LeaseKeeper {
+  let keeper = keepers.get(core);
+  if (keeper === undefined) {
+    keeper = new LeaseKeeper(core);
+    keepers.set(core, keeper);
+  }
+  return keeper;
 }
 
 /** Resolve when the store reports a change of this intent, after `ms`, or on abort. */

@@ -1,30 +1,36 @@
 import { LRUCache } from 'lru-cache';
 import { ConfigError, PayRouterError } from '../core/errors.js';
-import { bindingKey, type IntentRecord } from '../core/intent/record.js';
+import {
+  argumentBytes,
+  bindingKey,
+  freezeRecord,
+  type IntentRecord,
+  isOpenStatus,
+} from '../core/intent/record.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { StatusListeners } from './listeners.js';
 import { checkRecord, checkStatusChange, checkTtl, checkVersion } from './schema.js';
-import type { InsertOptions, PaymentStore, StatusChange } from './types.js';
+import type { InsertOptions, InsertOutcome, LeaseOutcome, PaymentStore, StatusChange } from './types.js';
 
 export interface MemoryStoreOptions {
-  /** Most intents kept at once (least recently used go first); indexes, choices and event marks are bounded alike. */
+  /**
+   * Most intents kept at once. When full, expired intents go first, then ended ones (unpaid and
+   * final, or paid with their result delivered); a paid intent whose tool has not run or whose
+   * result was not delivered, and an open one, is never dropped: a new open is refused instead.
+   */
   maxEntries?: number;
   /** Where failing status listeners are reported. */
   logger?: Logger;
 }
 
-/**
- * Generous on purpose: evicting a paid intent before its tool ran would lose paid work. Size it to
- * the open and recently paid intents you expect in one process; use redisStore beyond that.
- */
 const DEFAULT_MAX_ENTRIES = 100_000;
-/** An intent usually has one or two provider attempts; room for a few more before the index evicts. */
-const PAYMENT_KEYS_PER_INTENT = 4;
 
 /**
- * A store for a single process (the default). State lives in bounded LRU caches whose entries
- * expire lazily on read, so it starts no timers and never keeps the process alive. Every record
- * goes in and comes out as a copy: callers cannot change stored state except through `update`.
+ * A store for a single process (the default). It starts no timers and never keeps the process
+ * alive: expiry is checked on read, and expired intents are swept only when room is needed.
+ * Records are frozen when written and handed out as they are, without copies: a caller cannot
+ * change stored state except through `update`. Leases are timed on this process's clock, which
+ * is the only clock a memory store has.
  */
 export function memoryStore(options: MemoryStoreOptions = {}): PaymentStore {
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
@@ -36,25 +42,39 @@ export function memoryStore(options: MemoryStoreOptions = {}): PaymentStore {
 
 /**
  * An LRU bounded by entry count through `maxSize` rather than `max`: with `max`, lru-cache
- * preallocates arrays for every slot up front (about 21 MiB and 100 ms for the default bounds);
- * this way memory grows with use.
+ * preallocates arrays for every slot up front; this way memory grows with use.
  */
 function bounded<V extends {}>(entries: number): LRUCache<string, V> {
   return new LRUCache<string, V>({ maxSize: entries, sizeCalculation: () => 1 });
 }
 
-/** Records are plain JSON (the schema guarantees it), and a JSON round trip copies them about twice as fast as structuredClone. */
-function copyOf(record: IntentRecord): IntentRecord {
-  return JSON.parse(JSON.stringify(record)) as IntentRecord;
+/** Whether dropping the intent to make room loses nothing anyone paid for and still waits on. */
+function mayEvict(record: IntentRecord): boolean {
+  if (record.status === 'paid') {
+    return record.run === 'done' && record.resultDelivered === true;
+  }
+  return !isOpenStatus(record.status);
+}
+
+interface OpenEntry {
+  bytes: number;
+  expiresAt: number;
 }
 
 class MemoryPaymentStore implements PaymentStore {
-  // ttlAutopurge stays off: lru-cache then checks expiry lazily and sets no purge timers.
-  readonly #records: LRUCache<string, IntentRecord>;
+  readonly #maxEntries: number;
+  readonly #records = new Map<string, IntentRecord>();
   /** binding key -> newest intent id */
-  readonly #bindings: LRUCache<string, string>;
+  readonly #bindings = new Map<string, string>();
   /** provider + payment id -> intent id */
-  readonly #payments: LRUCache<string, string>;
+  readonly #payments = new Map<string, string>();
+  /** subject -> its open intents (id -> argument bytes, expiry) */
+  readonly #open = new Map<string, Map<string, OpenEntry>>();
+  /** Ids that may be dropped to make room, oldest first (a Map keeps insertion order). */
+  readonly #evictable = new Map<string, true>();
+  /** No record expires before this (a lower bound): a sweep before it would find nothing. */
+  #nextExpiry = Number.POSITIVE_INFINITY;
+  readonly #leases = new Map<string, { owner: string; until: number }>();
   /** subject -> provider id */
   readonly #choices: LRUCache<string, string>;
   readonly #events: LRUCache<string, true>;
@@ -62,56 +82,104 @@ class MemoryPaymentStore implements PaymentStore {
   #closed = false;
 
   constructor(maxEntries: number, logger: Logger) {
-    this.#records = bounded(maxEntries);
-    this.#bindings = bounded(maxEntries);
-    this.#payments = bounded(maxEntries * PAYMENT_KEYS_PER_INTENT);
+    this.#maxEntries = maxEntries;
+    // ttlAutopurge stays off: lru-cache then checks expiry lazily and sets no purge timers.
     this.#choices = bounded(maxEntries);
     this.#events = bounded(maxEntries);
     this.#listeners = new StatusListeners(logger);
   }
 
   async get(intentId: string): Promise<IntentRecord | undefined> {
-    const record = this.#live(intentId);
-    return record === undefined ? undefined : copyOf(record);
+    return this.#live(intentId, Date.now());
   }
 
-  async insert(record: IntentRecord, options: InsertOptions = {}): Promise<boolean> {
-    const stored = checkRecord({ ...record, version: 1 });
-    if (this.#live(stored.id) !== undefined) return false;
+  async insert(record: IntentRecord, options: InsertOptions = {}): Promise<InsertOutcome> {
+    const stored = freezeRecord(checkRecord({ ...record, version: 1 }));
+    const now = Date.now();
+    if (this.#live(stored.id, now) !== undefined) return { kind: 'taken' };
+    const key = bindingKey(stored.binding);
     if (options.bindingOwner !== undefined) {
       // An index entry whose intent is gone counts as free.
-      const owner = this.#bindings.get(bindingKey(stored.binding));
-      const live = owner !== undefined && this.#live(owner) !== undefined ? owner : null;
-      if (live !== options.bindingOwner) return false;
+      const owner = this.#bindings.get(key);
+      const live = owner !== undefined && this.#live(owner, now) !== undefined ? owner : null;
+      if (live !== options.bindingOwner) return { kind: 'taken' };
     }
-    this.#write(stored, true);
-    return true;
+    if (stored.expiresAt <= now) return { kind: 'inserted' }; // written already expired: nothing to keep
+    const open = isOpenStatus(stored.status);
+    const bytes = open ? argumentBytes(stored) : 0;
+    if (open && options.limits !== undefined) {
+      const mine = this.#openOf(stored.binding.subject, now);
+      let used = 0;
+      for (const entry of mine?.values() ?? []) used += entry.bytes;
+      const count = mine?.size ?? 0;
+      const { openPerSubject, openArgumentBytesPerSubject } = options.limits;
+      if (count >= openPerSubject) {
+        return { kind: 'limit', what: 'open', open: count, bytes: used, limit: openPerSubject };
+      }
+      if (used + bytes > openArgumentBytesPerSubject) {
+        return { kind: 'limit', what: 'bytes', open: count, bytes: used, limit: openArgumentBytesPerSubject };
+      }
+    }
+    if (this.#records.size >= this.#maxEntries && !this.#makeRoom(now)) return { kind: 'full' };
+    const openUntil =
+      options.openMs === undefined ? stored.expiresAt : Math.min(stored.expiresAt, now + options.openMs);
+    this.#write(stored, key, true, openUntil);
+    return { kind: 'inserted' };
   }
 
   async update(record: IntentRecord, expectedVersion: number): Promise<IntentRecord | undefined> {
     checkVersion(expectedVersion);
     const next = checkRecord({ ...record, version: expectedVersion + 1 });
     // No await between the check and the write: nothing else runs in between, so this is atomic.
-    const current = this.#live(next.id);
+    const current = this.#live(next.id, Date.now());
     if (current === undefined || current.version !== expectedVersion) return undefined;
-    this.#write(next, false);
-    return copyOf(next);
+    const stored = freezeRecord(next);
+    if (stored.expiresAt <= Date.now()) {
+      this.#delete(stored.id);
+      return stored;
+    }
+    this.#write(stored, bindingKey(stored.binding), false);
+    return stored;
   }
 
   async findByBinding(key: string): Promise<IntentRecord | undefined> {
     const intentId = this.#bindings.get(key);
     if (intentId === undefined) return undefined;
-    const record = this.#live(intentId);
+    const record = this.#live(intentId, Date.now());
     if (record === undefined || bindingKey(record.binding) !== key) return undefined;
-    return copyOf(record);
+    return record;
   }
 
   async findByPayment(providerId: string, paymentId: string): Promise<IntentRecord | undefined> {
     const intentId = this.#payments.get(paymentIndexKey(providerId, paymentId));
     if (intentId === undefined) return undefined;
-    const record = this.#live(intentId);
+    const record = this.#live(intentId, Date.now());
     const owns = record?.attempts.some((a) => a.providerId === providerId && a.paymentId === paymentId);
-    return record !== undefined && owns ? copyOf(record) : undefined;
+    return owns ? record : undefined;
+  }
+
+  async acquireLease(intentId: string, owner: string, leaseMs: number): Promise<LeaseOutcome> {
+    const ttl = checkTtl(leaseMs, 'acquireLease');
+    const now = Date.now();
+    const held = this.#leases.get(intentId);
+    if (held !== undefined && held.until > now && held.owner !== owner) {
+      return { kind: 'busy', remainingMs: held.until - now };
+    }
+    this.#leases.set(intentId, { owner, until: now + ttl });
+    return { kind: 'acquired' };
+  }
+
+  async renewLease(intentId: string, owner: string, leaseMs: number): Promise<boolean> {
+    const ttl = checkTtl(leaseMs, 'renewLease');
+    const now = Date.now();
+    const held = this.#leases.get(intentId);
+    if (held === undefined || held.owner !== owner || held.until <= now) return false;
+    held.until = now + ttl;
+    return true;
+  }
+
+  async releaseLease(intentId: string, owner: string): Promise<void> {
+    if (this.#leases.get(intentId)?.owner === owner) this.#leases.delete(intentId);
   }
 
   async getChoice(subject: string): Promise<string | undefined> {
@@ -143,34 +211,99 @@ class MemoryPaymentStore implements PaymentStore {
     this.#listeners.clear();
   }
 
-  /** The stored record itself (not a copy), unless it is missing or past its expiry. */
-  #live(intentId: string): IntentRecord | undefined {
+  /** The stored record, unless it is missing or past its expiry (then it is dropped now). */
+  #live(intentId: string, now: number): IntentRecord | undefined {
     const record = this.#records.get(intentId);
     if (record === undefined) return undefined;
-    if (record.expiresAt <= Date.now()) {
-      this.#records.delete(intentId);
+    if (record.expiresAt <= now) {
+      this.#delete(intentId);
       return undefined;
     }
     return record;
   }
 
-  #write(record: IntentRecord, isInsert: boolean): void {
-    const ttl = Math.ceil(record.expiresAt - Date.now());
-    if (ttl <= 0) {
-      // Written already expired: nothing to keep, and no index may point at it.
-      this.#records.delete(record.id);
-      return;
+  /** The subject's open intents, with the ones that expired or ended dropped. */
+  #openOf(subject: string, now: number): Map<string, OpenEntry> | undefined {
+    const mine = this.#open.get(subject);
+    if (mine === undefined) return undefined;
+    for (const [id, entry] of mine) {
+      if (entry.expiresAt <= now || this.#live(id, now) === undefined) mine.delete(id);
     }
-    this.#records.set(record.id, copyOf(record), { ttl });
-    const key = bindingKey(record.binding);
+    if (mine.size === 0) {
+      this.#open.delete(subject);
+      return undefined;
+    }
+    return mine;
+  }
+
+  /**
+   * Free one slot: expired intents first (swept only when one can have expired), then the
+   * oldest ended one. Never a paid intent still owed its run or result, never an open one.
+   */
+  #makeRoom(now: number): boolean {
+    if (this.#nextExpiry <= now) {
+      let next = Number.POSITIVE_INFINITY;
+      for (const [id, record] of this.#records) {
+        if (record.expiresAt <= now) this.#delete(id);
+        else if (record.expiresAt < next) next = record.expiresAt;
+      }
+      this.#nextExpiry = next;
+    }
+    for (const id of this.#evictable.keys()) {
+      if (this.#records.size < this.#maxEntries) break;
+      const record = this.#records.get(id);
+      this.#evictable.delete(id);
+      if (record !== undefined && mayEvict(record)) this.#delete(id);
+    }
+    return this.#records.size < this.#maxEntries;
+  }
+
+  #write(record: IntentRecord, key: string, isInsert: boolean, openUntil = record.expiresAt): void {
+    const id = record.id;
+    this.#records.set(id, record);
+    if (record.expiresAt < this.#nextExpiry) this.#nextExpiry = record.expiresAt;
     const owner = this.#bindings.get(key);
     // An insert is the newest intent for its binding; an update keeps a newer intent's claim.
-    if (isInsert || owner === undefined || owner === record.id) {
-      this.#bindings.set(key, record.id, { ttl });
-    }
+    if (isInsert || owner === undefined || owner === id) this.#bindings.set(key, id);
     for (const attempt of record.attempts) {
-      this.#payments.set(paymentIndexKey(attempt.providerId, attempt.paymentId), record.id, { ttl });
+      this.#payments.set(paymentIndexKey(attempt.providerId, attempt.paymentId), id);
     }
+    const subject = record.binding.subject;
+    if (isOpenStatus(record.status)) {
+      let mine = this.#open.get(subject);
+      if (mine === undefined) {
+        mine = new Map();
+        this.#open.set(subject, mine);
+      }
+      // An intent counts as open until its link's life ends (set when it was opened), or it expires.
+      const known = mine.get(id);
+      const until = known === undefined ? openUntil : Math.min(known.expiresAt, record.expiresAt);
+      mine.set(id, { bytes: known?.bytes ?? argumentBytes(record), expiresAt: until });
+    } else {
+      this.#forgetOpen(subject, id);
+    }
+    this.#evictable.delete(id);
+    if (mayEvict(record)) this.#evictable.set(id, true);
+  }
+
+  #delete(id: string): void {
+    const record = this.#records.get(id);
+    if (record === undefined) return;
+    this.#records.delete(id);
+    const key = bindingKey(record.binding);
+    if (this.#bindings.get(key) === id) this.#bindings.delete(key);
+    for (const attempt of record.attempts) {
+      const index = paymentIndexKey(attempt.providerId, attempt.paymentId);
+      if (this.#payments.get(index) === id) this.#payments.delete(index);
+    }
+    this.#forgetOpen(record.binding.subject, id);
+    this.#evictable.delete(id);
+    this.#leases.delete(id);
+  }
+
+  #forgetOpen(subject: string, id: string): void {
+    const mine = this.#open.get(subject);
+    if (mine?.delete(id) && mine.size === 0) this.#open.delete(subject);
   }
 }
 

@@ -25,62 +25,159 @@ export class LuaScript {
 /** Error reply prefix the scripts use for a stored value they cannot read. */
 export const CORRUPT_REPLY = 'PAYROUTER_CORRUPT';
 
+/** Lua: the Redis server's clock in ms (TIME), so expiries never depend on an instance's clock. */
+const NOW_MS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** Lua: whether a status counts as open (unpaid, waiting), as `isOpenStatus` decides. */
+const IS_OPEN = `local function is_open(s) return s == 'requires_method' or s == 'pending' or s == 'unknown' end`;
+
 /**
- * Insert a record unless its id exists, and index it.
- * KEYS[1] record, KEYS[2] binding index, KEYS[3..] provider-payment index.
- * ARGV[1] record JSON, ARGV[2] expiry (ms epoch), ARGV[3] intent id, ARGV[4] '1' when already expired.
- * ARGV[5] '1' to require that the binding index (KEYS[2]) still points at ARGV[6] ('' for no live
- * intent; an owner whose record key, ARGV[7] .. owner, is gone counts as none).
- * Returns 1 when inserted, 0 when the id exists or the binding moved on.
+ * Insert a record unless its id exists, index it, and count it against its subject's open
+ * intents, all in the subject's hash slot. Expiries are relative (`PX`), so Redis's own clock
+ * ends them.
+ * KEYS[1] record, KEYS[2] binding index, KEYS[3] the subject's open set (member `<bytes>:<id>`,
+ * scored by expiry on the Redis clock).
+ * ARGV[1] record JSON, ARGV[2] ttl ms, ARGV[3] intent id, ARGV[4] '1' to require that the binding
+ * index still points at ARGV[5] ('' for no live intent; an owner whose record key, ARGV[6] ..
+ * owner, is gone counts as none), ARGV[7] '1' when the record is open (counted), ARGV[8] open
+ * intents allowed ('' for no limit), ARGV[9] argument bytes allowed, ARGV[10] this record's
+ * argument bytes, ARGV[11] its member in the open set, ARGV[12] how long it counts as open (ms).
+ * Returns {1} inserted, {0} id exists or binding moved on, {2, open, bytes, limit} over the open
+ * limit, {3, open, bytes, limit} over the bytes limit.
  */
 export const insertScript = new LuaScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if ARGV[5] == '1' then
+if ARGV[4] == '1' then
   local owner = redis.call('GET', KEYS[2])
-  if owner and redis.call('EXISTS', ARGV[7] .. owner) == 0 then owner = false end
-  if (owner or '') ~= ARGV[6] then return 0 end
+  if owner and redis.call('EXISTS', ARGV[6] .. owner) == 0 then owner = false end
+  if (owner or '') ~= ARGV[5] then return {0} end
 end
-if ARGV[4] == '1' then return 1 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-for i = 2, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[3])
-  redis.call('PEXPIREAT', KEYS[i], ARGV[2])
+local ttl = tonumber(ARGV[2])
+if ARGV[7] == '1' then
+  ${NOW_MS}
+  local entries = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
+  local open, bytes, stale, latest = 0, 0, false, 0
+  for i = 1, #entries, 2 do
+    local score = tonumber(entries[i + 1])
+    if score <= now then
+      stale = true
+    else
+      open = open + 1
+      bytes = bytes + (tonumber(string.match(entries[i], '^(%d+):')) or 0)
+      if score > latest then latest = score end
+    end
+  end
+  if stale then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
+  if ARGV[8] ~= '' then
+    if open >= tonumber(ARGV[8]) then return {2, open, bytes, tonumber(ARGV[8])} end
+    if bytes + tonumber(ARGV[10]) > tonumber(ARGV[9]) then return {3, open, bytes, tonumber(ARGV[9])} end
+  end
+  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then return {0} end
+  local open_ms = tonumber(ARGV[12])
+  redis.call('ZADD', KEYS[3], now + open_ms, ARGV[11])
+  if now + open_ms > latest then redis.call('PEXPIRE', KEYS[3], open_ms) end
+else
+  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then return {0} end
 end
-return 1
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
+return {1}
 `);
 
 /**
- * Compare-and-set: replace the record only when its stored version equals the expected one,
- * then refresh its indexes to the record's expiry. The binding index is taken over only when it
- * is free or already ours: a newer intent for the same binding keeps it.
- * KEYS[1] record, KEYS[2] binding index, KEYS[3..] provider-payment index.
- * ARGV[1] expected version, ARGV[2] new record JSON, ARGV[3] expiry (ms epoch), ARGV[4] intent id,
- * ARGV[5] '1' when the new record is already expired (it is deleted instead).
- * Returns 1 when written, 0 on a version conflict or a missing record.
+ * Compare-and-set: replace the record only when its stored version equals the expected one.
+ * Indexes are touched only when they change: an intent that stops being open leaves its
+ * subject's open set; one that becomes paid stretches its binding index to its own expiry (a
+ * retry must find a paid intent that is still owed its run). Provider-payment indexes live in
+ * other slots and are written by the caller for the attempts this reports as new.
+ * KEYS[1] record, KEYS[2] the subject's open set, KEYS[3] binding index.
+ * ARGV[1] expected version, ARGV[2] new record JSON, ARGV[3] ttl ms, ARGV[4] new status,
+ * ARGV[5] member in the open set, ARGV[6] '1' when the new record is already expired (deleted).
+ * Returns {1, attempts before} when written, {0} on a version conflict or a missing record.
  */
 export const compareAndSetScript = new LuaScript(`
+${IS_OPEN}
 local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
+if not current then return {0} end
 local ok, decoded = pcall(cjson.decode, current)
 if not ok or type(decoded) ~= 'table' or type(decoded['version']) ~= 'number' then
   return redis.error_reply('${CORRUPT_REPLY} stored record has no readable version')
 end
-if decoded['version'] ~= tonumber(ARGV[1]) then return 0 end
-if ARGV[5] == '1' then
+if decoded['version'] ~= tonumber(ARGV[1]) then return {0} end
+local before = type(decoded['attempts']) == 'table' and #decoded['attempts'] or 0
+local was_open = is_open(decoded['status'])
+if ARGV[6] == '1' then
   redis.call('DEL', KEYS[1])
-  return 1
+  if was_open then redis.call('ZREM', KEYS[2], ARGV[5]) end
+  return {1, before}
 end
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-local owner = redis.call('GET', KEYS[2])
-if (not owner) or owner == ARGV[4] then
-  redis.call('SET', KEYS[2], ARGV[4])
-  redis.call('PEXPIREAT', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if was_open and not is_open(ARGV[4]) then redis.call('ZREM', KEYS[2], ARGV[5]) end
+if decoded['status'] ~= 'paid' and ARGV[4] == 'paid' then
+  redis.call('PEXPIRE', KEYS[3], ARGV[3], 'GT')
 end
-for i = 3, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[4])
-  redis.call('PEXPIREAT', KEYS[i], ARGV[3])
+return {1, before}
+`);
+
+/**
+ * Compare-and-set of a record written by versions before 0.2 (key `<prefix>intent:<id>`, no slot
+ * tag): it stays under its old key until it expires; only the record is rewritten.
+ * KEYS[1] record. ARGV[1] expected version, ARGV[2] JSON, ARGV[3] ttl ms, ARGV[4] '1' when expired.
+ */
+export const legacyCompareAndSetScript = new LuaScript(`
+local current = redis.call('GET', KEYS[1])
+if not current then return {0} end
+local ok, decoded = pcall(cjson.decode, current)
+if not ok or type(decoded) ~= 'table' or type(decoded['version']) ~= 'number' then
+  return redis.error_reply('${CORRUPT_REPLY} stored record has no readable version')
 end
+if decoded['version'] ~= tonumber(ARGV[1]) then return {0} end
+local before = type(decoded['attempts']) == 'table' and #decoded['attempts'] or 0
+if ARGV[4] == '1' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return {1, before}
+`);
+
+/**
+ * The intent a binding index points at, and its record, in one round trip.
+ * KEYS[1] binding index. ARGV[1] record key prefix of the subject's slot.
+ * Returns false when unindexed, else {intent id, record JSON or false}.
+ */
+export const findByBindingScript = new LuaScript(`
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+return {id, redis.call('GET', ARGV[1] .. id)}
+`);
+
+/**
+ * A run lease someone holds (the plain `SET NX PX` failed): the same owner renews it, anyone
+ * else learns how long it lasts. KEYS[1] lease. ARGV[1] owner, ARGV[2] lease ms.
+ * Returns -1 when acquired (renewed), else the ms left (-2: it just ran out, try again).
+ */
+export const leaseHeldScript = new LuaScript(`
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return -1
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return -1
+end
+return redis.call('PTTL', KEYS[1])
+`);
+
+/** Renew a run lease on the Redis clock if the owner still holds it. KEYS[1] lease. ARGV[1] owner, ARGV[2] ms. */
+export const renewLeaseScript = new LuaScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`);
+
+/** Give a run lease back if the owner still holds it. KEYS[1] lease. ARGV[1] owner. */
+export const releaseLeaseScript = new LuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `);

@@ -1,9 +1,25 @@
 import type { Redis } from 'ioredis';
 import { ConfigError, PayRouterError } from '../core/errors.js';
-import { bindingKey, type IntentRecord } from '../core/intent/record.js';
+import { slotOfIntentId, subjectSlot } from '../core/ids.js';
+import {
+  argumentBytes,
+  bindingKey,
+  freezeRecord,
+  type IntentRecord,
+  isOpenStatus,
+} from '../core/intent/record.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { StatusListeners } from './listeners.js';
-import { CORRUPT_REPLY, compareAndSetScript, insertScript } from './redis-scripts.js';
+import {
+  CORRUPT_REPLY,
+  compareAndSetScript,
+  findByBindingScript,
+  insertScript,
+  leaseHeldScript,
+  legacyCompareAndSetScript,
+  releaseLeaseScript,
+  renewLeaseScript,
+} from './redis-scripts.js';
 import {
   checkRecord,
   checkStatusChange,
@@ -13,7 +29,7 @@ import {
   intentRecordSchema,
   statusChangeSchema,
 } from './schema.js';
-import type { InsertOptions, PaymentStore, StatusChange } from './types.js';
+import type { InsertOptions, InsertOutcome, LeaseOutcome, PaymentStore, StatusChange } from './types.js';
 
 export interface RedisStoreOptions {
   /** An ioredis client. The store uses it but never closes it: it stays yours. */
@@ -22,14 +38,30 @@ export interface RedisStoreOptions {
   prefix?: string;
   /** Where connection trouble and failing status listeners are reported. */
   logger?: Logger;
+  /**
+   * Also look for intents written by payrouter 0.1 (keys `<prefix>intent:<id>`, `<prefix>binding:…`,
+   * `<prefix>payment:…`), so a payment made before an upgrade is still found and run. Intents with
+   * such ids are always read by id; this adds the binding and payment index fallbacks (one more
+   * command when a new payment is opened). Default true; turn it off once such intents have
+   * expired (30 days after the upgrade at most).
+   */
+  legacyKeys?: boolean;
 }
 
 const DEFAULT_PREFIX = 'payrouter:';
 
 /**
  * A store shared by many instances through Redis. Writes are single Lua scripts (compare the
- * version, write the record and its indexes, set their expiry), so they are atomic across
- * instances; status changes travel over a pub/sub channel on a connection of the store's own.
+ * version, write the record, touch the indexes that change), so they are atomic across
+ * instances. All keys of one subject share a hash slot (`<prefix>{<slot>}:…`, the slot tag also
+ * carried by the subject's intent ids), so a subject's intents and open limits change in one
+ * script and Redis Cluster works. Every expiry is relative (`PX`) or read from Redis's `TIME`:
+ * only the Redis clock decides when a record or a run lease ends. Status changes travel over a
+ * pub/sub channel on a connection of the store's own.
+ *
+ * Key layout: record `{s}:i:<id>`, binding index `{s}:b:<binding key>`, open set `{s}:o:<subject>`,
+ * run lease `{s}:l:<id>`, remembered choice `{s}:c:<subject>`; provider-payment index
+ * `p:<provider>:<payment>` and event marks `e:<event>` live in their own slots.
  */
 export function redisStore(options: RedisStoreOptions): PaymentStore {
   const client: unknown = options?.client;
@@ -38,7 +70,12 @@ export function redisStore(options: RedisStoreOptions): PaymentStore {
   }
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   if (typeof prefix !== 'string') throw new ConfigError('redisStore: prefix must be a string');
-  return new RedisPaymentStore(client as Redis, prefix, options.logger ?? silentLogger);
+  return new RedisPaymentStore(
+    client as Redis,
+    prefix,
+    options.logger ?? silentLogger,
+    options.legacyKeys ?? true,
+  );
 }
 
 class RedisPaymentStore implements PaymentStore {
@@ -50,8 +87,10 @@ class RedisPaymentStore implements PaymentStore {
   /** Created on the first subscribe: a connection in subscriber mode can run no other command. */
   #subscriber: Redis | undefined;
   #closed = false;
+  readonly #legacyKeys: boolean;
 
-  constructor(client: Redis, prefix: string, logger: Logger) {
+  constructor(client: Redis, prefix: string, logger: Logger, legacyKeys: boolean) {
+    this.#legacyKeys = legacyKeys;
     this.#client = client;
     this.#prefix = prefix;
     this.#channel = `${prefix}status`;
@@ -61,61 +100,176 @@ class RedisPaymentStore implements PaymentStore {
 
   async get(intentId: string): Promise<IntentRecord | undefined> {
     const raw = await this.#command('get', () => this.#client.get(this.#recordKey(intentId)));
-    if (raw === null) return undefined;
-    const record = this.#decode(intentId, raw);
-    // Redis expires the key on its own clock; this also hides a record our clock says is over.
-    return record.expiresAt <= Date.now() ? undefined : record;
+    // Redis ends the key on its own clock; no instance clock second-guesses it.
+    return raw === null ? undefined : this.#decode(intentId, raw);
   }
 
-  async insert(record: IntentRecord, options: InsertOptions = {}): Promise<boolean> {
+  async insert(record: IntentRecord, options: InsertOptions = {}): Promise<InsertOutcome> {
     const stored = checkRecord({ ...record, version: 1 });
-    const checkOwner = options.bindingOwner !== undefined;
-    const result = await this.#command('insert', () =>
-      insertScript.run(this.#client, this.#indexedKeys(stored), [
-        JSON.stringify(stored),
-        expiryArg(stored),
-        stored.id,
-        isExpired(stored) ? '1' : '0',
-        checkOwner ? '1' : '0',
-        options.bindingOwner ?? '',
-        this.#recordKey(''),
-      ]),
+    const slot = subjectSlot(stored.binding.subject);
+    if (slotOfIntentId(stored.id) !== slot) {
+      throw new PayRouterError(
+        'store_invalid_record',
+        `Refusing to store intent record: id "${stored.id}" does not carry its subject's slot tag (make ids with newIntentId(subject))`,
+      );
+    }
+    const ttl = ttlOf(stored);
+    if (ttl <= 0) return { kind: 'inserted' }; // written already expired: nothing to keep
+    // An owner written before slot tags has no new binding index: expect none.
+    const owner =
+      options.bindingOwner === undefined
+        ? undefined
+        : options.bindingOwner !== null && slotOfIntentId(options.bindingOwner) === undefined
+          ? null
+          : options.bindingOwner;
+    const open = isOpenStatus(stored.status);
+    const bytes = argumentBytes(stored);
+    const limits = options.limits;
+    const reply = await this.#command('insert', () =>
+      insertScript.run(
+        this.#client,
+        [
+          this.#recordKey(stored.id),
+          this.#bindingIndexKey(slot, bindingKey(stored.binding)),
+          this.#openKey(slot, stored.binding.subject),
+        ],
+        [
+          JSON.stringify(stored),
+          ttl,
+          stored.id,
+          owner === undefined ? '0' : '1',
+          owner ?? '',
+          this.#recordKeyPrefix(slot),
+          open ? '1' : '0',
+          limits === undefined ? '' : limits.openPerSubject,
+          limits === undefined ? '' : limits.openArgumentBytesPerSubject,
+          bytes,
+          openMember(stored.id, bytes),
+          Math.max(1, Math.min(ttl, Math.ceil(options.openMs ?? ttl))),
+        ],
+      ),
     );
-    return result === 1;
+    const [code, count, used, limit] = numbers(reply);
+    switch (code) {
+      case 1:
+        await this.#indexPayments(stored, 0, ttl);
+        return { kind: 'inserted' };
+      case 2:
+        return { kind: 'limit', what: 'open', open: count ?? 0, bytes: used ?? 0, limit: limit ?? 0 };
+      case 3:
+        return { kind: 'limit', what: 'bytes', open: count ?? 0, bytes: used ?? 0, limit: limit ?? 0 };
+      default:
+        return { kind: 'taken' };
+    }
   }
 
   async update(record: IntentRecord, expectedVersion: number): Promise<IntentRecord | undefined> {
     checkVersion(expectedVersion);
     const next = checkRecord({ ...record, version: expectedVersion + 1 });
     const json = JSON.stringify(next);
-    const result = await this.#command('update', () =>
-      compareAndSetScript.run(this.#client, this.#indexedKeys(next), [
-        expectedVersion,
-        json,
-        expiryArg(next),
-        next.id,
-        isExpired(next) ? '1' : '0',
-      ]),
+    const ttl = ttlOf(next);
+    const slot = slotOfIntentId(next.id);
+    const reply = await this.#command('update', () =>
+      slot === undefined
+        ? legacyCompareAndSetScript.run(
+            this.#client,
+            [this.#recordKey(next.id)],
+            [expectedVersion, json, Math.max(1, ttl), ttl <= 0 ? '1' : '0'],
+          )
+        : compareAndSetScript.run(
+            this.#client,
+            [
+              this.#recordKey(next.id),
+              this.#openKey(slot, next.binding.subject),
+              this.#bindingIndexKey(slot, bindingKey(next.binding)),
+            ],
+            [
+              expectedVersion,
+              json,
+              Math.max(1, ttl),
+              next.status,
+              openMember(next.id, argumentBytes(next)),
+              ttl <= 0 ? '1' : '0',
+            ],
+          ),
     );
-    // A fresh parse is the caller's own copy of exactly what was stored.
-    return result === 1 ? this.#decode(next.id, json) : undefined;
+    const [code, attemptsBefore] = numbers(reply);
+    if (code !== 1) return undefined;
+    await this.#indexPayments(next, attemptsBefore ?? 0, ttl);
+    // The caller's own record is what was stored: handed back frozen, not re-read or re-parsed.
+    return freezeRecord(next);
   }
 
   async findByBinding(key: string): Promise<IntentRecord | undefined> {
-    const intentId = await this.#command('findByBinding', () => this.#client.get(this.#bindingKey(key)));
-    if (intentId === null) return undefined;
-    const record = await this.get(intentId);
+    const slot = subjectSlot(subjectOfBindingKey(key));
+    const reply = await this.#command('findByBinding', () =>
+      findByBindingScript.run(
+        this.#client,
+        [this.#bindingIndexKey(slot, key)],
+        [this.#recordKeyPrefix(slot)],
+      ),
+    );
+    if (Array.isArray(reply) && typeof reply[0] === 'string') {
+      const raw: unknown = reply[1];
+      if (typeof raw !== 'string') return undefined;
+      const record = this.#decode(reply[0], raw);
+      return bindingKey(record.binding) === key ? record : undefined;
+    }
+    if (!this.#legacyKeys) return undefined;
+    const legacyId = await this.#command('findByBinding', () =>
+      this.#client.get(`${this.#prefix}binding:${key}`),
+    );
+    if (legacyId === null) return undefined;
+    const record = await this.get(legacyId);
     return record !== undefined && bindingKey(record.binding) === key ? record : undefined;
   }
 
   async findByPayment(providerId: string, paymentId: string): Promise<IntentRecord | undefined> {
-    const intentId = await this.#command('findByPayment', () =>
+    let intentId = await this.#command('findByPayment', () =>
       this.#client.get(this.#paymentKey(providerId, paymentId)),
     );
+    if (intentId === null && this.#legacyKeys) {
+      intentId = await this.#command('findByPayment', () =>
+        this.#client.get(
+          `${this.#prefix}payment:${encodeURIComponent(providerId)}:${encodeURIComponent(paymentId)}`,
+        ),
+      );
+    }
     if (intentId === null) return undefined;
     const record = await this.get(intentId);
     const owns = record?.attempts.some((a) => a.providerId === providerId && a.paymentId === paymentId);
     return owns ? record : undefined;
+  }
+
+  async acquireLease(intentId: string, owner: string, leaseMs: number): Promise<LeaseOutcome> {
+    const ttl = checkTtl(leaseMs, 'acquireLease');
+    const key = this.#leaseKey(intentId);
+    for (let round = 0; round < 3; round++) {
+      // The common case, one command: nobody holds it.
+      const set = await this.#command('acquireLease', () => this.#client.set(key, owner, 'PX', ttl, 'NX'));
+      if (set === 'OK') return { kind: 'acquired' };
+      const left = Number(
+        await this.#command('acquireLease', () => leaseHeldScript.run(this.#client, [key], [owner, ttl])),
+      );
+      if (left === -1) return { kind: 'acquired' };
+      if (left >= 0) return { kind: 'busy', remainingMs: left };
+      // -2: it ran out between the two commands; take it now.
+    }
+    return { kind: 'busy', remainingMs: 1 };
+  }
+
+  async renewLease(intentId: string, owner: string, leaseMs: number): Promise<boolean> {
+    const ttl = checkTtl(leaseMs, 'renewLease');
+    const reply = await this.#command('renewLease', () =>
+      renewLeaseScript.run(this.#client, [this.#leaseKey(intentId)], [owner, ttl]),
+    );
+    return reply === 1;
+  }
+
+  async releaseLease(intentId: string, owner: string): Promise<void> {
+    await this.#command('releaseLease', () =>
+      releaseLeaseScript.run(this.#client, [this.#leaseKey(intentId)], [owner]),
+    );
   }
 
   async getChoice(subject: string): Promise<string | undefined> {
@@ -215,7 +369,21 @@ class RedisPaymentStore implements PaymentStore {
     const parsed = intentRecordSchema.safeParse(value);
     if (!parsed.success) throw corrupt(intentId, describeIssues(parsed.error));
     if (parsed.data.id !== intentId) throw corrupt(intentId, `it holds the record of "${parsed.data.id}"`);
-    return parsed.data;
+    return freezeRecord(parsed.data);
+  }
+
+  /**
+   * The provider-payment index lives in other slots than the intent: written once per new
+   * attempt (from `from` on), not on every update.
+   */
+  async #indexPayments(record: IntentRecord, from: number, ttl: number): Promise<void> {
+    const added = record.attempts.slice(from);
+    if (added.length === 0 || ttl <= 0) return;
+    await this.#command('index payments', () =>
+      Promise.all(
+        added.map((a) => this.#client.set(this.#paymentKey(a.providerId, a.paymentId), record.id, 'PX', ttl)),
+      ),
+    );
   }
 
   /** Runs one Redis call, turning its failures into PayRouterErrors with a stable code. */
@@ -238,33 +406,41 @@ class RedisPaymentStore implements PaymentStore {
     }
   }
 
+  /** `{slot}:i:<id>`; an id without a slot tag was written before slot tags: its old key. */
   #recordKey(intentId: string): string {
-    return `${this.#prefix}intent:${intentId}`;
+    const slot = slotOfIntentId(intentId);
+    return slot === undefined
+      ? `${this.#prefix}intent:${intentId}`
+      : `${this.#recordKeyPrefix(slot)}${intentId}`;
   }
 
-  #bindingKey(key: string): string {
-    return `${this.#prefix}binding:${key}`;
+  #recordKeyPrefix(slot: string): string {
+    return `${this.#prefix}{${slot}}:i:`;
+  }
+
+  #bindingIndexKey(slot: string, key: string): string {
+    return `${this.#prefix}{${slot}}:b:${key}`;
+  }
+
+  #openKey(slot: string, subject: string): string {
+    return `${this.#prefix}{${slot}}:o:${encodeURIComponent(subject)}`;
+  }
+
+  #leaseKey(intentId: string): string {
+    const slot = slotOfIntentId(intentId);
+    return slot === undefined ? `${this.#prefix}lease:${intentId}` : `${this.#prefix}{${slot}}:l:${intentId}`;
   }
 
   #paymentKey(providerId: string, paymentId: string): string {
-    return `${this.#prefix}payment:${encodeURIComponent(providerId)}:${encodeURIComponent(paymentId)}`;
+    return `${this.#prefix}p:${encodeURIComponent(providerId)}:${encodeURIComponent(paymentId)}`;
   }
 
   #choiceKey(subject: string): string {
-    return `${this.#prefix}choice:${subject}`;
+    return `${this.#prefix}{${subjectSlot(subject)}}:c:${encodeURIComponent(subject)}`;
   }
 
   #eventKey(eventId: string): string {
-    return `${this.#prefix}event:${eventId}`;
-  }
-
-  /** The keys a write touches, in the order the scripts expect: record, binding index, payment index. */
-  #indexedKeys(record: IntentRecord): string[] {
-    return [
-      this.#recordKey(record.id),
-      this.#bindingKey(bindingKey(record.binding)),
-      ...record.attempts.map((a) => this.#paymentKey(a.providerId, a.paymentId)),
-    ];
+    return `${this.#prefix}e:${eventId}`;
   }
 }
 
@@ -275,10 +451,27 @@ function corrupt(intentId: string, reason: string): PayRouterError {
   );
 }
 
-function expiryArg(record: IntentRecord): number {
-  return Math.ceil(record.expiresAt);
+/** Time left to live, in ms (relative, so the Redis clock ends it); 0 or less: already expired. */
+function ttlOf(record: IntentRecord): number {
+  return Math.ceil(record.expiresAt - Date.now());
 }
 
-function isExpired(record: IntentRecord): boolean {
-  return record.expiresAt <= Date.now();
+/** A member of a subject's open set: the argument bytes it holds, then its id. */
+function openMember(intentId: string, bytes: number): string {
+  return `${bytes}:${intentId}`;
+}
+
+/** The subject a binding key names (its first, URI-encoded part). */
+function subjectOfBindingKey(key: string): string {
+  const first = key.split('|', 1)[0] ?? '';
+  try {
+    return decodeURIComponent(first);
+  } catch {
+    return first;
+  }
+}
+
+/** A script's array reply as numbers. */
+function numbers(reply: unknown): number[] {
+  return Array.isArray(reply) ? reply.map((n) => Number(n)) : [Number(reply)];
 }

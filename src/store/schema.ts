@@ -6,6 +6,7 @@ import type {
   PlannedAttempt,
   ProviderAttempt,
   RunLease,
+  RunState,
   StoredResult,
 } from '../core/intent/record.js';
 import { PAYMENT_STATUSES } from '../core/intent/status.js';
@@ -13,11 +14,22 @@ import type { StatusChange } from './types.js';
 
 /**
  * Runtime shapes of what a store holds, used to validate records read back from a shared backend
- * (another instance, another version, or a hand-edited key may have written them).
+ * (another instance, another version, or a hand-edited key may have written them): data that
+ * crosses a trust boundary. Records the engine built itself get only `checkRecord`'s cheap
+ * structural check on the way in.
  * The key checks at the bottom make the build fail when `types.ts` and these schemas drift apart.
  */
 
 const paymentStatusSchema = z.enum(PAYMENT_STATUSES);
+const RUN_STATES = [
+  'unused',
+  'running',
+  'done',
+  'refunding',
+  'refunded',
+] as const satisfies readonly RunState[];
+const runStates: ReadonlySet<string> = new Set(RUN_STATES);
+const paymentStatuses: ReadonlySet<string> = new Set(PAYMENT_STATUSES);
 const msEpoch = z.number().nonnegative();
 
 export const bindingSchema = z.object({
@@ -49,8 +61,8 @@ export const plannedAttemptSchema = z.object({
 
 export const runLeaseSchema = z.object({
   owner: z.string(),
-  until: msEpoch,
   fence: z.number().int().nonnegative(),
+  until: msEpoch.optional(),
 }) satisfies z.ZodType<RunLease>;
 
 export const storedResultSchema = z.object({
@@ -68,7 +80,7 @@ export const intentRecordSchema = z.object({
   eligible: z.array(z.string()),
   attempts: z.array(providerAttemptSchema),
   plannedAttempt: plannedAttemptSchema.optional(),
-  run: z.enum(['unused', 'running', 'done']),
+  run: z.enum(RUN_STATES),
   lease: runLeaseSchema.optional(),
   fence: z.number().int().nonnegative(),
   result: storedResultSchema.optional(),
@@ -98,15 +110,49 @@ export function describeIssues(error: z.ZodError): string {
  * things. A failure is a programming error in the caller, reported with a stable code.
  */
 
+/**
+ * The cheap check of a record the engine built, before a store keeps it: the fields a store and
+ * its indexes rely on, without walking the record through zod (that is for what comes back from
+ * a shared backend). A failure is a programming error in the caller.
+ */
 export function checkRecord(record: IntentRecord): IntentRecord {
-  const parsed = intentRecordSchema.safeParse(record);
-  if (!parsed.success) {
-    throw new PayRouterError(
-      'store_invalid_record',
-      `Refusing to store intent record: ${describeIssues(parsed.error)}`,
-    );
+  const problem = structuralProblem(record);
+  if (problem !== undefined) {
+    throw new PayRouterError('store_invalid_record', `Refusing to store intent record: ${problem}`);
   }
-  return parsed.data;
+  return record;
+}
+
+function structuralProblem(r: IntentRecord): string | undefined {
+  if (typeof r !== 'object' || r === null) return '(root): expected an object';
+  if (typeof r.id !== 'string' || r.id.length === 0) return 'id: expected a non-empty string';
+  if (!Number.isInteger(r.version) || r.version < 1) return 'version: expected a positive integer';
+  const b = r.binding;
+  if (typeof b !== 'object' || b === null) return 'binding: expected an object';
+  if (typeof b.tool !== 'string' || typeof b.argsHash !== 'string' || typeof b.subject !== 'string')
+    return 'binding: tool, argsHash and subject must be strings';
+  if (!Number.isInteger(b.amount) || b.amount <= 0) return 'binding.amount: expected a positive integer';
+  if (typeof b.currency !== 'string') return 'binding.currency: expected a string';
+  if (typeof r.argsJson !== 'string') return 'argsJson: expected a string';
+  if (!paymentStatuses.has(r.status)) return `status: invalid value "${String(r.status)}"`;
+  if (!runStates.has(r.run)) return `run: invalid value "${String(r.run)}"`;
+  if (!Array.isArray(r.eligible) || !Array.isArray(r.attempts) || !Array.isArray(r.runErrors))
+    return 'eligible, attempts and runErrors must be arrays';
+  for (const a of r.attempts) {
+    if (
+      typeof a?.providerId !== 'string' ||
+      a.providerId === '' ||
+      typeof a.paymentId !== 'string' ||
+      a.paymentId === ''
+    )
+      return 'attempts: providerId and paymentId must be non-empty strings';
+    if (!paymentStatuses.has(a.status)) return `attempts.status: invalid value "${String(a.status)}"`;
+  }
+  if (!Number.isInteger(r.fence) || r.fence < 0) return 'fence: expected a non-negative integer';
+  for (const field of ['createdAt', 'updatedAt', 'expiresAt'] as const) {
+    if (!Number.isFinite(r[field])) return `${field}: expected a number`;
+  }
+  return undefined;
 }
 
 export function checkStatusChange(change: StatusChange): StatusChange {

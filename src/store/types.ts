@@ -17,33 +17,77 @@ export interface StatusChange {
   version: number;
 }
 
+/** How many unpaid intents one subject may have open at once, and how many argument bytes they may hold. */
+export interface OpenLimits {
+  /** Open (unpaid, unexpired) intents per subject. */
+  openPerSubject: number;
+  /** Canonical argument JSON bytes over a subject's open intents. */
+  openArgumentBytesPerSubject: number;
+}
+
 export interface InsertOptions {
   /** The intent id the binding key must still point at (`null` for none) for the insert to happen. */
   bindingOwner?: string | null;
+  /**
+   * Refuse the insert of an open intent when its subject would go over these, counted atomically
+   * with the insert (across instances for a shared store). Intents that were paid, canceled,
+   * failed or expired no longer count.
+   */
+  limits?: OpenLimits;
+  /**
+   * How long the new intent counts as open at most (its payment link's life), if less than until
+   * it expires. Default: until it expires.
+   */
+  openMs?: number;
 }
+
+/**
+ * What an insert did. `taken`: the id exists, or the binding moved on (another caller opened
+ * first). `limit`: the subject has `open` open intents (holding `bytes` argument bytes) and this
+ * one would pass `limit` of the kind named. `full`: a bounded store has no room that it may free
+ * (it never evicts a paid or open intent to make some).
+ */
+export type InsertOutcome =
+  | { kind: 'inserted' }
+  | { kind: 'taken' }
+  | { kind: 'limit'; what: 'open' | 'bytes'; open: number; bytes: number; limit: number }
+  | { kind: 'full' };
+
+/** A run lease: taken for `leaseMs` on the store's clock, so instance clocks do not matter. */
+export type LeaseOutcome = { kind: 'acquired' } | { kind: 'busy'; remainingMs: number };
 
 /**
  * Persistence for intents. Every mutation is atomic across all instances sharing the store.
  * Higher-level transitions (claim, complete, status updates) are compare-and-set loops over `update`.
+ * Records come out frozen: a caller cannot change stored state except through `update`.
  */
 export interface PaymentStore {
   get(intentId: string): Promise<IntentRecord | undefined>;
   /**
-   * Insert a new record (version 1) and make it the binding key's intent. Returns false when the id
+   * Insert a new record (version 1) and make it the binding key's intent. `taken` when the id
    * exists, or when `options.bindingOwner` is given and the binding key no longer points at that
    * intent (`null`: at no live intent): another caller, on any instance, opened one first.
    */
-  insert(record: IntentRecord, options?: InsertOptions): Promise<boolean>;
+  insert(record: IntentRecord, options?: InsertOptions): Promise<InsertOutcome>;
   /**
    * Replace the record if its stored version equals `expectedVersion`; the stored copy gets
    * `expectedVersion + 1`. Returns the stored record, or undefined on a version conflict / missing record.
-   * Keeps the binding index and the provider-payment index current.
+   * Keeps the binding index, the provider-payment index and the subject's open count current.
    */
   update(record: IntentRecord, expectedVersion: number): Promise<IntentRecord | undefined>;
   /** The newest intent indexed under this binding key, if it has not expired. */
   findByBinding(key: string): Promise<IntentRecord | undefined>;
   /** The intent that owns a provider payment (from any attempt). */
   findByPayment(providerId: string, paymentId: string): Promise<IntentRecord | undefined>;
+  /**
+   * Take the run lease of an intent for `leaseMs`, timed on the store's clock: refused while
+   * another owner's lease lasts. The same owner taking it again renews it.
+   */
+  acquireLease(intentId: string, owner: string, leaseMs: number): Promise<LeaseOutcome>;
+  /** Push the lease out to `leaseMs` from now (store's clock) if `owner` still holds it; false if not. */
+  renewLease(intentId: string, owner: string, leaseMs: number): Promise<boolean>;
+  /** Give the lease back if `owner` holds it, so the next claim need not wait for it to run out. */
+  releaseLease(intentId: string, owner: string): Promise<void>;
   /** Remembered payment method of a subject. */
   getChoice(subject: string): Promise<string | undefined>;
   setChoice(subject: string, providerId: string, ttlMs: number): Promise<void>;

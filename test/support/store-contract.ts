@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newIntentId } from '../../src/core/ids.js';
 import {
   bindingKey,
   type IntentRecord,
   type PaymentStore,
   type StatusChange,
 } from '../../src/store/index.js';
+
+const INSERTED = { kind: 'inserted' } as const;
+const TAKEN = { kind: 'taken' } as const;
 
 export interface StoreUnderTest {
   store: PaymentStore;
@@ -14,14 +18,18 @@ export interface StoreUnderTest {
   cleanup(): Promise<void>;
 }
 
-/** A valid record with a fresh opaque id (colons, spaces and non-ASCII on purpose). */
+/**
+ * A valid record of a fresh subject (colons, spaces and non-ASCII in it on purpose), its id made
+ * for that subject as the engine makes ids.
+ */
 export function makeRecord(overrides: Partial<IntentRecord> = {}): IntentRecord {
   const now = Date.now();
-  const id = overrides.id ?? `pi:${randomUUID()} ü/x`;
+  const subject = overrides.binding?.subject ?? `user|${randomUUID()} ü/x:y`;
+  const id = overrides.id ?? newIntentId(subject);
   return {
     id,
     version: 1,
-    binding: { tool: 'process_data', argsHash: 'a1b2c3', amount: 25, currency: 'USD', subject: `user|${id}` },
+    binding: { tool: 'process_data', argsHash: 'a1b2c3', amount: 25, currency: 'USD', subject },
     argsJson: '{"data":"x"}',
     description: 'Process data',
     status: 'pending',
@@ -101,6 +109,22 @@ export async function untilSubscribed(publisher: PaymentStore, subscribers: Paym
   }
 }
 
+/** Tries to change a record in place; a frozen part refuses with a TypeError, which is fine here. */
+function attemptChange(change: () => void): void {
+  try {
+    change();
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
+}
+
+/** Every object and array in the value is frozen. */
+export function expectDeeplyFrozen(value: unknown, path = 'record'): void {
+  if (typeof value !== 'object' || value === null) return;
+  expect(Object.isFrozen(value), `${path} is frozen`).toBe(true);
+  for (const [key, child] of Object.entries(value)) expectDeeplyFrozen(child, `${path}.${key}`);
+}
+
 /** A compare-and-set loop, the way the router and the confirmation layer use `update`. */
 async function incrementFence(store: PaymentStore, intentId: string): Promise<number> {
   for (let tries = 1; ; tries += 1) {
@@ -135,10 +159,10 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     describe('records', () => {
       it('inserts with version 1, reads back, and refuses a duplicate id', async () => {
         const record = makeRecord({ version: 7 });
-        expect(await store.insert(record)).toBe(true);
+        expect(await store.insert(record)).toEqual(INSERTED);
         expect(await other.get(record.id)).toEqual({ ...record, version: 1 });
 
-        expect(await other.insert({ ...record, description: 'second' })).toBe(false);
+        expect(await other.insert({ ...record, description: 'second' })).toEqual(TAKEN);
         expect((await store.get(record.id))?.description).toBe('Process data');
         expect(await store.get(`missing-${record.id}`)).toBeUndefined();
       });
@@ -173,25 +197,45 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.update(makeRecord(), 1)).toBeUndefined();
       });
 
-      it('hands out copies: changing a returned or passed-in record changes nothing stored', async () => {
+      it('hands out frozen records: no caller can change stored state except through update', async () => {
         const record = makeRecord({ attempts: [attempt('walleot', 'w_copy')] });
         await store.insert(record);
-        record.description = 'mutated input';
-        record.attempts[0]!.status = 'paid';
+        const subject = record.binding.subject;
+        // Whatever a caller does to what it passed in (parts of it may now be frozen too)...
+        attemptChange(() => {
+          record.description = 'mutated input';
+        });
+        attemptChange(() => {
+          record.attempts[0]!.status = 'paid';
+        });
 
-        const read = (await store.get(record.id))!;
-        read.description = 'mutated read';
-        read.attempts.push(attempt('stripe', 'cs_copy'));
-        read.binding.amount = 1;
+        const read = (await other.get(record.id))!;
+        expectDeeplyFrozen(read);
+        // ...or to what it read: refused outright.
+        expect(() => {
+          read.binding.amount = 1;
+        }).toThrow(TypeError);
+        expect(() => read.attempts.push(attempt('stripe', 'cs_copy'))).toThrow(TypeError);
 
         const written = (await store.update({ ...read, description: 'v2', attempts: [] }, 1))!;
-        written.runErrors.push('mutated result');
-        written.binding.subject = 'someone else';
+        expectDeeplyFrozen(written);
+        expect(() => written.runErrors.push('mutated result')).toThrow(TypeError);
 
-        const stored = await store.get(record.id);
+        const stored = await other.get(record.id);
+        expectDeeplyFrozen(stored!);
         expect(stored).toMatchObject({ version: 2, description: 'v2', attempts: [], runErrors: [] });
-        expect(stored?.binding.amount).toBe(1);
-        expect(stored?.binding.subject).toBe(`user|${record.id}`);
+        expect(stored?.binding).toEqual({ ...record.binding, subject });
+        const done = await store.update(
+          {
+            ...stored!,
+            status: 'paid',
+            run: 'done',
+            result: { result: { content: [{ type: 'text', text: 'ok' }] }, completedAt: Date.now() },
+          },
+          2,
+        );
+        expectDeeplyFrozen(done!);
+        expectDeeplyFrozen((await other.get(record.id))!);
       });
 
       it('refuses an invalid record or version with a typed error and stores nothing', async () => {
@@ -245,21 +289,23 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
       it('inserts under a binding only while it still points where the caller saw it', async () => {
         const first = makeRecord();
-        expect(await store.insert(first, { bindingOwner: null })).toBe(true);
+        expect(await store.insert(first, { bindingOwner: null })).toEqual(INSERTED);
         // Someone who saw the binding free is too late now, on any instance; nothing is stored.
         const late = makeRecord({ binding: first.binding });
-        expect(await other.insert(late, { bindingOwner: null })).toBe(false);
+        expect(await other.insert(late, { bindingOwner: null })).toEqual(TAKEN);
         expect(await store.get(late.id)).toBeUndefined();
         expect((await store.findByBinding(bindingKey(first.binding)))?.id).toBe(first.id);
         // Someone who saw `first` may replace it.
         const next = makeRecord({ binding: first.binding });
-        expect(await other.insert(next, { bindingOwner: first.id })).toBe(true);
+        expect(await other.insert(next, { bindingOwner: first.id })).toEqual(INSERTED);
         expect((await store.findByBinding(bindingKey(first.binding)))?.id).toBe(next.id);
         // An index entry whose intent has expired counts as free.
         const short = makeRecord({ expiresAt: Date.now() + 100 });
         await store.insert(short);
         await new Promise((r) => setTimeout(r, 250));
-        expect(await other.insert(makeRecord({ binding: short.binding }), { bindingOwner: null })).toBe(true);
+        expect(await other.insert(makeRecord({ binding: short.binding }), { bindingOwner: null })).toEqual(
+          INSERTED,
+        );
       });
 
       it('lets exactly one of 30 concurrent openers of one binding in, across instances', async () => {
@@ -269,21 +315,139 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             (i % 2 === 0 ? store : other).insert(makeRecord({ binding }), { bindingOwner: null }),
           ),
         );
-        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(results.filter((r) => r.kind === 'inserted')).toHaveLength(1);
+        expect(results.filter((r) => r.kind === 'taken')).toHaveLength(29);
+      });
+    });
+
+    describe('open limits per subject', () => {
+      const limits = { openPerSubject: 3, openArgumentBytesPerSubject: 1024 * 1024 };
+      const openOf = (subject: string, extra: Partial<IntentRecord> = {}) => {
+        const base = makeRecord();
+        return makeRecord({ binding: { ...base.binding, subject, argsHash: randomUUID() }, ...extra });
+      };
+
+      it('refuses an open intent past the limit, counts only open ones, and frees a slot when one is paid', async () => {
+        const subject = `limited ${randomUUID()}`;
+        const opened = [openOf(subject), openOf(subject), openOf(subject)];
+        for (const [i, record] of opened.entries()) {
+          expect(await (i % 2 === 0 ? store : other).insert(record, { limits })).toEqual(INSERTED);
+        }
+        const refused = openOf(subject);
+        expect(await other.insert(refused, { limits })).toEqual({
+          kind: 'limit',
+          what: 'open',
+          open: 3,
+          bytes: 3 * refused.argsJson.length,
+          limit: 3,
+        });
+        expect(await store.get(refused.id)).toBeUndefined();
+        // Other subjects are not affected, and a record that is not open does not count.
+        expect(await store.insert(openOf(`someone else ${randomUUID()}`), { limits })).toEqual(INSERTED);
+        expect(await store.insert(openOf(subject, { status: 'paid' }), { limits })).toEqual(INSERTED);
+        // Paid (or canceled, failed, expired): no longer open.
+        await other.update({ ...opened[0]!, status: 'paid' }, 1);
+        expect(await store.insert(openOf(subject), { limits })).toEqual(INSERTED);
+        expect((await store.insert(openOf(subject), { limits })).kind).toBe('limit');
+        await store.update({ ...opened[1]!, status: 'canceled' }, 1);
+        expect(await other.insert(openOf(subject), { limits })).toEqual(INSERTED);
+        // Without limits nothing is counted against.
+        expect(await other.insert(openOf(subject))).toEqual(INSERTED);
+      });
+
+      it('bounds the argument bytes a subject holds in open intents', async () => {
+        const subject = `bytes ${randomUUID()}`;
+        const big = (n: number) => openOf(subject, { argsJson: JSON.stringify({ data: 'x'.repeat(n) }) });
+        const bytesLimits = { openPerSubject: 100, openArgumentBytesPerSubject: 1000 };
+        const first = big(400);
+        expect(await store.insert(first, { limits: bytesLimits })).toEqual(INSERTED);
+        expect(await other.insert(big(400), { limits: bytesLimits })).toEqual(INSERTED);
+        expect(await store.insert(big(400), { limits: bytesLimits })).toMatchObject({
+          kind: 'limit',
+          what: 'bytes',
+          open: 2,
+          bytes: 2 * first.argsJson.length,
+          limit: 1000,
+        });
+        expect(await store.insert(big(50), { limits: bytesLimits })).toEqual(INSERTED);
+      });
+
+      it('stops counting an intent when it expires, or when its open time (openMs) is over', async () => {
+        const subject = `expiring ${randomUUID()}`;
+        const one = { openPerSubject: 1, openArgumentBytesPerSubject: 1024 * 1024 };
+        const short = openOf(subject, { expiresAt: Date.now() + 100 });
+        expect(await store.insert(short, { limits: one })).toEqual(INSERTED);
+        expect((await other.insert(openOf(subject), { limits: one })).kind).toBe('limit');
+        await waitPast(short.expiresAt);
+        const long = openOf(subject);
+        expect(await other.insert(long, { limits: one, openMs: 100 })).toEqual(INSERTED);
+        const until = Date.now() + 100;
+        expect((await store.insert(openOf(subject), { limits: one })).kind).toBe('limit');
+        await waitPast(until);
+        expect(await store.insert(openOf(subject), { limits: one })).toEqual(INSERTED);
+        // The intent itself lives on: only its place in the count ended.
+        expect((await store.get(long.id))?.id).toBe(long.id);
+      });
+
+      it('lets exactly the limit in when 30 opens of one subject race, across instances', async () => {
+        const subject = `racing ${randomUUID()}`;
+        const five = { openPerSubject: 5, openArgumentBytesPerSubject: 1024 * 1024 };
+        const results = await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            (i % 2 === 0 ? store : other).insert(openOf(subject), { limits: five }),
+          ),
+        );
+        expect(results.filter((r) => r.kind === 'inserted')).toHaveLength(5);
+        expect(results.filter((r) => r.kind === 'limit')).toHaveLength(25);
+      });
+    });
+
+    describe('run leases', () => {
+      it('are held by one owner at a time, renewed and given back only by their owner', async () => {
+        const { id } = makeRecord();
+        expect(await store.acquireLease(id, 'a', 60_000)).toEqual({ kind: 'acquired' });
+        const busy = await other.acquireLease(id, 'b', 60_000);
+        expect(busy.kind).toBe('busy');
+        expect(busy.kind === 'busy' && busy.remainingMs > 0 && busy.remainingMs <= 60_000).toBe(true);
+        // The owner taking it again renews it.
+        expect(await other.acquireLease(id, 'a', 60_000)).toEqual({ kind: 'acquired' });
+        expect(await store.renewLease(id, 'a', 60_000)).toBe(true);
+        expect(await store.renewLease(id, 'b', 60_000)).toBe(false);
+        await other.releaseLease(id, 'b'); // not b's: nothing happens
+        expect((await store.acquireLease(id, 'b', 60_000)).kind).toBe('busy');
+        await other.releaseLease(id, 'a');
+        expect(await store.acquireLease(id, 'b', 60_000)).toEqual({ kind: 'acquired' });
+        expect(await other.renewLease(id, 'a', 60_000)).toBe(false);
+        await expect(store.acquireLease(id, 'c', 0)).rejects.toMatchObject({ code: 'store_invalid_ttl' });
+      });
+
+      it("run out on the store's clock when not renewed, and one of many racing owners gets each", async () => {
+        const { id } = makeRecord();
+        expect(await store.acquireLease(id, 'a', 100)).toEqual({ kind: 'acquired' });
+        const until = Date.now() + 100;
+        expect((await other.acquireLease(id, 'b', 100)).kind).toBe('busy');
+        await waitPast(until);
+        expect(await store.renewLease(id, 'a', 100)).toBe(false);
+        const racers = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            (i % 2 === 0 ? store : other).acquireLease(id, `r${i}`, 60_000),
+          ),
+        );
+        expect(racers.filter((r) => r.kind === 'acquired')).toHaveLength(1);
       });
     });
 
     describe('expiry', () => {
       it('drops a record and its indexes after its expiresAt', async () => {
         const record = makeRecord({ attempts: [attempt('walleot', 'w_short')], expiresAt: Date.now() + 100 });
-        expect(await store.insert(record)).toBe(true);
+        expect(await store.insert(record)).toEqual(INSERTED);
         await waitPast(record.expiresAt);
         expect(await store.get(record.id)).toBeUndefined();
         expect(await other.get(record.id)).toBeUndefined();
         expect(await store.findByBinding(bindingKey(record.binding))).toBeUndefined();
         expect(await store.findByPayment('walleot', 'w_short')).toBeUndefined();
         // Gone means gone: the id can be used again.
-        expect(await store.insert({ ...record, expiresAt: Date.now() + 60_000 })).toBe(true);
+        expect(await store.insert({ ...record, expiresAt: Date.now() + 60_000 })).toEqual(INSERTED);
       });
 
       it('follows an update that moves expiresAt, indexes included', async () => {
@@ -309,7 +473,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const live = makeRecord();
         await store.insert(live);
         const stale = makeRecord({ binding: live.binding, expiresAt: Date.now() - 1_000 });
-        expect(await store.insert(stale)).toBe(true);
+        expect(await store.insert(stale)).toEqual(INSERTED);
         expect(await store.get(stale.id)).toBeUndefined();
         expect((await store.findByBinding(bindingKey(live.binding)))?.id).toBe(live.id);
       });
@@ -471,7 +635,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(before.of(intentId)).toEqual([]);
         // Data operations do not depend on the subscription.
         const record = makeRecord();
-        expect(await other.insert(record)).toBe(true);
+        expect(await other.insert(record)).toEqual(INSERTED);
         expect((await other.get(record.id))?.id).toBe(record.id);
       });
     });

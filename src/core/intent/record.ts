@@ -38,15 +38,24 @@ export interface PlannedAttempt {
   returnUrls?: { success: string; cancel: string };
 }
 
-/** Whether the bound tool has run. `running` carries a lease so a crashed instance does not block forever. */
-export type RunState = 'unused' | 'running' | 'done';
+/**
+ * Whether the bound tool has run. `running`: a runner holds the store's run lease (taken and
+ * timed on the store's clock, so a crashed instance does not block forever). `refunding`: the
+ * run failed and a refund was chosen in the same write, so no run can be claimed any more;
+ * `refunded` once the provider returned the money.
+ */
+export type RunState = 'unused' | 'running' | 'done' | 'refunding' | 'refunded';
 
+/** Who runs the tool now. The lease's expiry lives in the store, on the store's clock. */
 export interface RunLease {
   owner: string;
-  /** ms since epoch after which another instance may take over. */
-  until: number;
   /** Monotonic fencing token: a stale owner's completion is rejected. */
   fence: number;
+  /**
+   * Written by versions before 0.2, on the writing instance's clock; read only to keep such a run
+   * from being taken over during an upgrade. New leases have no `until`.
+   */
+  until?: number;
 }
 
 /** The result of the bound tool, stored so a retry gets it again instead of a second run. */
@@ -91,9 +100,53 @@ export interface IntentRecord {
   expiresAt: number;
 }
 
+/** Bindings of stored (frozen) records keep their key: computed once per binding, not per use. */
+const bindingKeys = new WeakMap<Binding, string>();
+
 /** Key for "the open intent of this subject for this exact call". */
 export function bindingKey(b: Binding): string {
-  return [b.subject, b.tool, b.argsHash, b.amount, b.currency].map(encodeURIComponent).join('|');
+  const known = bindingKeys.get(b);
+  if (known !== undefined) return known;
+  const key = [b.subject, b.tool, b.argsHash, b.amount, b.currency].map(encodeURIComponent).join('|');
+  // Only a frozen binding can be remembered: a mutable one could change under its key.
+  if (Object.isFrozen(b)) bindingKeys.set(b, key);
+  return key;
+}
+
+/** Statuses in which an intent waits to be paid: these count against a subject's open limit. */
+export function isOpenStatus(status: PaymentStatus): boolean {
+  return status === 'requires_method' || status === 'pending' || status === 'unknown';
+}
+
+/**
+ * A record as stores keep and hand it out: frozen all the way down, so no caller can change
+ * stored state except through the store. Transitions build new records instead.
+ */
+export function freezeRecord(record: IntentRecord): IntentRecord {
+  if (Object.isFrozen(record)) return record;
+  Object.freeze(record.binding);
+  for (const attempt of record.attempts) Object.freeze(attempt);
+  Object.freeze(record.attempts);
+  Object.freeze(record.eligible);
+  Object.freeze(record.runErrors);
+  if (record.plannedAttempt) Object.freeze(record.plannedAttempt);
+  if (record.lease) Object.freeze(record.lease);
+  if (record.result) {
+    deepFreeze(record.result.result);
+    Object.freeze(record.result);
+  }
+  return Object.freeze(record);
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  for (const child of Object.values(value)) deepFreeze(child);
+  Object.freeze(value);
+}
+
+/** The argument bytes an intent stores, as the per-subject limit counts them. */
+export function argumentBytes(record: IntentRecord): number {
+  return Buffer.byteLength(record.argsJson);
 }
 
 /** The amount an intent is bound to. */

@@ -27,7 +27,10 @@ export function liveAttempt(intent: IntentRecord): ProviderAttempt | undefined {
 /** An intent a new identical call should pick up instead of starting a new payment. */
 export function isResumable(intent: IntentRecord, now: number): boolean {
   if (intent.expiresAt <= now) return false;
-  if (intent.status === 'paid') return intent.run !== 'done' || intent.resultDelivered !== true;
+  if (intent.status === 'paid') {
+    if (intent.run === 'refunding' || intent.run === 'refunded') return false;
+    return intent.run !== 'done' || intent.resultDelivered !== true;
+  }
   return intent.status === 'requires_method' || intent.status === 'pending' || intent.status === 'unknown';
 }
 
@@ -36,31 +39,46 @@ export type ClaimOutcome =
   | { kind: 'done'; result: ToolResult }
   | { kind: 'busy'; until: number }
   | { kind: 'not_paid'; status: PaymentStatus }
+  | { kind: 'refunding' }
   | { kind: 'mismatch' };
 
 /**
- * Take the right to run the bound tool: only a paid intent whose binding matches, not already
- * done, and not leased to a live runner. A lease that ran out (its instance died) is taken over
- * with a higher fencing token, so the dead runner's late completion is rejected.
+ * What a run claim would find, before the store's run lease is taken: a result to hand out, a
+ * reason not to run, or nothing (undefined: the caller may take the lease and claim).
+ */
+export function runBlocker(intent: IntentRecord, binding: Binding): ClaimOutcome | undefined {
+  if (!sameBinding(intent.binding, binding)) return { kind: 'mismatch' };
+  if (intent.run === 'done' && intent.result) {
+    return { kind: 'done', result: intent.result.result as ToolResult };
+  }
+  // A refund was chosen (or made) when a run failed: no run may follow it.
+  if (intent.run === 'refunding' || intent.run === 'refunded') return { kind: 'refunding' };
+  if (intent.status !== 'paid') return { kind: 'not_paid', status: intent.status };
+  return undefined;
+}
+
+/**
+ * Take the right to run the bound tool. The caller holds the store's run lease for this intent
+ * (taken on the store's clock), so a `running` record here belongs to a runner whose lease ran
+ * out (its instance died): it is taken over with a higher fencing token, and the dead runner's
+ * late completion is rejected. A lease written by an older version carries its own `until` on
+ * that instance's clock; it is honoured while it lasts, so an upgrade never doubles a live run.
  */
 export function claimRun(
   intent: IntentRecord,
   binding: Binding,
   owner: string,
   now: number,
-  leaseMs: number,
 ): { next?: IntentRecord; outcome: ClaimOutcome } {
-  if (!sameBinding(intent.binding, binding)) return { outcome: { kind: 'mismatch' } };
-  if (intent.run === 'done' && intent.result) {
-    return { outcome: { kind: 'done', result: intent.result.result as ToolResult } };
-  }
-  if (intent.status !== 'paid') return { outcome: { kind: 'not_paid', status: intent.status } };
-  if (intent.run === 'running' && intent.lease && intent.lease.until > now) {
-    return { outcome: { kind: 'busy', until: intent.lease.until } };
+  const blocked = runBlocker(intent, binding);
+  if (blocked) return { outcome: blocked };
+  const legacyUntil = intent.lease?.until;
+  if (intent.run === 'running' && legacyUntil !== undefined && legacyUntil > now) {
+    return { outcome: { kind: 'busy', until: legacyUntil } };
   }
   const fence = intent.fence + 1;
   return {
-    next: { ...intent, run: 'running', fence, lease: { owner, until: now + leaseMs, fence }, updatedAt: now },
+    next: { ...intent, run: 'running', fence, lease: { owner, fence }, updatedAt: now },
     outcome: { kind: 'claimed', fence },
   };
 }
@@ -87,27 +105,35 @@ export function completeRun(
   };
 }
 
-/** The run holding `fence` is still working: push its lease out, so no other instance takes over. */
-export function renewLease(
-  intent: IntentRecord,
-  fence: number,
-  now: number,
-  leaseMs: number,
-): IntentRecord | undefined {
-  if (intent.run !== 'running' || intent.lease?.fence !== fence) return undefined;
-  return { ...intent, lease: { ...intent.lease, until: now + leaseMs }, updatedAt: now };
-}
-
-/** The handler threw: the payment stays usable for a retry of the same call. */
+/**
+ * The handler threw. With `refund`, the same write that ends the run also decides the refund
+ * (`refunding`): from then on no run can be claimed, so no retry can run the tool and be
+ * refunded too. Without it the payment stays usable for a retry of the same call.
+ */
 export function releaseRun(
   intent: IntentRecord,
   fence: number,
   error: string,
   now: number,
+  refund = false,
 ): IntentRecord | undefined {
   if (intent.run !== 'running' || intent.lease?.fence !== fence) return undefined;
   const { lease: _lease, ...rest } = intent;
-  return { ...rest, run: 'unused', runErrors: [...intent.runErrors, error].slice(-10), updatedAt: now };
+  return {
+    ...rest,
+    run: refund ? 'refunding' : 'unused',
+    runErrors: [...intent.runErrors, error].slice(-10),
+    updatedAt: now,
+  };
+}
+
+/**
+ * How a chosen refund ended: `refunded` once the provider returned the money; if the provider
+ * refused, the payment is kept for a retry of the same call (nothing ran, nothing was returned).
+ */
+export function settleRefund(intent: IntentRecord, refunded: boolean, now: number): IntentRecord | undefined {
+  if (intent.run !== 'refunding') return undefined;
+  return { ...intent, run: refunded ? 'refunded' : 'unused', updatedAt: now };
 }
 
 export function markDelivered(intent: IntentRecord, now: number): IntentRecord | undefined {

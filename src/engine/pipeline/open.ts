@@ -5,6 +5,7 @@ import { isFinalStatus } from '../../core/intent/status.js';
 import { isResumable, liveAttempt, sameBinding } from '../../core/intent/transitions.js';
 import type { Money } from '../../core/money/money.js';
 import { type RouteDecision, routeCharge } from '../../core/route/route.js';
+import { insertIntent } from '../intents.js';
 import { type PaidTool, priceForCall } from '../paid-tool.js';
 import type { RouterCore } from '../runtime.js';
 import type { CallContext } from './context.js';
@@ -120,9 +121,29 @@ async function openOrResume(
     // Atomic across instances: only if the binding still points where we looked. If an identical
     // call on another instance opened an intent meanwhile, go round and resume that one instead.
     const owner = round < MAX_OPEN_ROUNDS ? { bindingOwner: existing?.id ?? null } : {};
-    if (await rt.store.insert(intent, owner)) {
+    const { limits, paymentTtlMs } = rt.settings;
+    const inserted = await insertIntent(rt.store, intent, { ...owner, limits, openMs: paymentTtlMs });
+    if (inserted.kind === 'inserted') {
       rt.logger.debug('payment intent created', { intentId: intent.id, tool: tool.name, amount: call.money });
       return { kind: 'collect', intent, decision, ...(repeatOf ? { repeatOf } : {}) };
+    }
+    if (inserted.kind === 'limit') {
+      const held =
+        inserted.what === 'open'
+          ? `You have ${inserted.open} unpaid payments open for this server`
+          : `Your ${inserted.open} unpaid payments open for this server hold too much call data`;
+      return {
+        kind: 'refused',
+        reason: 'too_many_open',
+        detail: `${held}; pay or let them expire (they expire after ${spoken(paymentTtlMs)}) before starting another.`,
+      };
+    }
+    if (inserted.kind === 'full') {
+      return {
+        kind: 'refused',
+        reason: 'too_many_open',
+        detail: 'This server cannot open more payments right now; try again later.',
+      };
     }
   }
 }
@@ -130,7 +151,7 @@ async function openOrResume(
 function newIntent(rt: RouterCore, tool: PaidTool, call: PricedCall, decision: RouteDecision): IntentRecord {
   const now = Date.now();
   return {
-    id: newIntentId(),
+    id: newIntentId(call.binding.subject),
     version: 1,
     binding: call.binding,
     argsJson: call.wireJson,
@@ -188,4 +209,11 @@ async function serialised<T>(
   } finally {
     if (openings.get(key) === settled) openings.delete(key);
   }
+}
+
+/** A duration as a person says it: "60 minutes", "2 hours". */
+function spoken(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 120) return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  return `${Math.round(minutes / 60)} hours`;
 }

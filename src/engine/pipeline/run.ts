@@ -32,6 +32,8 @@ export async function runPaid(
       };
     case 'not_paid':
       return describe(outcome.intent);
+    case 'refunded':
+      return { kind: 'ended', intent: outcome.intent, status: 'refunded' };
     case 'invalid_arguments':
       return { kind: 'refused', reason: 'stored_call_invalid', detail: outcome.message };
     case 'mismatch':
