@@ -1,0 +1,131 @@
+// Issue 11 items 4 and 7. With onToolError 'refund', the refund decision and the end of the failed
+// run are one write: a confirm_payment racing in right after it cannot claim a run, so the payer is
+// never both served and refunded. And the handler gets extra.payment with a key that is stable
+// for the payment. Real SDK clients, the Stripe stand-in over HTTP.
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { memoryStore, type PaymentStore, PayRouter } from '../src/index.js';
+import { type Sandbox, startSandbox } from '../src/sandbox.js';
+import { connectClient, paymentOf, textOf } from './support/paid-server.js';
+
+let sandbox: Sandbox;
+const routers: PayRouter[] = [];
+const closers: Array<() => Promise<void>> = [];
+
+beforeEach(async () => {
+  sandbox = await startSandbox();
+});
+
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((c) => c()));
+  await Promise.all(routers.splice(0).map((r) => r.close()));
+  await sandbox.close();
+});
+
+interface Run {
+  ok: boolean;
+  payment: unknown;
+}
+
+async function clientOn(store: PaymentStore, runs: Run[], failFirst: boolean) {
+  const server = new McpServer({ name: 'refunds', version: '1.0.0' });
+  const router = new PayRouter(server, {
+    providers: [sandbox.providers().stripe],
+    store,
+    flow: 'two_step',
+    onToolError: 'refund',
+    subject: () => 'rita',
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+  routers.push(router);
+  server.registerTool(
+    'flaky',
+    {
+      description: 'Fails once',
+      inputSchema: { n: z.number() },
+      price: { amount: '25.00', currency: 'USD' },
+    },
+    async ({ n }, extra) => {
+      const ok = !(failFirst && runs.length === 0);
+      runs.push({ ok, payment: (extra as { payment?: unknown }).payment });
+      if (!ok) throw new Error('the first run breaks');
+      return { content: [{ type: 'text', text: `flaky ${n} ok` }] };
+    },
+  );
+  const { client, close } = await connectClient(server, { elicitation: 'none' });
+  closers.push(close);
+  return (name: string, args: Record<string, unknown>) =>
+    client.callTool({ name, arguments: args }) as Promise<CallToolResult>;
+}
+
+const refunds = () =>
+  sandbox.stripe.requests.entries.filter((r) => r.method === 'POST' && r.path === '/v1/refunds').length;
+
+describe("onToolError: 'refund'", () => {
+  it('a confirm racing the failing run cannot run the tool once the refund was chosen, and the payer is refunded once', async () => {
+    const runs: Run[] = [];
+    let race: (() => Promise<CallToolResult>) | undefined;
+    let raced: CallToolResult | undefined;
+    const base = memoryStore();
+    // Right after the failed run is written back (before the refund is made), another confirm
+    // of the same payment arrives.
+    const store: PaymentStore = new Proxy(base, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (property === 'update') {
+          return async (...args: Parameters<PaymentStore['update']>) => {
+            const stored = await target.update(...args);
+            const [record] = args;
+            if (stored && race && record.runErrors.length === 1 && record.run !== 'running') {
+              const go = race;
+              race = undefined;
+              raced = await go();
+            }
+            return stored;
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const first = await clientOn(store, runs, true);
+    const second = await clientOn(store, runs, true);
+    const required = await first('flaky', { n: 1 });
+    const paymentId = paymentOf(required)!.payment_id;
+    const sessionId = (await base.get(paymentId))!.attempts.at(-1)!.paymentId;
+    sandbox.stripe.pay(sessionId);
+    race = () => second('confirm_payment', { payment_id: paymentId });
+
+    const failed = await first('confirm_payment', { payment_id: paymentId });
+    expect(raced).toBeDefined();
+    // The racing confirm did not run the tool: only the failed run ever happened.
+    expect(runs.map((r) => r.ok)).toEqual([false]);
+    expect(raced!.isError).toBe(true);
+    expect(textOf(raced!)).not.toContain('flaky 1 ok');
+    expect(paymentOf(failed)).toMatchObject({ status: 'refunded' });
+    expect(refunds()).toBe(1);
+    expect(await base.get(paymentId)).toMatchObject({ status: 'refunded', run: 'refunded' });
+    // And nothing runs for it later either.
+    const later = await second('confirm_payment', { payment_id: paymentId });
+    expect(textOf(later)).not.toContain('flaky 1 ok');
+    expect(runs).toHaveLength(1);
+  });
+
+  it('the handler gets extra.payment, with an idempotency key that stays the same across runs of one payment', async () => {
+    const runs: Run[] = [];
+    const store = memoryStore();
+    const call = await clientOn(store, runs, false);
+    const required = await call('flaky', { n: 2 });
+    const paymentId = paymentOf(required)!.payment_id;
+    sandbox.stripe.pay((await store.get(paymentId))!.attempts.at(-1)!.paymentId);
+    const done = await call('confirm_payment', { payment_id: paymentId });
+    expect(textOf(done)).toBe('flaky 2 ok');
+    expect(runs[0]?.payment).toEqual({
+      paymentId,
+      idempotencyKey: `payrouter_run_${paymentId}`,
+      amount: { minor: 2500, currency: 'USD' },
+      provider: 'stripe',
+    });
+  });
+});
