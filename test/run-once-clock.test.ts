@@ -38,7 +38,7 @@ beforeAll(async () => {
     name: 'B',
     redisUrl: redis.url,
     sandbox: endpointsOf(sandbox),
-    env: { LEASE_MS: String(LEASE_MS), CLOCK_OFFSET_MS: String(SKEW_MS) },
+    env: { LEASE_MS: String(LEASE_MS), CLOCK_OFFSET_MS: String(SKEW_MS), SIGNAL_WAITS: '1' },
     startTimeoutMs: 30_000,
   });
   childB.catch(() => {});
