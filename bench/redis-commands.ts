@@ -13,10 +13,13 @@ export async function redisCommands(): Promise<BenchSection> {
   const redis = await startRedisServer();
   const sandbox = await startSandbox();
   const instances = await twoInstances(redis.url, sandbox);
+  const withoutLegacy = await twoInstances(redis.url, sandbox, { legacyKeys: false });
   try {
     // Warm-up: script loading (the first EVALSHA of each script falls back to EVAL once).
     await countTwoStepCommands(redis.url, sandbox, instances, 2);
     const count = await countTwoStepCommands(redis.url, sandbox, instances, CALLS);
+    await countTwoStepCommands(redis.url, sandbox, withoutLegacy, 2);
+    const lean = await countTwoStepCommands(redis.url, sandbox, withoutLegacy, CALLS);
     const rows = count.byCommand.map(([name, n]) => [name, n.toFixed(2)]);
     const markdown = [
       `${CALLS} two-step paid calls, each by its own user: the tool call on instance A (Stripe stand-in,`,
@@ -26,16 +29,17 @@ export async function redisCommands(): Promise<BenchSection> {
       '',
       table(['command', 'per paid call'], rows),
       '',
-      `- Redis commands per two-step paid call, all instances: **${count.perCall.toFixed(2)}** (target ≤ ${TARGET}).`,
+      `- Redis commands per two-step paid call, all instances, default limits on: **${count.perCall.toFixed(2)}** (target ≤ ${TARGET}).`,
+      `- Same with \`redisStore({ legacyKeys: false })\` (no look-up of 0.1 binding keys when a payment opens): ${lean.perCall.toFixed(2)}.`,
     ].join('\n');
     return {
       title: 'Redis commands per paid call',
       command: 'node --import tsx bench/redis-commands.ts',
       markdown,
-      metrics: { perCall: count.perCall, calls: CALLS },
+      metrics: { perCall: count.perCall, perCallWithoutLegacyKeys: lean.perCall, calls: CALLS },
     };
   } finally {
-    await instances.close();
+    await Promise.all([instances.close(), withoutLegacy.close()]);
     await sandbox.close();
     await redis.stop();
   }

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { PayRouterError } from '../core/errors.js';
-import type { IntentRecord } from '../core/intent/record.js';
+import { freezeRecord, type IntentRecord } from '../core/intent/record.js';
 import type { InsertOptions, InsertOutcome, PaymentStore } from '../store/types.js';
 
 const MAX_CAS_ATTEMPTS = 100;
@@ -35,7 +35,8 @@ export async function insertIntent(
   options?: InsertOptions,
 ): Promise<InsertOutcome> {
   const outcome = await store.insert(record, options);
-  if (outcome.kind === 'inserted') rememberIntent(store, { ...record, version: 1 });
+  // Frozen like every stored copy, so its binding key is computed once and reused.
+  if (outcome.kind === 'inserted') rememberIntent(store, freezeRecord({ ...record, version: 1 }));
   return outcome;
 }
 

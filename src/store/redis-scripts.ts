@@ -47,12 +47,28 @@ const IS_OPEN = `local function is_open(s) return s == 'requires_method' or s ==
  * limit, {3, open, bytes, limit} over the bytes limit.
  */
 export const insertScript = new LuaScript(`
-if ARGV[4] == '1' then
-  local owner = redis.call('GET', KEYS[2])
-  if owner and redis.call('EXISTS', ARGV[6] .. owner) == 0 then owner = false end
-  if (owner or '') ~= ARGV[5] then return {0} end
-end
 local ttl = tonumber(ARGV[2])
+-- Whether this script has already pointed the binding index at the new intent.
+local bound = false
+if ARGV[4] == '1' then
+  if ARGV[5] == '' then
+    -- Expected free: take the index outright when it is (the common case, one command).
+    if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ttl) then
+      bound = true
+    else
+      local owner = redis.call('GET', KEYS[2])
+      if owner and redis.call('EXISTS', ARGV[6] .. owner) == 1 then return {0} end
+    end
+  else
+    local owner = redis.call('GET', KEYS[2])
+    if owner and redis.call('EXISTS', ARGV[6] .. owner) == 0 then owner = false end
+    if (owner or '') ~= ARGV[5] then return {0} end
+  end
+end
+local function refuse(reply)
+  if bound then redis.call('DEL', KEYS[2]) end
+  return reply
+end
 if ARGV[7] == '1' then
   ${NOW_MS}
   local entries = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
@@ -69,17 +85,17 @@ if ARGV[7] == '1' then
   end
   if stale then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
   if ARGV[8] ~= '' then
-    if open >= tonumber(ARGV[8]) then return {2, open, bytes, tonumber(ARGV[8])} end
-    if bytes + tonumber(ARGV[10]) > tonumber(ARGV[9]) then return {3, open, bytes, tonumber(ARGV[9])} end
+    if open >= tonumber(ARGV[8]) then return refuse({2, open, bytes, tonumber(ARGV[8])}) end
+    if bytes + tonumber(ARGV[10]) > tonumber(ARGV[9]) then return refuse({3, open, bytes, tonumber(ARGV[9])}) end
   end
-  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then return {0} end
+  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then return refuse({0}) end
   local open_ms = tonumber(ARGV[12])
   redis.call('ZADD', KEYS[3], now + open_ms, ARGV[11])
   if now + open_ms > latest then redis.call('PEXPIRE', KEYS[3], open_ms) end
 else
-  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then return {0} end
+  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ttl) then return refuse({0}) end
 end
-redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
+if not bound then redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl) end
 return {1}
 `);
 

@@ -132,6 +132,8 @@ export interface InstanceOptions {
   router?: Omit<Partial<PayRouterOptions>, 'providers' | 'store' | 'publicUrl'>;
   /** Wraps the Redis store before the router gets it (to watch what the router does with it). */
   wrapStore?: (store: PaymentStore) => PaymentStore;
+  /** redisStore options besides the client and logger (e.g. legacyKeys). */
+  redisStore?: { legacyKeys?: boolean };
   logger?: Logger;
 }
 
@@ -197,7 +199,7 @@ export async function startInstance(options: InstanceOptions): Promise<Instance>
 
   const redis = new Redis(options.redisUrl, { connectionName: `instance-${options.name}` });
   redis.on('error', (error: unknown) => logger.warn('redis client error', { error }));
-  const redisBacked = redisStore({ client: redis, logger });
+  const redisBacked = redisStore({ client: redis, logger, ...options.redisStore });
   const store = options.wrapStore ? options.wrapStore(redisBacked) : redisBacked;
   let router: PayRouter;
   try {

@@ -43,12 +43,28 @@ export interface TwoInstances {
 }
 
 /** Two router instances on one redis-server, each offering the Stripe-only `report` tool. */
-export async function twoInstances(redisUrl: string, sandbox: Sandbox): Promise<TwoInstances> {
+export async function twoInstances(
+  redisUrl: string,
+  sandbox: Sandbox,
+  store: { legacyKeys?: boolean } = {},
+): Promise<TwoInstances> {
   const endpoints = endpointsOf(sandbox);
   const tools = (name: string) => (server: Parameters<typeof registerReportTool>[0]) =>
     registerReportTool(server, 'report', async (topic) => `report on ${topic} by ${name}`);
-  const A = await startInstance({ name: 'A', redisUrl, sandbox: endpoints, tools: tools('A') });
-  const B = await startInstance({ name: 'B', redisUrl, sandbox: endpoints, tools: tools('B') });
+  const A = await startInstance({
+    name: 'A',
+    redisUrl,
+    sandbox: endpoints,
+    tools: tools('A'),
+    redisStore: store,
+  });
+  const B = await startInstance({
+    name: 'B',
+    redisUrl,
+    sandbox: endpoints,
+    tools: tools('B'),
+    redisStore: store,
+  });
   return {
     A,
     B,

@@ -342,6 +342,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           limit: 3,
         });
         expect(await store.get(refused.id)).toBeUndefined();
+        // A refused open leaves nothing behind, its binding index included.
+        expect(await other.findByBinding(bindingKey(refused.binding))).toBeUndefined();
         // Other subjects are not affected, and a record that is not open does not count.
         expect(await store.insert(openOf(`someone else ${randomUUID()}`), { limits })).toEqual(INSERTED);
         expect(await store.insert(openOf(subject, { status: 'paid' }), { limits })).toEqual(INSERTED);
