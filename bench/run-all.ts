@@ -17,6 +17,7 @@ const BENCHES: ReadonlyArray<{ file: string; flags: string[] }> = [
   { file: 'provider-requests.ts', flags: [] },
   { file: 'confirmation-latency.ts', flags: [] },
   { file: 'scale.ts', flags: ['--expose-gc'] },
+  { file: 'redis-commands.ts', flags: [] },
 ];
 
 function runBench(file: string, flags: string[], out: string): Promise<number> {
