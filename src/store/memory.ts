@@ -269,18 +269,17 @@ class MemoryPaymentStore implements PaymentStore {
       this.#payments.set(paymentIndexKey(attempt.providerId, attempt.paymentId), id);
     }
     const subject = record.binding.subject;
-    if (isOpenStatus(record.status)) {
+    if (!isOpenStatus(record.status)) {
+      this.#forgetOpen(subject, id);
+    } else if (isInsert) {
+      // Counted from its open on, until its link's life ends or it expires; an update never
+      // counts it again (as in redisStore, whose open set only an insert adds to).
       let mine = this.#open.get(subject);
       if (mine === undefined) {
         mine = new Map();
         this.#open.set(subject, mine);
       }
-      // An intent counts as open until its link's life ends (set when it was opened), or it expires.
-      const known = mine.get(id);
-      const until = known === undefined ? openUntil : Math.min(known.expiresAt, record.expiresAt);
-      mine.set(id, { bytes: known?.bytes ?? argumentBytes(record), expiresAt: until });
-    } else {
-      this.#forgetOpen(subject, id);
+      mine.set(id, { bytes: argumentBytes(record), expiresAt: openUntil });
     }
     this.#evictable.delete(id);
     if (mayEvict(record)) this.#evictable.set(id, true);

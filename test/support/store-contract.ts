@@ -386,6 +386,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const until = Date.now() + 100;
         expect((await store.insert(openOf(subject), { limits: one })).kind).toBe('limit');
         await waitPast(until);
+        // An update of it (still open) does not count it again.
+        expect(await store.update({ ...long, status: 'unknown' }, 1)).toBeDefined();
         expect(await store.insert(openOf(subject), { limits: one })).toEqual(INSERTED);
         // The intent itself lives on: only its place in the count ended.
         expect((await store.get(long.id))?.id).toBe(long.id);
