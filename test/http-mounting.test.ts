@@ -118,3 +118,68 @@ describe('mounted in Express under the publicUrl path', () => {
     await close();
   });
 });
+
+describe("the host app's own /webhooks, /pay and /return routes (issue 11 item 13)", () => {
+  /** The app's own routes at paths payrouter serves too, but outside publicUrl's path. */
+  function appRoutes(app: express.Express) {
+    app.post('/webhooks/github', (_req, res) => {
+      res.send('app webhook');
+    });
+    app.get('/pay/invoice-7', (_req, res) => {
+      res.send('app invoice');
+    });
+    app.get('/return/from-sso', (_req, res) => {
+      res.send('app return');
+    });
+  }
+
+  async function expectAppRoutes() {
+    const hook = await fetch(`${http.origin}/webhooks/github`, { method: 'POST', body: '{}' });
+    expect(hook.status).toBe(200);
+    expect(await hook.text()).toBe('app webhook');
+    expect(await (await fetch(`${http.origin}/pay/invoice-7`)).text()).toBe('app invoice');
+    expect(await (await fetch(`${http.origin}/return/from-sso`)).text()).toBe('app return');
+  }
+
+  async function expectPayPage(server: Parameters<typeof connectClient>[0]) {
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const payment = paymentOf(
+      (await client.callTool({ name: 'report', arguments: { topic: 'bees' } })) as CallToolResult,
+    )!;
+    expect(payment.payment_url).toBe(`${publicUrl}/pay/${payment.payment_id}`);
+    const page = await fetch(payment.payment_url!);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('A big report');
+    await close();
+  }
+
+  it('mounted at the root of an Express app: answers only under publicUrl, the app keeps its routes', async () => {
+    const { server, router } = world.makeServer({ publicUrl });
+    const app = express();
+    app.use(router.httpHandler());
+    appRoutes(app);
+    http.use(app);
+    await expectAppRoutes();
+    await expectPayPage(server);
+  });
+
+  it('mounted under the publicUrl path next to the app routes: both keep working', async () => {
+    const { server, router } = world.makeServer({ publicUrl });
+    const app = express();
+    appRoutes(app);
+    app.use('/payrouter', router.httpHandler());
+    http.use(app);
+    await expectAppRoutes();
+    await expectPayPage(server);
+  });
+
+  it('as a plain listener: paths outside publicUrl get 404, whatever they look like', async () => {
+    const { server, router } = world.makeServer({ publicUrl });
+    http.use(router.httpHandler());
+    const outside = await fetch(`${http.origin}/pay/pay_${'A'.repeat(24)}`);
+    expect(outside.status).toBe(404);
+    expect(await outside.text()).toContain('There is nothing at this address.');
+    expect((await fetch(`${http.origin}/webhooks/stripe`, { method: 'POST', body: '{}' })).status).toBe(404);
+    await expectPayPage(server);
+  });
+});

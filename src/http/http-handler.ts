@@ -22,9 +22,11 @@ const ROUTE_PATTERN = /^\/(webhooks|pay|return)\/([^/]+)$/;
 const PROVIDER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
- * Serves, under the path of `publicUrl`: `POST /webhooks/:providerId`, `GET|POST /pay/:id` and
- * `GET /return/:id`. The same paths without that base are accepted too, for a handler mounted
- * under a prefix (Express strips it from `req.url`).
+ * Serves, under the path of `publicUrl` only: `POST /webhooks/:providerId`, `GET|POST /pay/:id`
+ * and `GET /return/:id`. Everything else goes to `next` (Express/Connect), or gets a 404 when the
+ * handler is a plain listener, so the host app's own `/webhooks/*`, `/pay/*` and `/return/*` keep
+ * working. Mounted under a prefix, Express strips it from `req.url`: the full path is read from
+ * `req.originalUrl`.
  */
 export function createHttpHandler(parts: HttpHandlerParts): HttpHandler {
   const { core } = parts;
@@ -60,7 +62,7 @@ export function createHttpHandler(parts: HttpHandlerParts): HttpHandler {
   };
 
   return (req, res, next) => {
-    const route = matchRoute(req.url ?? '/', basePath);
+    const route = matchRoute(requestPath(req), basePath);
     if (route === undefined) {
       if (next) next();
       else sendMessagePage(res, 404, 'Not found', 'There is nothing at this address.');
@@ -79,18 +81,18 @@ export function createHttpHandler(parts: HttpHandlerParts): HttpHandler {
   };
 }
 
+/** The path the client asked for: Express and Connect keep it in `originalUrl` when mounted under a prefix. */
+function requestPath(req: IncomingMessage & { originalUrl?: unknown }): string {
+  return typeof req.originalUrl === 'string' ? req.originalUrl : (req.url ?? '/');
+}
+
 function matchRoute(url: string, basePath: string): Route | undefined {
   // Split by hand rather than `new URL(url, base)`: a request path like `//host/x` must stay a path.
   const queryAt = url.indexOf('?');
   const path = queryAt === -1 ? url : url.slice(0, queryAt);
   const query = new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1));
-  const underBase =
-    basePath !== '' && (path === basePath || path.startsWith(`${basePath}/`))
-      ? path.slice(basePath.length)
-      : undefined;
-  // Full path first; the relative form is for a handler mounted under the base path.
-  const match =
-    (underBase === undefined ? undefined : ROUTE_PATTERN.exec(underBase)) ?? ROUTE_PATTERN.exec(path);
+  if (basePath !== '' && !path.startsWith(`${basePath}/`)) return undefined;
+  const match = ROUTE_PATTERN.exec(path.slice(basePath.length));
   if (match === null) return undefined;
   const [, kind, segment = ''] = match;
   if (kind === 'webhooks') return { kind: 'webhook', providerId: segment };
