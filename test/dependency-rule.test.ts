@@ -32,8 +32,6 @@ const KNOWN_EXCEPTIONS: ReadonlyArray<readonly [string, string, string]> = [
   ['mcp/pay-router.ts', 'http/index.ts', 'router.httpHandler()'],
   ['mcp/pay-router.ts', 'store/memory.ts', 'default memoryStore()'],
   ['mcp/pay-router.ts', 'store/types.ts', 'PaymentStore type'],
-  // http → mcp: the pay page borrows the method titles of the live interaction (http engineer removes it).
-  ['http/pay-page.ts', 'mcp/interaction/live.ts', 'methodTitle'],
   // The sandbox CLI is the `payrouter-sandbox` bin: an entry point that lives under sandbox/.
   ['sandbox/cli.ts', 'sandbox.ts', 'the bin starts the sandbox entry'],
 ];

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ConfigError } from '../core/errors.js';
-import type { RouterCore } from '../engine/runtime.js';
+import type { PaymentDesk } from '../engine/desk.js';
 import { sendJson, sendMessagePage } from './html.js';
 import { choosePayMethod, showPayPage } from './pay-page.js';
 import { showReturnPage } from './return-page.js';
@@ -9,13 +8,9 @@ import { handleWebhook } from './webhook-endpoint.js';
 /** A node request listener; also an Express/Connect middleware (unknown paths go to `next`). */
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
-export interface HttpHandlerParts {
-  core: RouterCore;
-}
-
 type Route =
   | { kind: 'webhook'; providerId: string }
-  | { kind: 'pay'; id: string }
+  | { kind: 'pay'; id: string; query: URLSearchParams }
   | { kind: 'return'; id: string; query: URLSearchParams };
 
 const ROUTE_PATTERN = /^\/(webhooks|pay|return)\/([^/]+)$/;
@@ -28,15 +23,8 @@ const PROVIDER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
  * working. Mounted under a prefix, Express strips it from `req.url`: the full path is read from
  * `req.originalUrl`.
  */
-export function createHttpHandler(parts: HttpHandlerParts): HttpHandler {
-  const { core } = parts;
-  const publicUrl = core.settings.publicUrl;
-  if (publicUrl === undefined) {
-    throw new ConfigError(
-      'httpHandler() needs publicUrl: the public base URL where this handler is reachable',
-    );
-  }
-  const basePath = new URL(publicUrl).pathname.replace(/\/+$/, '');
+export function createHttpHandler(desk: PaymentDesk): HttpHandler {
+  const basePath = new URL(desk.publicUrl).pathname.replace(/\/+$/, '');
 
   const dispatch = async (route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
@@ -46,16 +34,16 @@ export function createHttpHandler(parts: HttpHandlerParts): HttpHandler {
           sendJson(res, 404, { error: 'No webhook endpoint for this provider' });
           return;
         }
-        return handleWebhook(core, route.providerId, req, res);
+        return handleWebhook(desk, route.providerId, req, res);
       case 'pay':
-        if (method === 'GET' || method === 'HEAD') return showPayPage(core, route.id, res);
-        if (method === 'POST') return choosePayMethod(core, route.id, req, res);
+        if (method === 'GET' || method === 'HEAD') return showPayPage(desk, route.id, route.query, res);
+        if (method === 'POST') return choosePayMethod(desk, route.id, req, res);
         sendMessagePage(res, 405, 'Method not allowed', 'This page accepts GET and POST.', {
           allow: 'GET, HEAD, POST',
         });
         return;
       case 'return':
-        if (method === 'GET' || method === 'HEAD') return showReturnPage(core, route.id, route.query, res);
+        if (method === 'GET' || method === 'HEAD') return showReturnPage(desk, route.id, route.query, res);
         sendMessagePage(res, 405, 'Method not allowed', 'This page accepts GET.', { allow: 'GET, HEAD' });
         return;
     }
@@ -69,7 +57,7 @@ export function createHttpHandler(parts: HttpHandlerParts): HttpHandler {
       return;
     }
     dispatch(route, req, res).catch((error: unknown) => {
-      core.logger.error('payrouter http handler failed', { route: route.kind, error });
+      desk.logger.error('payrouter http handler failed', { route: route.kind, error });
       if (res.headersSent) {
         res.destroy();
         return;
@@ -96,6 +84,6 @@ function matchRoute(url: string, basePath: string): Route | undefined {
   if (match === null) return undefined;
   const [, kind, segment = ''] = match;
   if (kind === 'webhooks') return { kind: 'webhook', providerId: segment };
-  if (kind === 'pay') return { kind: 'pay', id: segment };
+  if (kind === 'pay') return { kind: 'pay', id: segment, query };
   return { kind: 'return', id: segment, query };
 }

@@ -1,2 +1,2 @@
 // Hosted pay and return pages and provider webhook endpoints, served by `router.httpHandler()`.
-export { createHttpHandler, type HttpHandler, type HttpHandlerParts } from './http-handler.js';
+export { createHttpHandler, type HttpHandler } from './http-handler.js';

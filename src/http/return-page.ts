@@ -1,13 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { looksLikeIntentId } from '../core/ids.js';
-import type { IntentRecord } from '../core/intent/record.js';
-import { intentMoney } from '../core/intent/record.js';
-import type { PaymentStatus } from '../core/intent/status.js';
-import { formatMoney } from '../core/money/money.js';
-import type { RouterCore } from '../engine/runtime.js';
+import type { DeskPayment, PaymentDesk } from '../engine/desk.js';
 import { html, page, sendHtml, sendMessagePage } from './html.js';
-import { payPageUrl } from './intent-lookup.js';
 
 /**
  * `GET {base}/return/:id?outcome=success|cancel`: where providers send the user back. One
@@ -18,13 +12,13 @@ import { payPageUrl } from './intent-lookup.js';
 const outcomeSchema = z.enum(['success', 'cancel']);
 
 export async function showReturnPage(
-  core: RouterCore,
+  desk: PaymentDesk,
   id: string,
   query: URLSearchParams,
   res: ServerResponse,
 ): Promise<void> {
-  const confirmation = looksLikeIntentId(id) ? await core.confirmation.check(id, { fresh: true }) : undefined;
-  if (confirmation === undefined) {
+  const payment = await desk.check(id, { fresh: true });
+  if (payment === undefined) {
     sendMessagePage(
       res,
       404,
@@ -35,25 +29,24 @@ export async function showReturnPage(
   }
   const parsedOutcome = outcomeSchema.safeParse(query.get('outcome'));
   const outcome = parsedOutcome.success ? parsedOutcome.data : undefined;
-  sendHtml(res, 200, renderReturnPage(core, confirmation.intent, confirmation.status, outcome));
+  sendHtml(res, 200, renderReturnPage(desk, payment, outcome));
 }
 
 function renderReturnPage(
-  core: RouterCore,
-  intent: IntentRecord,
-  status: PaymentStatus,
+  desk: PaymentDesk,
+  payment: DeskPayment,
   outcome: 'success' | 'cancel' | undefined,
 ): string {
-  const amount = formatMoney(intentMoney(intent));
-  const payLink = html`<p><a id="pay-page" href="${payPageUrl(core, intent.id)}">Back to the payment page</a></p>`;
-  const what = html`<p class="desc">${amount} for <span id="tool">${intent.binding.tool}</span></p>`;
+  const status = payment.status;
+  const payLink = html`<p><a id="pay-page" href="${desk.payPageUrl(payment.id)}">Back to the payment page</a></p>`;
+  const what = html`<p class="desc">${payment.amountDisplay} for <span id="tool">${payment.tool}</span></p>`;
   let title: string;
   let body: ReturnType<typeof html>;
   switch (status) {
     case 'paid':
       title = 'Payment received';
       body = html`<h1>${title}</h1>${what}<p class="status" id="status" data-status="paid">${
-        intent.run === 'done'
+        payment.ran
           ? 'Return to your chat; your result is ready.'
           : 'Return to your chat; the tool is running (or runs as soon as you confirm the payment there).'
       }</p>`;

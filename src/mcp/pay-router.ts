@@ -11,6 +11,7 @@ import { formatMoney, type Money } from '../core/money/money.js';
 import type { PaymentProvider } from '../core/provider.js';
 import { type RouteDecision, routeCharge } from '../core/route/route.js';
 import { ConfirmationLayer } from '../engine/confirmation/index.js';
+import { createPaymentDesk } from '../engine/desk.js';
 import { engineOptionsSchema, parseOptions, resolveProviders, resolveSettings } from '../engine/options.js';
 import {
   advertisedPrice,
@@ -225,7 +226,7 @@ export class PayRouter {
         'httpHandler() needs publicUrl: the public base URL where this handler is reachable',
       );
     }
-    this.#httpListener ??= createHttpHandler({ core: this.#core });
+    this.#httpListener ??= createHttpHandler(createPaymentDesk(this.#core));
     return this.#httpListener;
   }
 
