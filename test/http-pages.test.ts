@@ -3,9 +3,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { escapeHtml } from '../src/http/html.js';
 import { memoryStore } from '../src/index.js';
-import { methodTitle } from '../src/mcp/interaction/live.js';
 import { instrumentedStore, postForm, startHttpWorld, storeOf, until } from './support/http-world.js';
 import { connectClient, paymentOf, textOf } from './support/paid-server.js';
+import { withTestMode } from './support/test-mode.js';
 
 let world: Awaited<ReturnType<typeof startHttpWorld>>;
 
@@ -45,7 +45,11 @@ function expectPageHeaders(response: Response) {
   expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
   const csp = response.headers.get('content-security-policy') ?? '';
   expect(csp).toContain("default-src 'none'");
-  expect(csp).toContain("style-src 'unsafe-inline'");
+  // The one inline stylesheet is allowed by its hash; nothing inline may run.
+  expect(csp).toMatch(/style-src 'sha256-[A-Za-z0-9+/]+=*'/);
+  expect(csp).not.toContain('unsafe-inline');
+  expect(csp).not.toContain('script-src');
+  expect(csp).toContain("frame-ancestors 'none'");
   expect(csp).toMatch(/form-action 'self' http: https:/);
   expect(response.headers.get('x-content-type-options')).toBe('nosniff');
   expect(response.headers.get('referrer-policy')).toBe('no-referrer');
@@ -67,14 +71,15 @@ describe('hosted pay page', () => {
     const htmlText = await page.text();
     expect(htmlText).toContain('$25.00');
     expect(htmlText).toContain('A big report');
-    const providers = world.sandbox.providers();
-    for (const id of ['walleot', 'stripe'] as const) {
-      const caps = providers[id].capabilities;
-      // Methods are described by kind and speed; the payer is not surcharged, so no merchant fee shows.
-      expect(htmlText).toContain(escapeHtml(methodTitle(caps)));
+    for (const [id, label] of [
+      ['walleot', 'Walleot balance'],
+      ['stripe', 'Card (Stripe Checkout)'],
+    ] as const) {
+      expect(textById(htmlText, `method-${id}`)).toContain(label);
       expect(htmlText).toContain(`name="method" value="${id}"`);
-      if (caps.fee.percentBps > 0) expect(htmlText).not.toContain(escapeHtml(caps.fee.label));
     }
+    // The payer is not surcharged: no merchant fee shows (see "describes methods by kind and speed").
+    expect(htmlText).not.toContain(escapeHtml('2.9% + 30¢'));
     expect(htmlText).toContain(`action="${escapeHtml(payPage(intentId))}"`);
 
     const chosen = await postForm(payPage(intentId), { method: 'stripe' });
@@ -113,7 +118,8 @@ describe('hosted pay page', () => {
 
     // Paid: the page says so, offers no method, and a late POST just comes back here.
     const finished = await (await fetch(payPage(intentId))).text();
-    expect(finished).toContain('Paid — return to your chat');
+    expect(textById(finished, 'heading')).toBe('Paid');
+    expect(textById(finished, 'status')).toBe('Return to your chat; your result is ready.');
     expect(finished).not.toContain('name="method"');
     const late = await postForm(payPage(intentId), { method: 'walleot' });
     expect(late.status).toBe(303);
@@ -168,7 +174,7 @@ describe('hosted pay page', () => {
       const response = await fetch(url);
       expect(response.status).toBe(404);
       expectPageHeaders(response);
-      expect(await response.text()).toContain('does not exist');
+      expect(textById(await response.text(), 'heading')).toBe('Payment not found');
     }
     expect((await postForm(payPage(unknownId), { method: 'stripe' })).status).toBe(404);
     expect(instrumented.gets.every((id) => id === unknownId)).toBe(true);
@@ -282,3 +288,192 @@ describe('return page', () => {
     await close();
   });
 });
+
+/** The text of the first element with this id (pages mark what a payer must see with ids). */
+function textById(document: string, id: string): string | undefined {
+  const match = new RegExp(`<([a-z0-9]+)[^>]*\\bid="${id}"[^>]*>([\\s\\S]*?)</\\1>`).exec(document);
+  return match?.[2]?.replace(/<[^>]+>/g, '').trim();
+}
+
+function providersInTestMode(testMode: boolean) {
+  const providers = world.sandbox.providers();
+  return [withTestMode(providers.walleot, testMode), withTestMode(providers.stripe, testMode)];
+}
+
+describe('what a payer sees on the hosted pages (issue 12 items 4 and 7)', () => {
+  it('names the server and what is paid for, by title; the heading is not the raw tool id', async () => {
+    const made = world.makeHttpServer({ name: 'Image Tools' });
+    made.server.registerTool(
+      'market_report',
+      {
+        title: 'Market report',
+        description: 'Write a market report on a topic',
+        inputSchema: { topic: z.string() },
+        price: { amount: '25.00', currency: 'USD' },
+      },
+      async ({ topic }) => ({ content: [{ type: 'text' as const, text: `report on ${topic}` }] }),
+    );
+    const { client, close } = await connectClient(made.server, { elicitation: 'none' });
+    const payment = paymentOf(
+      (await client.callTool({ name: 'market_report', arguments: { topic: 'tea' } })) as CallToolResult,
+    )!;
+    const body = await (await fetch(payPage(payment.payment_id))).text();
+    expect(textById(body, 'server-name')).toBe('Image Tools');
+    expect(textById(body, 'title')).toBe('Market report');
+    expect(textById(body, 'amount')).toBe('$25.00');
+    expect(textById(body, 'heading')).not.toContain('market_report');
+    expect(body).toContain('<title>Pay $25.00 to Image Tools</title>');
+    await close();
+  });
+
+  it('without a name option, the server is named by the host of publicUrl', async () => {
+    const { close, intentId } = await reportPayment();
+    const body = await (await fetch(payPage(intentId))).text();
+    expect(textById(body, 'server-name')).toBe(new URL(world.publicUrl).host);
+    await close();
+  });
+
+  it('describes methods by kind and speed, and shows no merchant fee the payer does not pay', async () => {
+    const { close, intentId } = await reportPayment();
+    const body = await (await fetch(payPage(intentId))).text();
+    expect(textById(body, 'method-walleot')).toBe('Walleot balance instant, from prepaid credits');
+    expect(textById(body, 'method-stripe')).toBe('Card (Stripe Checkout) on a secure checkout page');
+    expect(body).not.toContain('fee');
+    expect(body).not.toContain(escapeHtml('2.9% + 30¢'));
+    await close();
+  });
+
+  it('shows the fee a surcharged payer pays, when the author says the payer pays fees', async () => {
+    const { close, intentId } = await reportPayment({ feesPaidBy: 'payer' });
+    const body = await (await fetch(payPage(intentId))).text();
+    // 2.9% of $25.00 rounded up, plus 30¢.
+    expect(textById(body, 'method-stripe')).toBe(
+      'Card (Stripe Checkout) on a secure checkout page, $1.03 fee',
+    );
+    expect(textById(body, 'method-walleot')).toBe('Walleot balance instant, from prepaid credits, no fee');
+    await close();
+  });
+
+  it('a test-mode banner whenever a test-mode provider is in use, on every page; none in live mode', async () => {
+    for (const testMode of [true, false]) {
+      const { close, intentId } = await reportPayment({ providers: providersInTestMode(testMode) });
+      const unknown = `pay_${'B'.repeat(24)}`;
+      for (const url of [
+        payPage(intentId),
+        `${world.publicUrl}/return/${intentId}?outcome=cancel`,
+        payPage(unknown),
+      ]) {
+        const body = await (await fetch(url)).text();
+        if (testMode) expect(textById(body, 'test-mode'), url).toMatch(/^Test mode/);
+        else expect(body, url).not.toContain('id="test-mode"');
+      }
+      await close();
+    }
+  });
+
+  it('the paid page says "Paid" in its heading and gives the reference to keep', async () => {
+    const { client, close, intentId } = await reportPayment({ name: 'Image Tools' });
+    const chosen = await postForm(payPage(intentId), { method: 'stripe' });
+    const checkout = chosen.headers.get('location')!;
+    const paid = await fetch(`${checkout}/pay`, { method: 'POST', redirect: 'manual' });
+    const back = await (await fetch(paid.headers.get('location')!)).text();
+    expect(textById(back, 'heading')).toBe('Paid');
+    expect(textById(back, 'reference')).toBe(intentId);
+    const sessionId = world.sandbox.stripe.listSessions()[0]!.id;
+    expect(textById(back, 'provider-reference')).toBe(sessionId);
+    expect(textById(back, 'server-name')).toBe('Image Tools');
+    expect(textById(back, 'title')).toBe('A big report');
+
+    await client.callTool({ name: 'confirm_payment', arguments: { payment_id: intentId } });
+    const page = await (await fetch(payPage(intentId))).text();
+    expect(textById(page, 'heading')).toBe('Paid');
+    expect(textById(page, 'status')).toBe('Return to your chat; your result is ready.');
+    expect(textById(page, 'reference')).toBe(intentId);
+    await close();
+  });
+
+  it('not-found pages never push a second payment: if you paid, confirm in your chat', async () => {
+    const unknown = `pay_${'C'.repeat(24)}`;
+    world.makeHttpServer();
+    for (const response of [
+      await fetch(payPage(unknown)),
+      await fetch(`${world.publicUrl}/return/${unknown}?outcome=success`),
+      await postForm(payPage(unknown), { method: 'stripe' }),
+    ]) {
+      expect(response.status).toBe(404);
+      const body = await response.text();
+      expect(textById(body, 'heading')).toBe('Payment not found');
+      expect(body).toContain('If you paid, return to your chat and confirm the payment there.');
+      expect(body).not.toMatch(/call the tool again|start a new payment|pay again/i);
+    }
+  });
+
+  it('after a method was chosen in a form, the link goes straight to that checkout (303)', async () => {
+    const made = world.makeHttpServer();
+    const { client, elicitations, close } = await connectClient(made.server, {
+      elicitation: 'form+url',
+      onElicit: (request) =>
+        request.mode === 'url' ? { action: 'accept' } : { action: 'accept', content: { method: 'stripe' } },
+    });
+    const call = client.callTool({ name: 'report', arguments: { topic: 'form' } }) as Promise<CallToolResult>;
+    await until(() => elicitations.some((e) => e.mode === 'url'), 'the payment link');
+    const link = elicitations.find((e) => e.mode === 'url')!;
+    const url = link.mode === 'url' ? link.url : '';
+    const opened = await fetch(url, { redirect: 'manual' });
+    expect(opened.status).toBe(303);
+    const session = world.sandbox.stripe.listSessions()[0]!;
+    expect(opened.headers.get('location')).toBe(session.url);
+    expect(creates('stripe')).toBe(1);
+    expect(creates('walleot')).toBe(0);
+
+    // The page itself, opened without that link, still lets the payer switch.
+    const intentId = paymentIdOf(url);
+    const plain = await fetch(payPage(intentId), { redirect: 'manual' });
+    expect(plain.status).toBe(200);
+    const body = await plain.text();
+    expect(body).toContain('Continue to Card (Stripe Checkout)');
+    expect(body).toContain('name="method" value="walleot"');
+
+    world.sandbox.stripe.pay(session.id);
+    expect(textOf(await call)).toBe('Report on form (1 pages)');
+    await close();
+  });
+
+  it('with only one method and its payment made, the pay page goes straight to the checkout', async () => {
+    const made = world.makeHttpServer();
+    const { client, close } = await connectClient(made.server, { elicitation: 'none' });
+    const payment = paymentOf(
+      (await client.callTool({ name: 'status_now', arguments: {} })) as CallToolResult,
+    )!;
+    const opened = await fetch(payment.payment_url!, { redirect: 'manual' });
+    expect(opened.status).toBe(303);
+    expect(opened.headers.get('location')).toBe(world.sandbox.stripe.listSessions()[0]!.url);
+    await close();
+  });
+
+  it('escapes the server name too, and no page shows a secret', async () => {
+    const { close, intentId } = await reportPayment({ name: '<img src=x onerror=alert(1)> & Co' });
+    const bodies = [
+      await (await fetch(payPage(intentId))).text(),
+      await (await fetch(`${world.publicUrl}/return/${intentId}?outcome=cancel`)).text(),
+    ];
+    for (const body of bodies) {
+      expect(body).not.toContain('<img');
+      expect(body).toContain('&#60;img src=x onerror=alert(1)&#62; &#38; Co');
+      for (const secret of [
+        world.sandbox.walleot.apiKey,
+        world.sandbox.stripe.apiKey,
+        world.sandbox.stripe.webhookSecret,
+      ]) {
+        expect(body).not.toContain(secret);
+      }
+    }
+    await close();
+  });
+});
+
+function paymentIdOf(url: string): string {
+  const id = /\/pay\/([^/?#]+)/.exec(url)?.[1];
+  if (id === undefined) throw new Error(`not a pay page URL: ${url}`);
+  return id;
+}

@@ -79,19 +79,14 @@ function parseResult(run: RunResult) {
 
 const textOf = (result: z.infer<typeof textResult>) => result.content.map((c) => c.text ?? '').join('\n');
 
-/** The user in a browser: the hosted pay page's button for the chosen method, then Pay on the provider's checkout. */
-async function payThroughHostedPage(paymentUrl: string, method: string): Promise<void> {
-  const page = await fetch(paymentUrl);
-  expect(page.status).toBe(200);
-  expect(await page.text()).toContain(`data-method="${method}"`);
-  const chosen = await fetch(paymentUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ method }).toString(),
-    redirect: 'manual',
-  });
-  expect([302, 303]).toContain(chosen.status);
-  const checkout = chosen.headers.get('location');
+/**
+ * The user in a browser: the hosted pay page of a one-method payment whose provider payment exists
+ * goes straight to that provider's checkout; there they press Pay.
+ */
+async function payThroughHostedPage(paymentUrl: string): Promise<void> {
+  const page = await fetch(paymentUrl, { redirect: 'manual' });
+  expect(page.status).toBe(303);
+  const checkout = page.headers.get('location');
   expect(checkout).toMatch(/\/checkout\//);
   const paid = await fetch(`${checkout}/pay`, { method: 'POST', redirect: 'manual' });
   expect(paid.status).toBeLessThan(400);
@@ -162,7 +157,7 @@ describe('MCP Inspector CLI against the sandbox server', () => {
     expect(early.code, early.stderr).toBe(5);
     expect(paymentSchema.parse(parseResult(early)._meta?.['payrouter/payment']).status).toBe('pending');
 
-    await payThroughHostedPage(payment.payment_url, 'walleot');
+    await payThroughHostedPage(payment.payment_url);
 
     // Without the token the second run is another session, another payer: the id unlocks nothing.
     const stranger = await inspector(
@@ -221,7 +216,7 @@ describe('MCP Inspector CLI against the sandbox server', () => {
     expect(first.code, first.stderr).toBe(5);
     const payment = paymentSchema.parse(parseResult(first)._meta?.['payrouter/payment']);
     const before = toolRuns.length;
-    await payThroughHostedPage(payment.payment_url!, 'walleot');
+    await payThroughHostedPage(payment.payment_url!);
 
     // A one-shot client is a new session every run: the payment_id it was given is what it presents.
     const confirmed = await callTool('confirm_payment', { payment_id: payment.payment_id });

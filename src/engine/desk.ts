@@ -6,6 +6,7 @@ import { liveAttempt } from '../core/intent/transitions.js';
 import type { Logger } from '../core/logger.js';
 import { formatMoney, type Money } from '../core/money/money.js';
 import type { HeaderBag, PaymentProvider, ProviderWebhookEvent } from '../core/provider.js';
+import { feeFor } from '../core/route/fees.js';
 import { selectMethod } from './attempts.js';
 import type { RouterCore } from './runtime.js';
 
@@ -125,16 +126,31 @@ export function payPageUrl(publicUrl: string, intentId: string, method?: string)
   return method === undefined ? page : `${page}?method=${encodeURIComponent(method)}`;
 }
 
-/** How a method is described to a payer: by kind and speed, as in the method choice. */
-export function describeMethod(provider: PaymentProvider, _money: Money): DeskMethod {
+/**
+ * How a method is described to a payer: by kind and speed, and with its fee only when the payer
+ * pays it. By default the merchant absorbs the fee and the payer pays exactly the price.
+ */
+export function describeMethod(
+  provider: PaymentProvider,
+  money: Money,
+  feesPaidBy: 'merchant' | 'payer',
+): DeskMethod {
   const caps = provider.capabilities;
-  return {
+  const kind = caps.instant ? 'instant, from prepaid credits' : 'on a secure checkout page';
+  const method: DeskMethod = {
     providerId: provider.id,
     label: caps.label,
-    detail: caps.instant ? 'instant' : 'opens a checkout page',
+    detail: kind,
     instant: caps.instant,
     testMode: isTestMode(provider),
   };
+  if (feesPaidBy === 'payer') {
+    const minor = feeFor(caps.fee, money);
+    const display = minor === 0 ? 'no fee' : `${formatMoney({ minor, currency: money.currency })} fee`;
+    method.fee = { minor, display };
+    method.detail = `${kind}, ${display}`;
+  }
+  return method;
 }
 
 function isWebUrl(value: string): boolean {
@@ -148,7 +164,10 @@ function isWebUrl(value: string): boolean {
 
 export function createPaymentDesk(core: RouterCore, options: { serverName?: string } = {}): PaymentDesk {
   const publicUrl = core.settings.publicUrl ?? '';
-  const serverName = options.serverName ?? (publicUrl === '' ? 'payrouter' : new URL(publicUrl).host);
+  const serverName =
+    options.serverName ??
+    core.settings.serverName ??
+    (publicUrl === '' ? 'payrouter' : new URL(publicUrl).host);
   const anyTestMode = core.providers.some(isTestMode);
 
   const attemptView = (attempt: ProviderAttempt): DeskAttempt => ({
@@ -163,7 +182,7 @@ export function createPaymentDesk(core: RouterCore, options: { serverName?: stri
     const money = intentMoney(intent);
     const methods = intent.eligible.flatMap((id) => {
       const provider = core.providerById.get(id);
-      return provider === undefined ? [] : [describeMethod(provider, money)];
+      return provider === undefined ? [] : [describeMethod(provider, money, core.settings.feesPaidBy)];
     });
     const live = liveAttempt(intent);
     const paid = intent.attempts.findLast((a) => a.status === 'paid' || a.status === 'refunded');

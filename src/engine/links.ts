@@ -1,5 +1,6 @@
 import type { IntentRecord } from '../core/intent/record.js';
 import { liveAttempt } from '../core/intent/transitions.js';
+import { payPageUrl } from './desk.js';
 import type { RouterCore } from './runtime.js';
 
 /** Another method the payer may switch to, described by kind and speed. */
@@ -14,6 +15,16 @@ export interface MethodOffer {
 export function linkFor(rt: RouterCore, intent: IntentRecord): string {
   if (rt.settings.publicUrl) return `${rt.settings.publicUrl}/pay/${intent.id}`;
   return liveAttempt(intent)?.url ?? '';
+}
+
+/**
+ * The link handed over once the payer's method is settled (a choice in the chat, the only method):
+ * the hosted pay page's link that goes straight to that provider's checkout.
+ */
+export function deliveryLinkFor(rt: RouterCore, intent: IntentRecord): string {
+  const publicUrl = rt.settings.publicUrl;
+  if (!publicUrl) return linkFor(rt, intent);
+  return payPageUrl(publicUrl, intent.id, liveAttempt(intent)?.providerId);
 }
 
 /** The human name of the method the intent is being paid with. */

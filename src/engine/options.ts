@@ -76,6 +76,17 @@ export const engineOptionsSchema = z.object({
     .url()
     .refine((u) => /^https?:\/\//.test(u), 'publicUrl must be http(s)')
     .optional(),
+  /**
+   * Who the payer is paying, as the hosted pages name it (your service, e.g. "Image Tools").
+   * Default: the host of `publicUrl` (the SDK has no public way to read the McpServer's name).
+   */
+  name: z.string().trim().min(1).max(100).optional(),
+  /**
+   * Who pays the providers' fees. `merchant` (default): you absorb them, the payer pays exactly the
+   * price, and methods are described by kind and speed. `payer`: your provider accounts surcharge
+   * the payer, so the hosted pages show each method's fee.
+   */
+  feesPaidBy: z.enum(['merchant', 'payer']).optional(),
   routing: z
     .object({
       /** Default `user_choice`: several eligible methods are offered to the payer when the client can ask. */
@@ -159,6 +170,9 @@ export type EngineOptions = z.input<typeof engineOptionsSchema>;
 export interface ResolvedSettings {
   flow: PaymentFlow;
   publicUrl: string | undefined;
+  /** The `name` option: who the hosted pages say the payer is paying. */
+  serverName: string | undefined;
+  feesPaidBy: 'merchant' | 'payer';
   policy: RoutingPolicy;
   rememberChoiceMs: number;
   choiceMs: number;
@@ -177,6 +191,8 @@ export function resolveSettings(o: EngineOptions): ResolvedSettings {
   return {
     flow: o.flow ?? 'auto',
     publicUrl: o.publicUrl?.replace(/\/+$/, ''),
+    serverName: o.name,
+    feesPaidBy: o.feesPaidBy ?? 'merchant',
     policy: o.routing?.policy ?? 'user_choice',
     rememberChoiceMs: o.routing?.rememberChoiceMs ?? 30 * 24 * 60 * 60 * 1000,
     choiceMs: o.timeouts?.choiceMs ?? 30_000,

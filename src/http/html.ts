@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 
 /**
@@ -34,12 +35,44 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeH
   return new SafeHtml(out);
 }
 
+const STYLE = `
+*,*::before,*::after{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f4f5f7;color:#1d1d1f}
+.test-mode{margin:0;padding:10px 16px;background:#fff4ce;color:#5c4400;border-bottom:1px solid #e8d48a;text-align:center;font-size:.9em;font-weight:600}
+.wrap{display:flex;justify-content:center;padding:40px 16px}
+main{background:#fff;border-radius:14px;box-shadow:0 2px 14px #0000001f;padding:32px;width:100%;max-width:460px;min-width:0}
+.merchant{margin:0 0 20px;color:#555;font-size:.9em;font-weight:600;letter-spacing:.01em;overflow-wrap:anywhere}
+h1{font-size:1.4em;line-height:1.25;margin:0 0 4px;overflow-wrap:anywhere}
+.amount{font-size:2.2em;font-weight:650;margin:8px 0 2px;font-variant-numeric:tabular-nums}
+.what{color:#444;margin:0 0 20px;overflow-wrap:anywhere}
+.status{margin:16px 0}
+.status.paid{color:#0a6b35;font-weight:600}
+form{margin:0}
+button{display:block;width:100%;text-align:left;padding:14px 16px;font:inherit;border:1px solid #d5d8de;border-radius:10px;cursor:pointer;margin-top:10px;background:#fff;color:#1d1d1f}
+button:hover{border-color:#3451b2}
+button:focus-visible{outline:3px solid #3451b280;outline-offset:2px}
+button.primary{background:#3451b2;border-color:#3451b2;color:#fff}
+button .label{display:block;font-weight:600}
+button .detail{display:block;font-size:.88em;color:#555}
+button.primary .detail{color:#e3e8ff}
+.others{margin:20px 0 0;font-size:.9em;color:#555}
+.note{color:#666;font-size:.85em;margin:16px 0 0}
+.reference{margin:20px 0 0;padding:12px 14px;background:#f4f5f7;border-radius:10px;font-size:.88em;color:#444}
+.reference code{display:block;font:.95em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:#1d1d1f;word-break:break-all}
+.reference p{margin:0}.reference p+p{margin-top:6px}
+a{color:#3451b2}
+a.button{display:block;text-align:center;padding:13px 16px;border-radius:10px;background:#3451b2;color:#fff;font-weight:600;text-decoration:none;margin:16px 0 0}
+a.button:focus-visible{outline:3px solid #3451b280;outline-offset:2px}
+@media (max-width:480px){.wrap{padding:16px 12px}main{padding:22px 18px;border-radius:12px}.amount{font-size:2em}}
+`;
+
 /**
+ * The only inline content is this stylesheet, allowed by its hash: no script runs on these pages.
  * The provider's checkout is reached by a redirect after our own form POST; Chromium applies
  * form-action to that redirect too, so any http(s) target must be allowed.
  */
-const CONTENT_SECURITY_POLICY =
-  "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+const CONTENT_SECURITY_POLICY = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'; img-src 'none'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'`;
 
 const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': CONTENT_SECURITY_POLICY,
@@ -49,23 +82,24 @@ const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'x-frame-options': 'DENY',
 };
 
-const STYLE = `
-body{font-family:system-ui,-apple-system,sans-serif;background:#f4f5f7;color:#1d1d1f;margin:0;display:flex;justify-content:center;padding:48px 16px}
-main{background:#fff;border-radius:12px;box-shadow:0 2px 12px #0002;padding:32px;max-width:440px;width:100%}
-h1{font-size:1.25em;margin:0 0 4px}.amount{font-size:2.2em;margin:12px 0 4px}
-.desc{color:#444;margin:0 0 16px;overflow-wrap:anywhere}.status{font-size:.95em;margin:16px 0}
-.tool{color:#666;font-size:.9em;overflow-wrap:anywhere}.note{color:#666;font-size:.85em}
-form{margin:0}button{width:100%;padding:13px;font-size:1em;border:0;border-radius:8px;cursor:pointer;margin-top:8px;background:#e4e6eb;color:#222}
-button.primary{background:#3451b2;color:#fff}a{color:#3451b2}
-`;
+/** What every page shows around its body: the test-mode banner and who the payer is paying. */
+export interface PageFrame {
+  serverName: string;
+  testMode: boolean;
+}
 
-export function page(title: string, body: SafeHtml): string {
+export function page(title: string, frame: PageFrame, body: SafeHtml): string {
+  const banner = frame.testMode
+    ? html`<p class="test-mode" id="test-mode" role="note">Test mode: sandbox payments, no real money moves.</p>`
+    : '';
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
 <title>${title}</title><style>${new SafeHtml(STYLE)}</style></head>
-<body><main>
+<body>${banner}<div class="wrap"><main>
+<p class="merchant" id="merchant">Payment to <span id="server-name">${frame.serverName}</span></p>
 ${body}
-</main></body></html>`.value;
+</main></div></body></html>`.value;
 }
 
 export function sendHtml(
@@ -86,12 +120,14 @@ export function sendHtml(
 /** A short page that says what went wrong and nothing more (no internals, no stack traces). */
 export function sendMessagePage(
   res: ServerResponse,
+  frame: PageFrame,
   status: number,
   title: string,
-  message: string,
+  message: string | SafeHtml,
   headers: Record<string, string> = {},
 ): void {
-  sendHtml(res, status, page(title, html`<h1>${title}</h1><p class="status">${message}</p>`), headers);
+  const body = html`<h1 id="heading">${title}</h1><p class="status" id="status">${message}</p>`;
+  sendHtml(res, status, page(title, frame, body), headers);
 }
 
 export function sendJson(

@@ -25,6 +25,7 @@ const PROVIDER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
  */
 export function createHttpHandler(desk: PaymentDesk): HttpHandler {
   const basePath = new URL(desk.publicUrl).pathname.replace(/\/+$/, '');
+  const frame = { serverName: desk.serverName, testMode: desk.testMode };
 
   const dispatch = async (route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const method = req.method ?? 'GET';
@@ -38,13 +39,15 @@ export function createHttpHandler(desk: PaymentDesk): HttpHandler {
       case 'pay':
         if (method === 'GET' || method === 'HEAD') return showPayPage(desk, route.id, route.query, res);
         if (method === 'POST') return choosePayMethod(desk, route.id, req, res);
-        sendMessagePage(res, 405, 'Method not allowed', 'This page accepts GET and POST.', {
+        sendMessagePage(res, frame, 405, 'Method not allowed', 'This page accepts GET and POST.', {
           allow: 'GET, HEAD, POST',
         });
         return;
       case 'return':
         if (method === 'GET' || method === 'HEAD') return showReturnPage(desk, route.id, route.query, res);
-        sendMessagePage(res, 405, 'Method not allowed', 'This page accepts GET.', { allow: 'GET, HEAD' });
+        sendMessagePage(res, frame, 405, 'Method not allowed', 'This page accepts GET.', {
+          allow: 'GET, HEAD',
+        });
         return;
     }
   };
@@ -53,7 +56,7 @@ export function createHttpHandler(desk: PaymentDesk): HttpHandler {
     const route = matchRoute(requestPath(req), basePath);
     if (route === undefined) {
       if (next) next();
-      else sendMessagePage(res, 404, 'Not found', 'There is nothing at this address.');
+      else sendMessagePage(res, frame, 404, 'Not found', 'There is nothing at this address.');
       return;
     }
     dispatch(route, req, res).catch((error: unknown) => {
@@ -64,7 +67,7 @@ export function createHttpHandler(desk: PaymentDesk): HttpHandler {
       }
       // Never the error itself: it may name internals.
       if (route.kind === 'webhook') sendJson(res, 500, { error: 'Internal error; retry later' });
-      else sendMessagePage(res, 500, 'Something went wrong', 'Please try again in a moment.');
+      else sendMessagePage(res, frame, 500, 'Something went wrong', 'Please try again in a moment.');
     });
   };
 }

@@ -1,7 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { DeskPayment, PaymentDesk } from '../engine/desk.js';
-import { html, page, sendHtml, sendMessagePage } from './html.js';
+import { html, page, type SafeHtml, sendHtml } from './html.js';
+import { frameOf } from './pay-page.js';
+import { notFound, referenceBlock } from './shared.js';
 
 /**
  * `GET {base}/return/:id?outcome=success|cancel`: where providers send the user back. One
@@ -19,12 +21,7 @@ export async function showReturnPage(
 ): Promise<void> {
   const payment = await desk.check(id, { fresh: true });
   if (payment === undefined) {
-    sendMessagePage(
-      res,
-      404,
-      'Payment not found',
-      'This payment does not exist or has expired. Call the tool again in your chat to start a new payment.',
-    );
+    notFound(desk, res);
     return;
   }
   const parsedOutcome = outcomeSchema.safeParse(query.get('outcome'));
@@ -38,37 +35,44 @@ function renderReturnPage(
   outcome: 'success' | 'cancel' | undefined,
 ): string {
   const status = payment.status;
-  const payLink = html`<p><a id="pay-page" href="${desk.payPageUrl(payment.id)}">Back to the payment page</a></p>`;
-  const what = html`<p class="desc">${payment.amountDisplay} for <span id="tool">${payment.tool}</span></p>`;
+  const payLink = (text: string) =>
+    html`<a class="button" id="pay-page" href="${desk.payPageUrl(payment.id)}">${text}</a>`;
   let title: string;
-  let body: ReturnType<typeof html>;
+  let message: string;
+  let after: SafeHtml | string = '';
   switch (status) {
     case 'paid':
-      title = 'Payment received';
-      body = html`<h1>${title}</h1>${what}<p class="status" id="status" data-status="paid">${
-        payment.ran
-          ? 'Return to your chat; your result is ready.'
-          : 'Return to your chat; the tool is running (or runs as soon as you confirm the payment there).'
-      }</p>`;
+      title = 'Paid';
+      message = payment.ran
+        ? 'Payment received. Return to your chat; your result is ready.'
+        : 'Payment received. Return to your chat: the tool runs now, or as soon as you confirm the payment there.';
       break;
     case 'failed':
     case 'canceled':
     case 'expired':
     case 'refunded':
       title = `Payment ${status}`;
-      body = html`<h1>${title}</h1>${what}<p class="status" id="status" data-status="${status}">This payment ${
-        status === 'expired' ? 'expired' : `was ${status}`
-      }. Nothing ran. Call the tool again in your chat to start a new payment.</p>`;
+      message = `This payment ${status === 'expired' ? 'expired' : `was ${status}`}. Nothing ran. Call the tool again in your chat to start over.`;
       break;
     case 'unknown':
       title = 'Payment not confirmed yet';
-      body = html`<h1>${title}</h1>${what}<p class="status" id="status" data-status="unknown">We could not reach the payment provider to confirm your payment. If you paid, your chat will pick it up shortly; nothing is charged twice.</p>${payLink}`;
+      message =
+        'We could not reach the payment provider to confirm your payment. If you paid, your chat will pick it up shortly; nothing is charged twice.';
+      after = payLink('Back to the payment page');
       break;
     default:
       title = 'Payment not completed yet';
-      body = html`<h1>${title}</h1>${what}<p class="status" id="status" data-status="${status}">${
-        outcome === 'cancel' ? 'You left the checkout before paying. ' : ''
-      }The payment provider has not confirmed a payment yet. If you just paid, reload this page in a moment.</p>${payLink}`;
+      message =
+        outcome === 'cancel'
+          ? 'You left the checkout before paying. Nothing was charged.'
+          : 'The payment provider has not confirmed a payment yet. If you just paid, reload this page in a moment.';
+      after = payLink(outcome === 'cancel' ? 'Choose how to pay' : 'Back to the payment page');
   }
-  return page(title, body);
+  const body = html`<h1 id="heading">${title}</h1>
+<div class="amount" id="amount">${payment.amountDisplay}</div>
+<p class="what">for <span id="title">${payment.title}</span></p>
+<p class="status${status === 'paid' ? ' paid' : ''}" id="status" data-status="${status}">${message}</p>
+${after}
+${referenceBlock(payment)}`;
+  return page(`${title}: ${payment.amountDisplay} to ${desk.serverName}`, frameOf(desk, payment), body);
 }

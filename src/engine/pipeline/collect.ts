@@ -6,7 +6,7 @@ import { advanceStatus, liveAttempt } from '../../core/intent/transitions.js';
 import { type RouteDecision, routeCharge } from '../../core/route/route.js';
 import { cancelLiveAttempt, ensureAttempt } from '../attempts.js';
 import { updateIntent } from '../intents.js';
-import { linkFor, methodLabel } from '../links.js';
+import { deliveryLinkFor, methodLabel } from '../links.js';
 import type { PaidTool } from '../paid-tool.js';
 import type { RouterCore } from '../runtime.js';
 import { budget, type CallContext, type PaymentLink } from './context.js';
@@ -90,7 +90,7 @@ export async function deliver(
   args?: Record<string, unknown>,
 ): Promise<Outcome> {
   const link: PaymentLink = {
-    url: linkFor(rt, intent),
+    url: deliveryLinkFor(rt, intent),
     label: methodLabel(rt, intent),
     deliveryId: `${intent.id}.${intent.attempts.length}`,
   };
