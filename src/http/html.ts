@@ -59,7 +59,7 @@ button.primary .detail{color:#e3e8ff}
 .others{margin:20px 0 0;font-size:.9em;color:#555}
 .note{color:#666;font-size:.85em;margin:16px 0 0}
 .reference{margin:20px 0 0;padding:12px 14px;background:#f4f5f7;border-radius:10px;font-size:.88em;color:#444}
-.reference code{display:block;font:.95em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:#1d1d1f;word-break:break-all}
+.reference code{display:block;font:.95em/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:#1d1d1f;word-break:break-all}
 .reference p{margin:0}.reference p+p{margin-top:6px}
 a{color:#3451b2}
 a.button{display:block;text-align:center;padding:13px 16px;border-radius:10px;background:#3451b2;color:#fff;font-weight:600;text-decoration:none;margin:16px 0 0}
