@@ -47,10 +47,6 @@ export interface DeskMethod {
   label: string;
   /** Kind and speed, e.g. "instant, from prepaid credits"; the fee only when the payer pays it. */
   detail: string;
-  instant: boolean;
-  /** Present only when the payer is surcharged (`feesPaidBy: 'payer'`). */
-  fee?: { minor: number; display: string };
-  testMode: boolean;
 }
 
 /** One provider payment of a payment, as a payer sees it. */
@@ -70,9 +66,8 @@ export interface DeskPayment {
   id: string;
   /** The effective status: `unknown` when the provider could not be reached and nothing is final. */
   status: PaymentStatus;
-  amount: Money;
+  /** "$25.00". */
   amountDisplay: string;
-  tool: string;
   /** What is paid for: the tool's title (else its description), never just the raw name when there is one. */
   title: string;
   /** Whether the paid tool has run (its result is ready in the chat). */
@@ -85,8 +80,6 @@ export interface DeskPayment {
   paidWith: DeskAttempt | undefined;
   /** Whether a sandbox or test-mode provider is involved: no real money moves. */
   testMode: boolean;
-  /** When the offered link stops working (ms since epoch), if known. */
-  expiresAt: number | undefined;
 }
 
 export type MethodSelection =
@@ -137,20 +130,10 @@ export function describeMethod(
 ): DeskMethod {
   const caps = provider.capabilities;
   const kind = caps.instant ? 'instant, from prepaid credits' : 'on a secure checkout page';
-  const method: DeskMethod = {
-    providerId: provider.id,
-    label: caps.label,
-    detail: kind,
-    instant: caps.instant,
-    testMode: isTestMode(provider),
-  };
-  if (feesPaidBy === 'payer') {
-    const minor = feeFor(caps.fee, money);
-    const display = minor === 0 ? 'no fee' : `${formatMoney({ minor, currency: money.currency })} fee`;
-    method.fee = { minor, display };
-    method.detail = `${kind}, ${display}`;
-  }
-  return method;
+  if (feesPaidBy === 'merchant') return { providerId: provider.id, label: caps.label, detail: kind };
+  const minor = feeFor(caps.fee, money);
+  const fee = minor === 0 ? 'no fee' : `${formatMoney({ minor, currency: money.currency })} fee`;
+  return { providerId: provider.id, label: caps.label, detail: `${kind}, ${fee}` };
 }
 
 function isWebUrl(value: string): boolean {
@@ -162,12 +145,9 @@ function isWebUrl(value: string): boolean {
   }
 }
 
-export function createPaymentDesk(core: RouterCore, options: { serverName?: string } = {}): PaymentDesk {
+export function createPaymentDesk(core: RouterCore): PaymentDesk {
   const publicUrl = core.settings.publicUrl ?? '';
-  const serverName =
-    options.serverName ??
-    core.settings.serverName ??
-    (publicUrl === '' ? 'payrouter' : new URL(publicUrl).host);
+  const serverName = core.settings.serverName ?? (publicUrl === '' ? 'payrouter' : new URL(publicUrl).host);
   const anyTestMode = core.providers.some(isTestMode);
 
   const attemptView = (attempt: ProviderAttempt): DeskAttempt => ({
@@ -190,9 +170,7 @@ export function createPaymentDesk(core: RouterCore, options: { serverName?: stri
     return {
       id: intent.id,
       status,
-      amount: money,
       amountDisplay: formatMoney(money),
-      tool: intent.binding.tool,
       title: intent.description,
       ran: intent.run === 'done',
       methods,
@@ -202,7 +180,6 @@ export function createPaymentDesk(core: RouterCore, options: { serverName?: stri
         const provider = core.providerById.get(id);
         return provider !== undefined && isTestMode(provider);
       }),
-      expiresAt: live?.expiresAt ?? intent.plannedAttempt?.expiresAt,
     };
   };
 

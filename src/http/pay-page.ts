@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { isFinalStatus, type PaymentStatus } from '../core/intent/status.js';
 import type { DeskMethod, DeskPayment, PaymentDesk } from '../engine/desk.js';
 import { FORM_BODY_LIMIT, readFormBody } from './body.js';
-import { html, type PageFrame, page, redirect, type SafeHtml, sendHtml, sendMessagePage } from './html.js';
-import { notFound, referenceBlock } from './shared.js';
+import { html, page, redirect, type SafeHtml, sendHtml, sendMessagePage } from './html.js';
+import { frameOf, notFound, referenceBlock } from './shared.js';
 
 /**
  * The hosted pay page of one intent: who is paid, what for, how much, where it stands, and one
@@ -109,10 +109,6 @@ export async function choosePayMethod(
       redirect(res, selection.checkoutUrl ?? desk.payPageUrl(id));
       return;
   }
-}
-
-export function frameOf(desk: PaymentDesk, payment: DeskPayment | undefined): PageFrame {
-  return { serverName: desk.serverName, testMode: payment?.testMode ?? desk.testMode };
 }
 
 const STATUS_TEXT: Record<PaymentStatus, string> = {

@@ -2,8 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { DeskPayment, PaymentDesk } from '../engine/desk.js';
 import { html, page, type SafeHtml, sendHtml } from './html.js';
-import { frameOf } from './pay-page.js';
-import { notFound, referenceBlock } from './shared.js';
+import { frameOf, notFound, referenceBlock } from './shared.js';
 
 /**
  * `GET {base}/return/:id?outcome=success|cancel`: where providers send the user back. One

@@ -1,6 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import type { DeskPayment, PaymentDesk } from '../engine/desk.js';
-import { html, type SafeHtml, sendMessagePage } from './html.js';
+import { html, type PageFrame, type SafeHtml, sendMessagePage } from './html.js';
+
+/** The banner and name around a page: test mode as the payment's providers say, else the router's. */
+export function frameOf(desk: PaymentDesk, payment: DeskPayment | undefined): PageFrame {
+  return { serverName: desk.serverName, testMode: payment?.testMode ?? desk.testMode };
+}
 
 /**
  * A payment this server cannot find: its link expired, or the server restarted and forgot it.
@@ -10,7 +15,7 @@ import { html, type SafeHtml, sendMessagePage } from './html.js';
 export function notFound(desk: PaymentDesk, res: ServerResponse): void {
   sendMessagePage(
     res,
-    { serverName: desk.serverName, testMode: desk.testMode },
+    frameOf(desk, undefined),
     404,
     'Payment not found',
     'We cannot find this payment here: its link may have expired, or the server was restarted. If you paid, return to your chat and confirm the payment there. If you did not pay, nothing was charged.',
