@@ -361,6 +361,13 @@ describe('every hosted page in Chromium at 1280x800 and 390x844 (issue 12 item 7
       reference: payment.payment_id,
       status: /^You left the checkout before paying\. Nothing was charged\.$/,
     });
+    // Back on the pay page: continue with the card, or pay another way.
+    await shoot('choice-after-cancel', `${world.publicUrl}/pay/${payment.payment_id}`, {
+      heading: 'Market report',
+      amount: '$25.00',
+      reference: payment.payment_id,
+      status: /^Waiting for your payment\.$/,
+    });
   });
 
   it('single method: one way to pay, offered again after the provider could not start it', async () => {

@@ -62,6 +62,7 @@ button.primary .detail{color:#e3e8ff}
 .reference code{display:block;font:.95em/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;color:#1d1d1f;word-break:break-all}
 .reference p{margin:0}.reference p+p{margin-top:6px}
 a{color:#3451b2}
+main>:last-child{margin-bottom:0}
 a.button{display:block;text-align:center;padding:13px 16px;border-radius:10px;background:#3451b2;color:#fff;font-weight:600;text-decoration:none;margin:16px 0 0}
 a.button:focus-visible{outline:3px solid #3451b280;outline-offset:2px}
 @media (max-width:480px){.wrap{padding:16px 12px}main{padding:22px 18px;border-radius:12px}.amount{font-size:2em}}
