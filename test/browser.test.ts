@@ -380,6 +380,7 @@ describe('every hosted page in Chromium at 1280x800 and 390x844 (issue 12 item 7
       heading: 'Process data',
       amount: '$0.25',
       reference: payment.payment_id,
+      status: /^Pay with Walleot balance\.$/,
     });
     const context = await browser.newContext({ viewport: VIEWPORTS[1] });
     const page = await context.newPage();

@@ -164,8 +164,13 @@ function methodButtons(desk: PaymentDesk, payment: DeskPayment): SafeHtml[] {
 function renderPayPage(desk: PaymentDesk, payment: DeskPayment): string {
   const status = payment.status;
   const heading = HEADING[status];
+  const only = payment.methods.length === 1 ? payment.methods[0] : undefined;
   const statusText =
-    status === 'paid' && payment.ran ? 'Return to your chat; your result is ready.' : STATUS_TEXT[status];
+    status === 'paid' && payment.ran
+      ? 'Return to your chat; your result is ready.'
+      : status === 'requires_method' && only !== undefined
+        ? `Pay with ${only.label}.`
+        : STATUS_TEXT[status];
   const buttons = methodButtons(desk, payment);
   const what = html`<span id="title">${payment.title}</span>`;
   const body = html`${heading === undefined ? html`<h1 id="heading">${what}</h1>` : html`<h1 id="heading">${heading}</h1>`}
