@@ -11,7 +11,6 @@ import { silentLogger } from '../src/index.js';
 import { isNonEmptyFile, launchChromium, screenshot } from './support/chromium.js';
 import { type HttpWorld, postForm, startHttpWorld } from './support/http-world.js';
 import { connectClient, paymentOf, startWorld, textOf } from './support/paid-server.js';
-import { withTestMode } from './support/test-mode.js';
 
 let browser: Browser;
 
@@ -207,12 +206,9 @@ describe('every hosted page in Chromium at 1280x800 and 390x844 (issue 12 item 7
   let client: Awaited<ReturnType<typeof connectClient>>;
   beforeAll(async () => {
     world = await startHttpWorld();
-    const providers = world.sandbox.providers();
-    made = world.makeHttpServer({
-      name: 'Image Tools',
-      // The sandbox stand-ins move no real money: the providers say so, and the pages must too.
-      providers: [withTestMode(providers.walleot, true), withTestMode(providers.stripe, true)],
-    });
+    // The sandbox stand-ins move no real money: their providers report testMode, so every page
+    // must show the banner.
+    made = world.makeHttpServer({ name: 'Image Tools' });
     made.server.registerTool(
       'market_report',
       {

@@ -354,6 +354,13 @@ describe('what a payer sees on the hosted pages (issue 12 items 4 and 7)', () =>
     await close();
   });
 
+  it('the sandbox providers report test mode: the pages say so', async () => {
+    const { close, intentId } = await reportPayment();
+    const body = await (await fetch(payPage(intentId))).text();
+    expect(textById(body, 'test-mode')).toBe('Test mode: sandbox payments, no real money moves.');
+    await close();
+  });
+
   it('a test-mode banner whenever a test-mode provider is in use, on every page; none in live mode', async () => {
     for (const testMode of [true, false]) {
       const { close, intentId } = await reportPayment({ providers: providersInTestMode(testMode) });

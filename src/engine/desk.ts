@@ -107,10 +107,9 @@ export type WebhookOutcome =
 /** Longer than any provider's retry window (Stripe retries live events for 3 days). */
 const EVENT_DEDUP_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
-/** Whether a provider moves no real money. Read with a default until every provider declares it. */
+/** Whether a provider moves no real money (sandbox or test keys), as it declares. */
 export function isTestMode(provider: PaymentProvider): boolean {
-  const caps: PaymentProvider['capabilities'] & { testMode?: boolean } = provider.capabilities;
-  return caps.testMode === true;
+  return provider.capabilities.testMode === true;
 }
 
 /** The hosted pay page of an intent; `method` asks it to go straight to that method's live checkout. */
