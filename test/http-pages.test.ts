@@ -458,6 +458,22 @@ describe('what a payer sees on the hosted pages (issue 12 items 4 and 7)', () =>
     await close();
   });
 
+  it('sandbox.pay follows a hosted link that goes straight to the checkout', async () => {
+    const made = world.makeHttpServer();
+    const { client, close } = await connectClient(made.server, { elicitation: 'none' });
+    const payment = paymentOf(
+      (await client.callTool({ name: 'process_data', arguments: { data: 'scripted' } })) as CallToolResult,
+    )!;
+    const paid = await world.sandbox.pay(payment.payment_url!);
+    expect(paid.checkoutUrl.startsWith(`${world.sandbox.walleot.origin}/checkout/`)).toBe(true);
+    const done = (await client.callTool({
+      name: 'confirm_payment',
+      arguments: { payment_id: payment.payment_id },
+    })) as CallToolResult;
+    expect(textOf(done)).toBe('Processed: scripted');
+    await close();
+  });
+
   it('escapes the server name too, and no page shows a secret', async () => {
     const { close, intentId } = await reportPayment({ name: '<img src=x onerror=alert(1)> & Co' });
     const bodies = [

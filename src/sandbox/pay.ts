@@ -68,6 +68,11 @@ async function chooseMethod(
   if (method === undefined) {
     const shown = await fetch(page, { redirect: 'manual' });
     const html = await shown.text();
+    // A link whose method is settled (chosen in the chat, or the only one) goes straight to the checkout.
+    const location = shown.headers.get('location');
+    const onward = location === null ? undefined : new URL(location, page);
+    if (shown.status >= 300 && shown.status < 400 && onward !== undefined && isCheckout(onward))
+      return onward;
     if (shown.status !== 200) throw new Error(`sandbox.pay: ${page.href} answered HTTP ${shown.status}`);
     method = METHOD_FIELD.exec(html)?.[1];
     if (method === undefined) {
