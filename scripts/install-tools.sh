@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools the end-to-end tests drive, into .tools/ (gitignored), leaving the system
 # Node alone: Node 22 (the npm `node` package) and the official MCP Inspector CLI, which needs
-# Node 22. Chromium comes from the system (`apt-get install chromium`, done by .ci/run).
-# Idempotent: does nothing when the pinned versions are already there.
+# Node 22. Run by `npm test` (scripts/test.sh), which also finds or installs redis-server and
+# Chromium from Debian's packages. Idempotent: does nothing when the pinned versions are there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,8 +36,3 @@ fi
 PATH="$PWD/$TOOLS/node_modules/.bin:$PATH" "$INSPECTOR_BIN" --help >/dev/null 2>&1 ||
   { echo "tools: $INSPECTOR_BIN does not start under $NODE_BIN" >&2; exit 1; }
 echo "tools: Node $("$NODE_BIN" --version), MCP Inspector $(installed_inspector)"
-if command -v chromium >/dev/null 2>&1; then
-  echo "tools: $(chromium --version 2>/dev/null || echo chromium)"
-else
-  echo "tools: chromium is missing (browser tests need it): apt-get install -y chromium" >&2
-fi

@@ -21,7 +21,7 @@ export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `Chromium is missing: ${CHROMIUM_PATH} does not exist. Install it with \`apt-get install -y chromium\` ` +
-        '(.ci/run does), then run `bash scripts/install-tools.sh`; or set CHROMIUM_PATH.',
+        '(`npm test` does when run as root); or set CHROMIUM_PATH.',
     );
   }
   return chromium.launch({

@@ -1,5 +1,5 @@
 // The tools the end-to-end tests drive but no one here wrote: Node 22 and the official MCP
-// Inspector CLI, installed beside the system Node by scripts/install-tools.sh.
+// Inspector CLI, installed beside the system Node by scripts/install-tools.sh (`npm test` runs it).
 import { spawn } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const TOOLS_BIN = join(REPO_ROOT, '.tools/node_modules/.bin');
 const INSTALL_HINT =
-  'Run `bash scripts/install-tools.sh` (it installs into .tools/, the system Node stays as is).';
+  '`npm test` installs it; or run `bash scripts/install-tools.sh` (into .tools/, the system Node stays as is).';
 
 function required(path: string, what: string): string {
   if (!existsSync(path)) throw new Error(`${what} is missing: ${path} does not exist. ${INSTALL_HINT}`);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `npm test`: find or install what the suite needs, then lint, build, type-check and run every test.
+#
+#   npm test                          # everything
+#   npm test -- test/money.test.ts    # the same preparation, then only these vitest files
+#
+# Needs: Node 22 and the MCP Inspector CLI (installed from npm into .tools/ by
+# scripts/install-tools.sh, beside the system Node), redis-server and Chromium (Debian packages,
+# installed with apt-get when missing and running as root; otherwise this stops with the command).
+# The build runs before the type check: examples/ and the README import 'payrouter' itself, whose
+# types are the built dist/*.d.ts, as in a project that depends on the package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "tools: Node 22 + MCP Inspector in .tools/"
+bash scripts/install-tools.sh
+
+step "system packages: redis-server, chromium"
+chromium_bin="${CHROMIUM_PATH:-/usr/bin/chromium}"
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x "$chromium_bin" ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${missing[*]} (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "npm test: ${missing[*]} missing; install with: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "$(redis-server --version | cut -d' ' -f1-3), $("$chromium_bin" --version 2>/dev/null || echo chromium)"
+
+step "lint (biome)"
+npx biome check .
+
+step "build (tsup)"
+npx tsup --silent
+
+step "type check (tsc)"
+npx tsc --noEmit
+
+step "tests (vitest)"
+npx vitest run "$@"
