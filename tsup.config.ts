@@ -1,5 +1,19 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 
+type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
+
+/** The CLI loads the built `payrouter/sandbox` entry beside it instead of bundling its own copy. */
+const cliUsesSandboxEntry: EsbuildPlugin = {
+  name: 'cli-uses-sandbox-entry',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/index\.js$/ }, (args) =>
+      args.importer.endsWith('cli.ts') ? { path: './sandbox.js', external: true } : undefined,
+    );
+  },
+};
+
+// JavaScript only: the declarations are rolled up by rollup.types.config.mjs (`npm run build`
+// runs both). No source maps in the package: they doubled its size and embedded the sources.
 export default defineConfig([
   {
     entry: {
@@ -9,8 +23,6 @@ export default defineConfig([
       augment: 'src/augment.ts',
     },
     format: ['esm', 'cjs'],
-    dts: true,
-    sourcemap: true,
     clean: true,
     target: 'node20',
     splitting: true,
@@ -18,8 +30,8 @@ export default defineConfig([
   {
     entry: { 'sandbox-cli': 'src/sandbox/cli.ts' },
     format: ['esm'],
-    sourcemap: true,
     target: 'node20',
     banner: { js: '#!/usr/bin/env node' },
+    esbuildPlugins: [cliUsesSandboxEntry],
   },
 ]);

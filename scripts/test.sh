@@ -38,7 +38,7 @@ step "lint (biome)"
 npx biome check .
 
 step "build (tsup)"
-npx tsup --silent
+npm run --silent build
 
 step "type check (tsc)"
 npx tsc --noEmit
