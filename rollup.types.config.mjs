@@ -6,8 +6,8 @@ import { dts } from 'rollup-plugin-dts';
 
 const input = {
   index: 'src/index.ts',
-  providers: 'src/providers/index.ts',
-  sandbox: 'src/sandbox/index.ts',
+  providers: 'src/providers.ts',
+  sandbox: 'src/sandbox.ts',
 };
 
 const output = (extension) => ({

@@ -6,7 +6,7 @@ type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
 const cliUsesSandboxEntry: EsbuildPlugin = {
   name: 'cli-uses-sandbox-entry',
   setup(build) {
-    build.onResolve({ filter: /^\.\/index\.js$/ }, (args) =>
+    build.onResolve({ filter: /^\.\.\/sandbox\.js$/ }, (args) =>
       args.importer.endsWith('cli.ts') ? { path: './sandbox.js', external: true } : undefined,
     );
   },
