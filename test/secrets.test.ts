@@ -372,7 +372,7 @@ describe('no secret in any log line, error, result, page or stored record', () =
       else process.env['DEBUG'] = previousDebug;
     }
     expect(ran(seen)).toEqual(['credits 1', 'either 2', 'either 3', 'card 4', 'either 5']);
-    expect(stderr).toContain('payrouter debug: ');
+    expect(stderr).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z payrouter:walleot debug: walleot request/m);
     expect(stderr).toContain('walleot request');
     expect(stderr).toContain('webhook rejected');
     expectNoSecret('stderr', stderr);

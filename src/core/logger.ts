@@ -5,11 +5,26 @@
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+/**
+ * Where payrouter's log lines go. The four methods are all a logger needs; the two optional ones
+ * let a logger filter by part of the library and let payrouter skip lines nobody will see.
+ */
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
+  /**
+   * Optional: the logger for one part of the library (`'walleot'`, `'stripe'`, `'routing'`,
+   * `'store'`, ...). The default console logger names its lines `payrouter:walleot` and so on.
+   * A logger without it gets every part's lines itself.
+   */
+  namespaced?(name: string): Logger;
+  /**
+   * Optional: false when lines of `level` would be dropped. payrouter then builds and redacts
+   * nothing for them, so a disabled level costs nothing.
+   */
+  isLevelEnabled?(level: LogLevel): boolean;
 }
 
 const SECRET_KEY = /(api[-_]?key|secret|token|password|authorization|signature|cookie)/i;
@@ -50,41 +65,124 @@ export function redact(value: unknown, seen = new WeakSet<object>()): unknown {
   return out;
 }
 
-/** A logger that redacts before handing lines to `sink`. */
+/** The logger for one part of the library: `logger.namespaced(name)` where it has one, else `logger`. */
+export function namespaced(logger: Logger, name: string): Logger {
+  return typeof logger.namespaced === 'function' ? logger.namespaced(name) : logger;
+}
+
+/** True unless the logger says that lines of `level` would be dropped. */
+export function isLevelEnabled(logger: Logger, level: LogLevel): boolean {
+  return typeof logger.isLevelEnabled === 'function' ? logger.isLevelEnabled(level) : true;
+}
+
+/**
+ * A logger that redacts before handing lines to `sink`. A line the sink would drop (its
+ * `isLevelEnabled`) is dropped first, before any redaction work.
+ */
 export function redactingLogger(sink: Logger): Logger {
   const wrap =
     (level: LogLevel) =>
     (message: string, fields?: Record<string, unknown>): void => {
+      if (!isLevelEnabled(sink, level)) return;
       sink[level](
         redactText(message),
         fields === undefined ? undefined : (redact(fields) as Record<string, unknown>),
       );
     };
-  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
-}
-
-function debugEnabled(): boolean {
-  const pattern = process.env['DEBUG'] ?? '';
-  return pattern.split(/[\s,]+/).some((p) => p === '*' || p === 'payrouter' || p.startsWith('payrouter'));
+  return {
+    debug: wrap('debug'),
+    info: wrap('info'),
+    warn: wrap('warn'),
+    error: wrap('error'),
+    namespaced: (name) => redactingLogger(namespaced(sink, name)),
+    isLevelEnabled: (level) => isLevelEnabled(sink, level),
+  };
 }
 
 /**
- * The default sink: warnings and errors to stderr; debug and info only when `DEBUG=payrouter*`.
- * Never stdout: on stdio transports stdout is the protocol.
+ * Which namespaces a `DEBUG` value turns on, as the `debug` package reads it: names separated by
+ * commas or spaces, `*` matching anything, a leading `-` excluding (exclusions win).
  */
-export function consoleLogger(options: { debug?: boolean } = {}): Logger {
-  const verbose = options.debug ?? debugEnabled();
-  const write = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
-    if (!verbose && (level === 'debug' || level === 'info')) return;
-    const suffix = fields === undefined ? '' : ` ${JSON.stringify(fields)}`;
-    process.stderr.write(`payrouter ${level}: ${message}${suffix}\n`);
-  };
-  return redactingLogger({
-    debug: (m, f) => write('debug', m, f),
-    info: (m, f) => write('info', m, f),
-    warn: (m, f) => write('warn', m, f),
-    error: (m, f) => write('error', m, f),
-  });
+export function debugNamespaces(pattern: string): (namespace: string) => boolean {
+  const include: RegExp[] = [];
+  const exclude: RegExp[] = [];
+  for (const part of pattern.split(/[\s,]+/)) {
+    if (part === '' || part === '-') continue;
+    const negated = part.startsWith('-');
+    const glob = negated ? part.slice(1) : part;
+    const source = glob
+      .split('*')
+      .map((piece) => piece.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*?');
+    (negated ? exclude : include).push(new RegExp(`^${source}$`));
+  }
+  return (namespace) => !exclude.some((re) => re.test(namespace)) && include.some((re) => re.test(namespace));
 }
 
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+export interface ConsoleLoggerOptions {
+  /**
+   * Which debug and info lines to print: `true` all, `false` none, or a `DEBUG`-style pattern such
+   * as `'payrouter:walleot,payrouter:stripe'` or `'payrouter*,-payrouter:store'`. Default: the
+   * `DEBUG` environment variable, read when the logger is made. Warnings and errors always print.
+   */
+  debug?: boolean | string;
+  /** This logger's namespace; `namespaced(name)` appends `:name`. Default `payrouter`. */
+  namespace?: string;
+  /** Where lines go. Default: stderr (never stdout: on stdio transports stdout is the protocol). */
+  stream?: { write(line: string): unknown };
+}
+
+/**
+ * The default logger: one line per event on stderr, `<ISO time> <namespace> <level>: <message>
+ * <fields as JSON>`, secrets redacted. Warnings and errors always; debug and info for the
+ * namespaces `DEBUG` names (`DEBUG=payrouter*` for all of payrouter, `DEBUG=payrouter:stripe`
+ * for one part).
+ */
+export function consoleLogger(options: ConsoleLoggerOptions = {}): Logger {
+  const setting = options.debug ?? process.env['DEBUG'] ?? '';
+  const verbose = typeof setting === 'boolean' ? () => setting : debugNamespaces(setting);
+  const stream = options.stream ?? process.stderr;
+  return makeConsoleLogger(options.namespace ?? 'payrouter', verbose, stream);
+}
+
+function makeConsoleLogger(
+  namespace: string,
+  verbose: (namespace: string) => boolean,
+  stream: { write(line: string): unknown },
+): Logger {
+  const chatty = verbose(namespace);
+  const enabled = (level: LogLevel) => chatty || level === 'warn' || level === 'error';
+  const write = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
+    if (!enabled(level)) return;
+    stream.write(
+      `${new Date().toISOString()} ${namespace} ${level}: ${redactText(message)}${formatFields(fields)}\n`,
+    );
+  };
+  return {
+    debug: write('debug'),
+    info: write('info'),
+    warn: write('warn'),
+    error: write('error'),
+    namespaced: (name) => makeConsoleLogger(`${namespace}:${name}`, verbose, stream),
+    isLevelEnabled: enabled,
+  };
+}
+
+function formatFields(fields: Record<string, unknown> | undefined): string {
+  if (fields === undefined) return '';
+  try {
+    return ` ${JSON.stringify(redact(fields), (_key, value) => (typeof value === 'bigint' ? String(value) : value))}`;
+  } catch {
+    return ' [fields not serialisable]';
+  }
+}
+
+/** Drops every line, at no cost. */
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  namespaced: () => silentLogger,
+  isLevelEnabled: () => false,
+};

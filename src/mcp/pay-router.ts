@@ -6,7 +6,7 @@ import { ConfigError } from '../core/errors.js';
 import { looksLikeIntentId, newOpaqueId } from '../core/ids.js';
 import type { ToolResult } from '../core/intent/record.js';
 import type { PaymentStatus } from '../core/intent/status.js';
-import { consoleLogger, type Logger, redactingLogger } from '../core/logger.js';
+import { consoleLogger, type Logger, namespaced, redactingLogger } from '../core/logger.js';
 import { formatMoney, type Money } from '../core/money/money.js';
 import type { PaymentProvider } from '../core/provider.js';
 import { type RouteDecision, routeCharge } from '../core/route/route.js';
@@ -127,7 +127,7 @@ export class PayRouter {
     const confirmation = new ConfirmationLayer({
       store,
       providers: providerById,
-      logger,
+      logger: namespaced(logger, 'confirmation'),
       pushed,
       ...(options.confirmation ?? {}),
     });

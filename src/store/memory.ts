@@ -7,7 +7,7 @@ import {
   type IntentRecord,
   isOpenStatus,
 } from '../core/intent/record.js';
-import { type Logger, silentLogger } from '../core/logger.js';
+import { type Logger, namespaced, silentLogger } from '../core/logger.js';
 import { StatusListeners } from './listeners.js';
 import { checkRecord, checkStatusChange, checkTtl, checkVersion } from './schema.js';
 import type { InsertOptions, InsertOutcome, LeaseOutcome, PaymentStore, StatusChange } from './types.js';
@@ -37,7 +37,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): PaymentStore {
   if (!Number.isInteger(maxEntries) || maxEntries < 1) {
     throw new ConfigError(`memoryStore: maxEntries must be a positive integer, got ${maxEntries}`);
   }
-  return new MemoryPaymentStore(maxEntries, options.logger ?? silentLogger);
+  return new MemoryPaymentStore(maxEntries, namespaced(options.logger ?? silentLogger, 'store'));
 }
 
 /**

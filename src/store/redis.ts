@@ -8,7 +8,7 @@ import {
   type IntentRecord,
   isOpenStatus,
 } from '../core/intent/record.js';
-import { type Logger, silentLogger } from '../core/logger.js';
+import { type Logger, namespaced, silentLogger } from '../core/logger.js';
 import { StatusListeners } from './listeners.js';
 import {
   CORRUPT_REPLY,
@@ -73,7 +73,7 @@ export function redisStore(options: RedisStoreOptions): PaymentStore {
   return new RedisPaymentStore(
     client as Redis,
     prefix,
-    options.logger ?? silentLogger,
+    namespaced(options.logger ?? silentLogger, 'store'),
     options.legacyKeys ?? true,
   );
 }

@@ -6,6 +6,7 @@ import type { PaymentStatus } from '../../core/intent/status.js';
 import {
   consoleLogger,
   type Logger,
+  namespaced,
   redactingLogger,
   redactText,
   registerSecret,
@@ -176,7 +177,7 @@ export class StripeProvider implements PaymentProvider {
     this.#apiKey = trimmedKey;
     this.#webhookSecret = webhookSecret?.trim();
     registerSecret(this.#webhookSecret);
-    this.#logger = logger === undefined ? consoleLogger() : redactingLogger(logger);
+    this.#logger = namespaced(logger === undefined ? consoleLogger() : redactingLogger(logger), 'stripe');
 
     this.#currencySet = new Set(resolveCurrencies(currencies));
 

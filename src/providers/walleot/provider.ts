@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { ConfigError, ProviderError } from '../../core/errors.js';
-import { consoleLogger, type Logger, redactingLogger, registerSecret } from '../../core/logger.js';
+import {
+  consoleLogger,
+  type Logger,
+  namespaced,
+  redactingLogger,
+  registerSecret,
+} from '../../core/logger.js';
 import { currencyExponent, normalizeCurrency } from '../../core/money/currencies.js';
 import { type Money, rescaleExact, toDecimalString } from '../../core/money/money.js';
 import type {
@@ -116,7 +122,10 @@ export class WalleotProvider implements PaymentProvider {
     }
     const settings = parsed.data;
     this.id = settings.id ?? 'walleot';
-    this.#logger = settings.logger === undefined ? consoleLogger() : redactingLogger(settings.logger);
+    this.#logger = namespaced(
+      settings.logger === undefined ? consoleLogger() : redactingLogger(settings.logger),
+      'walleot',
+    );
     const baseUrl = parseBaseUrl(settings.baseUrl ?? WALLEOT_DEFAULT_BASE_URL);
     if (baseUrl.protocol === 'http:' && !isLoopback(baseUrl.hostname)) {
       this.#logger.warn(
