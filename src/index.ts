@@ -1,6 +1,7 @@
 // The `payrouter` entry point: the router, the stores and the types server authors use.
 export {
   ConfigError,
+  isPayRouterError,
   MoneyError,
   PayRouterError,
   ProviderError,
@@ -8,7 +9,15 @@ export {
   WebhookError,
 } from './core/errors.js';
 export { isFinalStatus, PAYMENT_STATUSES, type PaymentStatus } from './core/intent/status.js';
-export { consoleLogger, type Logger, redactingLogger, silentLogger } from './core/logger.js';
+export {
+  type ConsoleLoggerOptions,
+  consoleLogger,
+  type Logger,
+  type LogLevel,
+  namespaced,
+  redactingLogger,
+  silentLogger,
+} from './core/logger.js';
 export { formatMoney, type Money, type PriceInput, parseMoney, toDecimalString } from './core/money/index.js';
 export type {
   ClientSupport,

@@ -13,7 +13,7 @@ beforeAll(() => {
 });
 
 const probes = {
-  payrouter: ['PayRouter', 'memoryStore', 'redisStore', 'parseMoney', 'ProviderError'],
+  payrouter: ['PayRouter', 'memoryStore', 'redisStore', 'parseMoney', 'ProviderError', 'isPayRouterError'],
   'payrouter/providers': ['WalleotProvider', 'StripeProvider'],
   'payrouter/sandbox': ['startSandbox', 'startWalleotSandbox', 'startStripeSandbox'],
 } as const;
@@ -37,6 +37,38 @@ describe('entry points', () => {
       expect(JSON.parse(stdout)).toEqual(names.map(() => 'function'));
     });
   }
+
+  it('isPayRouterError recognises errors of both builds, where instanceof does not', async () => {
+    // One process loading both copies, as an app whose dependencies mix import and require does.
+    const script = `
+      import { createRequire } from 'node:module';
+      const esm = await import('payrouter');
+      const cjs = createRequire(process.cwd() + '/')('payrouter');
+      const thrown = (m) => { try { m.parseMoney('1.005', 'USD'); } catch (e) { return e; } };
+      const fromEsm = thrown(esm);
+      const fromCjs = thrown(cjs);
+      console.log(JSON.stringify({
+        sameClass: esm.PayRouterError === cjs.PayRouterError,
+        instanceofAcross: fromCjs instanceof esm.PayRouterError,
+        esmSeesCjs: esm.isPayRouterError(fromCjs),
+        cjsSeesEsm: cjs.isPayRouterError(fromEsm),
+        codes: [fromEsm.code, fromCjs.code],
+        names: [fromEsm.name, fromCjs.name],
+        plainError: esm.isPayRouterError(Object.assign(new Error('x'), { code: 'invalid_amount' })),
+        notAnError: [null, undefined, 'invalid_amount', { code: 'invalid_amount' }].some(esm.isPayRouterError),
+      }));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script]);
+    expect(JSON.parse(stdout)).toEqual({
+      sameClass: false,
+      instanceofAcross: false,
+      esmSeesCjs: true,
+      cjsSeesEsm: true,
+      codes: ['invalid_amount', 'invalid_amount'],
+      names: ['MoneyError', 'MoneyError'],
+      plainError: false,
+      notAnError: false,
+    });
+  });
 
   it('ships type declarations for both formats', () => {
     for (const file of ['index', 'providers', 'sandbox']) {

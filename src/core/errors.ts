@@ -1,4 +1,10 @@
 /**
+ * Marks payrouter's errors. `Symbol.for` is one symbol per process, so the ESM and the CommonJS
+ * builds (two copies of every class, where `instanceof` tells them apart) mark them alike.
+ */
+const PAYROUTER_ERROR = Symbol.for('payrouter.error');
+
+/**
  * Every error payrouter throws is a PayRouterError with a stable `code`. Messages are safe to show:
  * they never carry API keys, webhook secrets or raw provider bodies.
  */
@@ -8,7 +14,23 @@ export class PayRouterError extends Error {
     super(message, options);
     this.name = 'PayRouterError';
     this.code = code;
+    Object.defineProperty(this, PAYROUTER_ERROR, { value: true });
   }
+}
+
+/**
+ * True for an error payrouter threw, whichever copy of the package threw it: unlike `instanceof
+ * PayRouterError`, this holds across the ESM and CommonJS builds (and duplicated installs).
+ * Read `error.code` (and `error.name`: `ConfigError`, `MoneyError`, `ProviderError`,
+ * `WebhookError`) to tell them apart.
+ */
+export function isPayRouterError(error: unknown): error is PayRouterError {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { [PAYROUTER_ERROR]?: unknown })[PAYROUTER_ERROR] === true &&
+    typeof (error as { code?: unknown }).code === 'string'
+  );
 }
 
 /** Misconfiguration found at construction or tool registration. */
