@@ -14,7 +14,7 @@ export interface PaymentAlternative {
   speed: string;
 }
 
-/** The machine-readable payment object of DESIGN.md §2. */
+/** The machine-readable payment object of a payment-required result (`_meta[PAYMENT_META_KEY]`). */
 export interface PaymentInfo {
   payment_id: string;
   status: PaymentStatus;

@@ -6,7 +6,7 @@ import { type EventCause, SandboxStateError, type StripeSessionStore } from './s
 import { validateCreateSession, validateExpandOnly, validateRefund } from './stripe-validation.js';
 
 /**
- * The Stripe API routes the stand-in serves (reference §2.1): Checkout Session create, retrieve
+ * The Stripe API routes the stand-in serves: Checkout Session create, retrieve
  * and expire, and refunds by PaymentIntent. Each route turns validated parameters into an
  * ApiResponse; the HTTP layer around it does auth, faults and idempotency.
  */

@@ -6,7 +6,7 @@ import { SESSION_ID_PATTERN } from './stripe-ids.js';
 import { SandboxStateError } from './stripe-state.js';
 
 /**
- * `/__test/*` controls of the Stripe stand-in (reference §5), thin HTTP wrappers over the
+ * `/__test/*` controls of the Stripe stand-in, thin HTTP wrappers over the
  * programmatic StripeSandbox methods. Bodies are JSON, validated with zod; errors use Stripe's
  * error shape.
  */

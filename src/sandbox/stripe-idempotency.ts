@@ -2,7 +2,7 @@ import type { SandboxClock } from './harness.js';
 import { type ApiResponse, stripeError } from './stripe-responses.js';
 
 /**
- * Stripe's idempotency (docs.stripe.com/idempotency, reference §2.5), per (API key, key):
+ * Stripe's idempotency (docs.stripe.com/idempotency), per (API key, key):
  * the same parameters replay the first status and body; other parameters get 400
  * `idempotency_error`; a duplicate while the first is still executing gets 409; requests that
  * failed validation save nothing; keys are forgotten 24 hours after their first use.

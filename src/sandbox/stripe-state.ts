@@ -4,7 +4,7 @@ import { stripeId } from './stripe-ids.js';
 import type { CreateSessionInput, LineItemInput, RefundInput } from './stripe-validation.js';
 
 /**
- * Checkout Sessions of the Stripe stand-in and their lifecycle (reference §2.3, §2.4):
+ * Checkout Sessions of the Stripe stand-in and their lifecycle, as Stripe documents it:
  * open/unpaid → complete/paid (card), → complete/unpaid then paid or failed (async methods),
  * open → expired (expire call, or `expires_at` passing on the sandbox clock, noticed lazily on
  * every read). `url` exists only while open; `payment_intent` is null until the customer pays.

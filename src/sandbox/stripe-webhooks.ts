@@ -5,7 +5,7 @@ import { stripeId } from './stripe-ids.js';
 import type { CheckoutEventType, EventCause } from './stripe-state.js';
 
 /**
- * Stripe webhook events of the stand-in (reference §2.8): the full event envelope with the
+ * Stripe webhook events of the stand-in, shaped as Stripe sends them: the full event envelope with the
  * session as `data.object`, POSTed with `Stripe-Signature: t=…,v1=HMAC-SHA256(secret, "t.body")`.
  * Events raised together (one action, e.g. completed + async_payment_succeeded) go out as one
  * batch, optionally in reverse order and/or each twice, because Stripe does both. Failures are

@@ -35,7 +35,7 @@ export type { CheckoutSessionEvent, WebhookDelivery, WebhookTarget } from './str
 export { signStripePayload } from './stripe-webhooks.js';
 
 /**
- * A local stand-in for Stripe Checkout (reference/providers.md §2, §5) that the real `stripe`
+ * A local stand-in for Stripe Checkout that the real `stripe`
  * SDK can be pointed at (`new Stripe(key, { ...sandbox.sdkOptions })`): Checkout Sessions with
  * Stripe's validation, lifecycle, idempotency, error shapes and signed webhooks, a hosted
  * checkout page, a controllable clock and the `/__test/*` control endpoints.

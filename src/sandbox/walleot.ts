@@ -30,7 +30,7 @@ import {
 export type { WalleotAutoPay, WalleotSession, WalleotSessionStatus } from './walleot-sessions.js';
 
 /**
- * A local stand-in for the Walleot API (reference/providers.md §1 and §5): `POST /v1/sessions`,
+ * A local stand-in for the Walleot API: `POST /v1/sessions`,
  * `GET /v1/sessions/{id}`, bearer auth, per-key rate limits with `X-RateLimit-*` headers, session
  * expiry on a controllable clock, a checkout page with Pay/Cancel, and the `/__test/*` controls.
  */

@@ -3,7 +3,7 @@ import { redactText } from '../../core/logger.js';
 import type { StripeModule } from './sdk.js';
 
 /**
- * stripe-node error classes (reference §2.6) mapped to payrouter's ProviderError codes. Messages
+ * stripe-node error classes mapped to payrouter's ProviderError codes. Messages
  * carry Stripe's code, param and request id for operators, never the API key: authentication
  * messages are our own (Stripe's echoes part of the key), the rest go through redaction.
  */

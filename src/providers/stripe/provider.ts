@@ -48,7 +48,7 @@ import {
 export { fromStripeAmount, toStripeAmount } from './currencies.js';
 
 /**
- * Card payments through Stripe Checkout Sessions (reference/providers.md §2-§4), over the
+ * Card payments through Stripe Checkout Sessions, over the
  * official `stripe` SDK. Amounts are converted exactly from payrouter minor units to Stripe's
  * unit and refused before any request when Stripe would refuse them; every create carries the
  * router's idempotency key and the intent id; status reads both `status` and `payment_status`;

@@ -5,7 +5,7 @@ import { fromStripeAmount } from './currencies.js';
 
 /**
  * What StripeProvider reads from a Checkout Session, validated (the SDK's types describe what
- * Stripe should send, not what arrived), and the status mapping of reference §2.3: both
+ * Stripe should send, not what arrived), and how its statuses map to ours: both
  * `status` and `payment_status` are read, and the expanded PaymentIntent tells an async failure.
  */
 
@@ -30,7 +30,7 @@ export type SessionView = z.infer<typeof sessionSchema>;
 export interface MappedStatus {
   status: PaymentStatus;
   rawStatus: string;
-  /** False for combinations reference §2.3 does not list (logged by the caller). */
+  /** False for a status combination Stripe does not document (logged by the caller). */
   known: boolean;
 }
 

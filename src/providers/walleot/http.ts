@@ -8,7 +8,7 @@ import { codeForStatus, errorCode, NOT_PROCESSED_CODES, walleotErrorDetail } fro
  * request), a deadline per attempt, error classification into ProviderError, and retries that
  * never risk a second session. The API key lives in a private field.
  *
- * Walleot has no idempotency (reference/providers.md §1.4), so a POST is retried only when the
+ * Walleot has no idempotency keys, so a POST is retried only when the
  * server surely did not act on it: a 429, or a connection that failed before any answer. A GET
  * is retried on 5xx, 429, timeouts and connection errors.
  */

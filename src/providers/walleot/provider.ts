@@ -30,7 +30,7 @@ import {
 } from './tables.js';
 
 /**
- * Walleot credits (reference/providers.md §1): `POST /sessions` with an amount in cents and a
+ * Walleot credits: `POST /sessions` with an amount in cents and a
  * lowercase currency, `GET /sessions/{id}` for the status. No webhooks, redirects, refunds or
  * idempotency; pre-approved credits can pay instantly, so the router polls.
  */
