@@ -19,8 +19,8 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import express, { type Express, type Request, type Response } from 'express';
+import { PayRouter } from 'payrouter';
 import { z } from 'zod';
-import { PayRouter } from '../src/index.js';
 import { isMain, paymentProviders } from './payment-providers.js';
 
 const SERVER_INFO = { name: 'report-tools', version: '1.0.0' };

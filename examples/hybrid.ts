@@ -8,8 +8,8 @@
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { PayRouter, toDecimalString } from 'payrouter';
 import { z } from 'zod';
-import { PayRouter, toDecimalString } from '../src/index.js';
 import { isMain, paymentProviders } from './payment-providers.js';
 
 /** Translation costs 50 cents a page: integer cents, turned into an exact decimal string. */

@@ -2,14 +2,14 @@
 // otherwise the built-in sandbox (local stand-ins of the Walleot and Stripe APIs with a checkout
 // page where you press Pay), so every example runs without an account.
 //
-// The examples import the package source through relative paths: `import ... from 'payrouter'`
-// resolves only after `npm run build` (its types come from dist/, which type-checking runs before).
-// In your own code write `'payrouter'`, `'payrouter/providers'` and `'payrouter/sandbox'`.
+// The examples import the package by name, as your code does: in this repository `'payrouter'`
+// resolves to the package itself (Node's self-reference through package.json "exports"), that is
+// to the built dist/, so run `npm run build` once first (`npm test` does).
 
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { type PaymentProvider, StripeProvider, WalleotProvider } from '../src/providers.js';
-import { type Sandbox, startSandbox } from '../src/sandbox.js';
+import { type PaymentProvider, StripeProvider, WalleotProvider } from 'payrouter/providers';
+import { type Sandbox, startSandbox } from 'payrouter/sandbox';
 
 export interface ExampleProviders {
   walleot?: WalleotProvider;

@@ -16,9 +16,9 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import express from 'express';
 import { Redis } from 'ioredis';
+import { formatMoney, type Logger, type Money, PayRouter, redisStore } from 'payrouter';
+import type { Sandbox } from 'payrouter/sandbox';
 import { z } from 'zod';
-import { formatMoney, type Logger, type Money, PayRouter, redisStore } from '../src/index.js';
-import type { Sandbox } from '../src/sandbox.js';
 import { closeHttpServer, listen, mcpSessionsApp, type RunningServer } from './http-server.js';
 import { isMain, paymentProviders } from './payment-providers.js';
 

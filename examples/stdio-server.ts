@@ -7,8 +7,8 @@
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { PayRouter } from 'payrouter';
 import { z } from 'zod';
-import { PayRouter } from '../src/index.js';
 import { isMain, paymentProviders } from './payment-providers.js';
 
 export async function createServer() {

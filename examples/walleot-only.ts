@@ -7,9 +7,9 @@
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { PayRouter } from 'payrouter';
+import { startSandbox } from 'payrouter/sandbox';
 import { z } from 'zod';
-import { PayRouter } from '../src/index.js';
-import { startSandbox } from '../src/sandbox.js';
 import { isMain } from './payment-providers.js';
 
 export async function createServer() {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -32,6 +33,9 @@ afterEach(async () => {
 });
 
 beforeAll(() => {
+  // The examples import 'payrouter', which in this repository is the built package itself.
+  if (!existsSync('dist/index.js'))
+    throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   // The examples read provider keys from the environment: these tests run them on the sandbox.
   for (const name of ['WALLEOT_API_KEY', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'PUBLIC_URL']) {
     vi.stubEnv(name, '');
