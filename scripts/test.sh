@@ -14,10 +14,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "tools: Node 22 + MCP Inspector in .tools/"
-bash scripts/install-tools.sh
-
 step "system packages: redis-server, chromium"
+if [ -n "${CHROMIUM_PATH:-}" ] && [ ! -x "$CHROMIUM_PATH" ]; then
+  echo "npm test: CHROMIUM_PATH=$CHROMIUM_PATH is not an executable; unset it to use /usr/bin/chromium" >&2
+  exit 1
+fi
 chromium_bin="${CHROMIUM_PATH:-/usr/bin/chromium}"
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
@@ -33,6 +34,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 echo "$(redis-server --version | cut -d' ' -f1-3), $("$chromium_bin" --version 2>/dev/null || echo chromium)"
+
+step "tools: Node 22 + MCP Inspector in .tools/"
+bash scripts/install-tools.sh
 
 step "lint (biome)"
 npx biome check .
