@@ -186,6 +186,8 @@ describe('an ESM TypeScript project on another SDK 1.x', () => {
       readFileSync(join(project('esm-ts'), 'node_modules/@modelcontextprotocol/sdk/package.json'), 'utf8'),
     ) as { version: string };
     expect(sdk.version).toBe('1.29.0');
+    // ioredis is an optional peer: not installed unless the host asks for it.
+    expect(existsSync(join(project('esm-ts'), 'node_modules/ioredis'))).toBe(false);
   }, 60_000);
 });
 
