@@ -13,7 +13,8 @@ const cliUsesSandboxEntry: EsbuildPlugin = {
 };
 
 // JavaScript only: the declarations are rolled up by rollup.types.config.mjs (`npm run build`
-// runs both). No source maps in the package: they doubled its size and embedded the sources.
+// runs both; keep the entry points in step). No source maps in the package: they doubled its size
+// and embedded the sources.
 export default defineConfig([
   {
     entry: {
