@@ -2,19 +2,25 @@
 // formats (dist/*.d.ts for import, dist/*.d.cts for require). tsup's own dts build names shared
 // types with one-letter aliases in a hashed chunk; here every export keeps its own name, so
 // go-to-definition lands on a readable declaration.
+import { resolve } from 'node:path';
 import { dts } from 'rollup-plugin-dts';
 
 const input = {
   index: 'src/index.ts',
   providers: 'src/providers.ts',
   sandbox: 'src/sandbox.ts',
+  augment: 'src/augment.ts',
 };
+
+const entryFiles = new Set(Object.values(input).map((file) => resolve(file)));
 
 const output = (extension) => ({
   dir: 'dist',
   format: 'es',
   entryFileNames: `[name]${extension}`,
   chunkFileNames: `shared${extension}`,
+  // Everything but the entry modules themselves in one shared file, whatever the module graph.
+  manualChunks: (id) => (entryFiles.has(id) ? undefined : 'shared'),
   minifyInternalExports: false,
 });
 
