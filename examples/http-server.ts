@@ -19,14 +19,14 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import express, { type Express, type Request, type Response } from 'express';
-import { PayRouter } from 'payrouter';
+import { type PaidMcpServer, PayRouter } from 'payrouter';
 import { z } from 'zod';
 import { isMain, paymentProviders } from './payment-providers.js';
 
 const SERVER_INFO = { name: 'report-tools', version: '1.0.0' };
 
 /** The tools every session's server offers. */
-function registerTools(server: McpServer): void {
+function registerTools(server: PaidMcpServer): void {
   server.registerTool(
     'generate_report',
     {
@@ -101,15 +101,10 @@ export async function startHttpServer(options: { port?: number } = {}): Promise<
   const publicBase = process.env.PUBLIC_URL?.replace(/\/+$/, '');
   const publicUrl = publicBase ? `${publicBase}/payrouter` : undefined;
 
-  // The router starts from one server; this one is never connected. It holds the tool list that
-  // `router.explain(...)` reads. Each session below gets a fresh server with the same tools.
-  const catalog = new McpServer(SERVER_INFO);
-  const router = new PayRouter(catalog, { providers: providers.list, ...(publicUrl ? { publicUrl } : {}) });
-  registerTools(catalog);
-
+  // One router for every session; each session's server gets it with install(), before its tools.
+  const router = new PayRouter({ providers: providers.list, ...(publicUrl ? { publicUrl } : {}) });
   const newSessionServer = () => {
-    const server = new McpServer(SERVER_INFO);
-    router.install(server);
+    const server = router.install(new McpServer(SERVER_INFO));
     registerTools(server);
     return server;
   };

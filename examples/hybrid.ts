@@ -17,8 +17,8 @@ const CENTS_PER_PAGE = 50;
 
 export async function createServer() {
   const providers = await paymentProviders({ require: ['walleot', 'stripe'] });
-  const server = new McpServer({ name: 'language-tools', version: '1.0.0' });
-  const router = new PayRouter(server, { providers: providers.list });
+  const router = new PayRouter({ providers: providers.list });
+  const server = router.install(new McpServer({ name: 'language-tools', version: '1.0.0' }));
 
   // Ten cents is below Stripe's minimum anyway; the override says so explicitly.
   server.registerTool(
@@ -38,7 +38,7 @@ export async function createServer() {
     {
       description: 'Translate a document, priced per page',
       inputSchema: { pages: z.number().int().min(1).max(200), language: z.string().min(2).max(32) },
-      price: ({ pages }) => ({
+      price: ({ pages }: { pages: number }) => ({
         amount: toDecimalString({ minor: pages * CENTS_PER_PAGE, currency: 'USD' }),
         currency: 'USD',
       }),

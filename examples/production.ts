@@ -16,7 +16,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import express from 'express';
 import { Redis } from 'ioredis';
-import { formatMoney, type Logger, type Money, PayRouter, redisStore } from 'payrouter';
+import { formatMoney, type Logger, type Money, type PaidMcpServer, PayRouter, redisStore } from 'payrouter';
 import type { Sandbox } from 'payrouter/sandbox';
 import { z } from 'zod';
 import { closeHttpServer, listen, mcpSessionsApp, type RunningServer } from './http-server.js';
@@ -40,7 +40,7 @@ function writeLog(level: string, msg: string, fields?: Record<string, unknown>):
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
 }
 
-function registerTools(server: McpServer): void {
+function registerTools(server: PaidMcpServer): void {
   server.registerTool(
     'generate_report',
     {
@@ -76,8 +76,7 @@ export async function startProductionServer(
   const publicUrl = `${publicBase}/payrouter`;
 
   const store = redisStore({ client: redis, logger: jsonLogger });
-  const catalog = new McpServer(SERVER_INFO); // never connected; see http-server.ts
-  const router = new PayRouter(catalog, {
+  const router = new PayRouter({
     providers: providers.list,
     store,
     publicUrl,
@@ -104,7 +103,6 @@ export async function startProductionServer(
       },
     },
   });
-  registerTools(catalog);
 
   // The sandbox plays `stripe listen --forward-to`: its Checkout events come to our endpoint.
   providers.sandbox?.stripe.setWebhookTarget({ url: `${publicUrl}/webhooks/stripe` });
@@ -113,8 +111,7 @@ export async function startProductionServer(
   app.use('/payrouter', router.httpHandler());
   const mcp = mcpSessionsApp(
     () => {
-      const server = new McpServer(SERVER_INFO);
-      router.install(server);
+      const server = router.install(new McpServer(SERVER_INFO));
       registerTools(server);
       return server;
     },

@@ -13,8 +13,8 @@ import { isMain, paymentProviders } from './payment-providers.js';
 
 export async function createServer() {
   const providers = await paymentProviders();
-  const server = new McpServer({ name: 'text-tools', version: '1.0.0' });
-  const router = new PayRouter(server, { providers: providers.list });
+  const router = new PayRouter({ providers: providers.list });
+  const server = router.install(new McpServer({ name: 'text-tools', version: '1.0.0' }));
 
   // A `price` makes the tool paid; the handler runs only once the payment is confirmed.
   server.registerTool(

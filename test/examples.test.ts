@@ -90,7 +90,9 @@ describe('examples/hybrid.ts', () => {
     expect(priceOf(tools, 'translate_document')).toEqual({ dynamic: true });
 
     const eligible = async (tool: string, args: Record<string, unknown> = {}) =>
-      (await example.router.explain(tool, args)).eligible.map((e) => e.providerId);
+      (await example.router.explain(tool, args, { server: example.server })).eligible.map(
+        (e) => e.providerId,
+      );
     expect(await eligible('define_word', { word: 'x' })).toEqual(['walleot']);
     expect(await eligible('buy_license')).toEqual(['stripe']);
     expect((await eligible('translate_document', { pages: 3, language: 'fr' })).sort()).toEqual([

@@ -111,8 +111,10 @@ beforeAll(async () => {
   await makeProject('esm-ts', 'module', [`${sdk}@1.29.0`, `zod@${installed('zod')}`]);
   await makeProject('cjs-js', 'commonjs', [`${sdk}@${installed(sdk)}`, `zod@${installed('zod')}`]);
   await makeProject('lowest', 'module', [`${sdk}@${lowest(sdk)}`, `zod@${lowest('zod')}`]);
-  for (const name of ['esm-ts', 'lowest'])
-    cpSync(join(FIXTURES, 'paid-call.ts'), join(project(name), 'paid-call.ts'));
+  for (const name of ['esm-ts', 'lowest']) {
+    for (const file of ['paid-call.ts', 'paymcp-style.ts'])
+      cpSync(join(FIXTURES, file), join(project(name), file));
+  }
   cpSync(join(FIXTURES, 'paid-call.cjs'), join(project('cjs-js'), 'paid-call.cjs'));
   cpSync(join(FIXTURES, 'node10.ts'), join(project('cjs-js'), 'node10.ts'));
 }, 300_000);
@@ -128,6 +130,12 @@ async function compileAndRunTs(name: string): Promise<unknown> {
     tsconfig({ module: 'NodeNext', moduleResolution: 'NodeNext', outDir: 'out' }, ['paid-call.ts']),
   );
   await sh(process.execPath, [TSC, '-p', '.'], dir);
+  // PayMCP style (payrouter/augment) in a program of its own: the augmentation is global.
+  writeFileSync(
+    join(dir, 'tsconfig.paymcp.json'),
+    tsconfig({ module: 'NodeNext', moduleResolution: 'NodeNext', noEmit: true }, ['paymcp-style.ts']),
+  );
+  await sh(process.execPath, [TSC, '-p', 'tsconfig.paymcp.json'], dir);
   return JSON.parse(await sh(process.execPath, ['out/paid-call.js'], dir));
 }
 
@@ -154,7 +162,12 @@ describe('the packed tarball', () => {
       'package.json',
     ]);
     expect(paths).toEqual(
-      expect.arrayContaining(['dist/index.d.ts', 'dist/index.d.cts', 'dist/shared.d.ts']),
+      expect.arrayContaining([
+        'dist/index.d.ts',
+        'dist/index.d.cts',
+        'dist/shared.d.ts',
+        'dist/augment.d.ts',
+      ]),
     );
     expect(packed.size).toBeLessThan(PACKED_BUDGET_BYTES);
   });

@@ -1,7 +1,9 @@
-// Every ```ts block of README.md compiles, strictly, against the built package: each block is a
-// file of a temporary project whose node_modules/payrouter is this repository (so `'payrouter'`
-// means dist/ and its declarations, as for a user) and whose other packages are the repo's.
-// Needs dist/ (npm test builds before vitest).
+// Every ```ts block of README.md, and every file of examples/, compiles strictly against the built
+// package, as a user's code: each is a file of a temporary project whose node_modules/payrouter is
+// this repository (so `'payrouter'` means dist/ and its declarations) and whose other packages are
+// the repo's. A program of its own: the repository's tsc run also sees src/, whose opt-in
+// augmentation (src/augment.ts) would otherwise apply to everything. Needs dist/ (npm test builds
+// before vitest).
 import { execFile } from 'node:child_process';
 import {
   existsSync,
@@ -46,6 +48,10 @@ const blocks: Block[] = tsBlocks(readFileSync(join(REPO_ROOT, 'README.md'), 'utf
   file: `readme-line-${block.line}.ts`,
 }));
 
+const examples = readdirSync(join(REPO_ROOT, 'examples'))
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => `examples/${f}`);
+
 let work: string;
 let diagnostics = '';
 
@@ -78,11 +84,13 @@ beforeAll(async () => {
         noEmit: true,
         types: ['node'],
       },
-      files: blocks.map((b) => b.file),
+      files: [...blocks.map((b) => b.file), ...examples],
     }),
   );
   // Each block is a module of its own (a block without import or export would share one scope).
   for (const block of blocks) writeFileSync(join(work, block.file), `${block.code}export {};\n`);
+  mkdirSync(join(work, 'examples'));
+  for (const file of examples) writeFileSync(join(work, file), readFileSync(join(REPO_ROOT, file)));
   try {
     await exec(process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', work], {
       cwd: work,
@@ -114,10 +122,18 @@ describe('README.md', () => {
     });
   }
 
-  it('reports nothing outside the blocks', () => {
+  it('reports nothing outside the blocks and the examples', () => {
     const stray = diagnostics
       .split('\n')
-      .filter((line) => line.trim() !== '' && !/^(readme-line-|\s)/.test(line));
+      .filter((line) => line.trim() !== '' && !/^(readme-line-|examples\/|\s)/.test(line));
     expect(stray).toEqual([]);
   });
+});
+
+describe('examples/', () => {
+  for (const file of examples) {
+    it(`${file} compiles under strict against the built package, as a user's file`, () => {
+      expect(diagnostics.split('\n').filter((line) => line.startsWith(file))).toEqual([]);
+    });
+  }
 });
