@@ -1,8 +1,8 @@
 /**
  * The stand-ins' own copy of what the providers publish: currency lists, amount units, minimums
- * and maximums (reference/providers.md §1, §4). Deliberately not imported from payrouter's
- * provider or money code: a test oracle must not be the code under test (DESIGN §3). When a
- * provider's published numbers change, both copies change, and tests comparing them catch a slip.
+ * and maximums. Deliberately not imported from payrouter's provider or money code: a test
+ * oracle must not be the code under test. When a provider's published numbers change, both
+ * copies change, and tests comparing them catch a slip.
  */
 
 const list = (text: string): ReadonlySet<string> => new Set(text.split(' '));
@@ -32,10 +32,10 @@ export function isoExponent(currency: string): number | undefined {
   return ISO_EXPONENTS.get(currency);
 }
 
-// Walleot (reference §1.2, §4.4): integer cents; no documented minimum or maximum.
+// Walleot: integer cents; no documented minimum or maximum.
 export const WALLEOT_WIRE_EXPONENT = 2;
 
-// Stripe (docs.stripe.com/currencies, reference §4.2-§4.3), in Stripe's own amount unit.
+// Stripe (docs.stripe.com/currencies), in Stripe's own amount unit.
 export const STRIPE_CURRENCIES: ReadonlySet<string> = list(
   'aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bhd bif bmd bnd bob brl bsd bwp byn bzd ' +
     'cad cdf chf clp cny cop crc cve czk djf dkk dop dzd egp etb eur fjd fkp gbp gel gip gmd gnf gtq ' +

@@ -25,7 +25,7 @@ export interface StatusUpdate {
 
 /**
  * Whether the provider reports a payment of another amount or currency than the intent's: such a
- * "paid" does not count (DESIGN §2 await; §5.1). A provider that reports no amount is taken at
+ * "paid" does not count. A provider that reports no amount is taken at
  * its word (its payment was created for the intent's amount).
  */
 export function paidMismatch(intent: IntentRecord, state: ProviderPaymentState): boolean {

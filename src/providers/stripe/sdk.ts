@@ -7,7 +7,7 @@ let loading: Promise<StripeModule> | undefined;
 
 /**
  * The stripe SDK, imported on first use and shared by every StripeProvider: importing payrouter,
- * or building a provider, loads none of its files (DESIGN §5.8). A failed import is not kept, so a
+ * or building a provider, loads none of its files. A failed import is not kept, so a
  * later call tries again.
  */
 export function loadStripe(): Promise<StripeModule> {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ProviderErrorCode } from '../../core/errors.js';
 
-/** Walleot's error shape and HTTP codes (reference/providers.md §1.3) in payrouter's terms. */
+/** Walleot's error shape and HTTP codes in payrouter's terms. */
 
 /**
  * Failures before the server could have seen the request, so even a create may be repeated.

@@ -38,7 +38,7 @@ type Attempt =
 
 let undici: Promise<typeof import('undici')> | undefined;
 
-/** undici, imported once on first use (DESIGN §5.8: importing payrouter loads no provider SDK). */
+/** undici, imported once on first use (importing payrouter loads no provider SDK). */
 function loadUndici(): Promise<typeof import('undici')> {
   undici ??= import('undici').catch((error: unknown) => {
     undici = undefined;

@@ -241,7 +241,7 @@ export class WalleotProvider implements PaymentProvider {
         rawStatus: rawStatus.slice(0, 100),
       });
     }
-    // No `paid` amount: Walleot reports only `{ status }` (reference §1.2); its session was created
+    // No `paid` amount: Walleot reports only `{ status }`; its session was created
     // for the intent's amount, which the router checks on providers that do report one.
     return { paymentId, status, rawStatus };
   }

@@ -3,7 +3,7 @@ import { rescaleExact } from '../../core/money/money.js';
 import type { AmountLimits } from '../../core/provider.js';
 
 /**
- * Walleot's published numbers (reference/providers.md §1): its host, its wire unit (whole cents),
+ * Walleot's published numbers: its host, its wire unit (whole cents),
  * the largest charge we send and its per-key rate limits.
  */
 
