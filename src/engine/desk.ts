@@ -12,7 +12,7 @@ import type { RouterCore } from './runtime.js';
 
 /**
  * The payment desk: the narrow interface the HTTP layer (hosted pay page, return page, webhooks)
- * works through (DESIGN.md §3). It knows neither HTTP nor MCP; pages get views that hold what a
+ * works through. It knows neither HTTP nor MCP; pages get views that hold what a
  * payer may see (no subject, no arguments, no secrets), and every write goes through the engine.
  */
 export interface PaymentDesk {
