@@ -38,7 +38,7 @@ export async function createServer() {
     {
       description: 'Translate a document, priced per page',
       inputSchema: { pages: z.number().int().min(1).max(200), language: z.string().min(2).max(32) },
-      price: ({ pages }: { pages: number }) => ({
+      price: ({ pages }) => ({
         amount: toDecimalString({ minor: pages * CENTS_PER_PAGE, currency: 'USD' }),
         currency: 'USD',
       }),

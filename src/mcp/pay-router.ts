@@ -68,9 +68,10 @@ type AnyConfig = {
 type AnyHandler = (...args: unknown[]) => CallToolResult | Promise<CallToolResult>;
 
 /** An McpServer after `router.install`: `registerTool` also takes `price` and `providers`. */
-export type PaidMcpServer<S extends McpServer = McpServer> = S & {
+// Ours first: an intersection's overloads are tried in order, and only ours types a dynamic price's arguments.
+export type PaidMcpServer<S extends McpServer = McpServer> = {
   registerTool: PaidRegisterTool & S['registerTool'];
-};
+} & S;
 
 export interface InstallOptions {
   /**
