@@ -20,6 +20,7 @@ import { isAnonymousSubject } from '../engine/pipeline/pipeline.js';
 import { CONFIRM_PAYMENT_CONFIG, CONFIRM_PAYMENT_TOOL } from '../mcp/confirm-payment-tool.js';
 import { resultOnlyInteraction } from '../mcp/interaction/live.js';
 import { type AnyToolConfig, type RouterInternals, routerInternals } from '../mcp/internal.js';
+import type { PayRouter } from '../mcp/pay-router.js';
 import { PAYMENT_META_KEY } from '../mcp/payment-result.js';
 import { pendingInfo, presentResult } from '../mcp/present.js';
 import {
@@ -87,7 +88,7 @@ const contexts = new WeakMap<CallExtra, ServerContext>();
  * `createMcpHandler` the factory runs for every request: install on each server it builds.
  */
 export function installV2<S extends McpServer>(
-  router: object,
+  router: PayRouter,
   server: S,
   options: InstallV2Options = {},
 ): PaidMcpServerV2<S> {
