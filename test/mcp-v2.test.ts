@@ -1,14 +1,22 @@
 // payrouter/mcp-v2 in one process: the v2 Client (protocol 2026-07-28) over Streamable HTTP into
 // createMcpHandler, a fresh v2 McpServer per request, the sandbox taking the payments.
-import type { CallToolResult } from '@modelcontextprotocol/client';
+import { type CallToolResult, isInputRequiredResult } from '@modelcontextprotocol/client';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { memoryStore, PAYMENT_META_KEY, type PaymentInfo, PayRouter, silentLogger } from '../src/index.js';
+import {
+  ConfigError,
+  memoryStore,
+  PAYMENT_META_KEY,
+  type PaymentInfo,
+  PayRouter,
+  type PayRouterOptions,
+  silentLogger,
+} from '../src/index.js';
 import { installV2, REQUEST_STATE_ERROR_META_KEY } from '../src/mcp-v2.js';
 import { startSandbox } from '../src/sandbox.js';
 import { textOf } from './support/paid-server.js';
-import { connectV2, inProcessFetch, offeredMethods, type userAuth } from './support/v2-world.js';
+import { connectV2, inProcessFetch, offeredMethods, payAtUrl, userAuth } from './support/v2-world.js';
 
 const KEY = 'test-request-state-key-0123456789abcdef';
 
@@ -18,7 +26,9 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function world(options: { auth?: () => ReturnType<typeof userAuth> | undefined } = {}) {
+async function world(
+  options: { auth?: () => ReturnType<typeof userAuth> | undefined; router?: Partial<PayRouterOptions> } = {},
+) {
   const sandbox = await startSandbox();
   const providers = sandbox.providers();
   const store = memoryStore();
@@ -29,6 +39,7 @@ async function world(options: { auth?: () => ReturnType<typeof userAuth> | undef
     requestStateKey: KEY,
     timeouts: { choiceMs: 5000, paymentWaitMs: 3000 },
     confirmation: { pendingTtlMs: 50, poll: { initialMs: 20, maxMs: 100 } },
+    ...options.router,
   });
   const runs: Array<{ tool: string; args: unknown; paymentId: string; sub: unknown }> = [];
   const handler = createMcpHandler(() => {
@@ -118,5 +129,135 @@ describe('payrouter/mcp-v2: input-required rounds', () => {
     })) as CallToolResult;
     expect(textOf(done)).toBe('card 1');
     expect(w.runs).toHaveLength(1);
+  });
+});
+
+describe('payrouter/mcp-v2: answers and capabilities', () => {
+  it('a declined link stops the call: nothing runs, the payment is not left open', async () => {
+    const w = await world();
+    const user = await connectV2(w.fetch, { onUrl: () => ({ action: 'decline' }) });
+    cleanups.push(user.close);
+    const result = (await user.client.callTool({
+      name: 'stripe_only',
+      arguments: { n: 2 },
+    })) as CallToolResult;
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toContain('You declined the payment');
+    expect(w.runs).toHaveLength(0);
+    expect(paymentOf(result)?.status).toBe('canceled');
+  });
+
+  it('a form-only client chooses by form, then gets the link in the payment-required result', async () => {
+    const w = await world();
+    const user = await connectV2(w.fetch, { elicitation: 'form' });
+    cleanups.push(user.close);
+    const required = (await user.client.callTool({
+      name: 'report',
+      arguments: { topic: 'x' },
+    })) as CallToolResult;
+    expect(user.asked).toHaveLength(1);
+    expect(required.isError).toBe(true);
+    const payment = paymentOf(required)!;
+    expect(payment.provider).toBe(offeredMethods(user.asked[0]!)[0]);
+    await payAtUrl({ mode: 'url', message: '', url: payment.payment_url! } as never);
+    const done = (await user.client.callTool({
+      name: 'confirm_payment',
+      arguments: { payment_id: payment.payment_id, method: null },
+    })) as CallToolResult;
+    expect(textOf(done)).toBe('Report on x');
+    expect(w.runs).toHaveLength(1);
+  });
+
+  it("flow 'two_step' asks nothing, whatever the client declares", async () => {
+    const w = await world({ router: { flow: 'two_step' } });
+    const user = await connectV2(w.fetch);
+    cleanups.push(user.close);
+    const required = (await user.client.callTool({
+      name: 'stripe_only',
+      arguments: { n: 3 },
+    })) as CallToolResult;
+    expect(user.asked).toHaveLength(0);
+    expect(paymentOf(required)?.payment_url).toBeTruthy();
+  });
+
+  it('an authenticated payer is its sub: the handler sees it, and the run is bound to it', async () => {
+    const w = await world({ auth: () => userAuth('dana') });
+    const user = await connectV2(w.fetch);
+    cleanups.push(user.close);
+    const result = (await user.client.callTool({
+      name: 'stripe_only',
+      arguments: { n: 4 },
+    })) as CallToolResult;
+    expect(textOf(result)).toBe('card 4');
+    expect(w.runs).toEqual([
+      { tool: 'stripe_only', args: { n: 4 }, paymentId: paymentOf(result)!.payment_id, sub: undefined },
+    ]);
+    const intent = await w.store.get(paymentOf(result)!.payment_id);
+    expect(intent?.binding.subject).toBe('user:dana');
+  });
+
+  it('refuses a requestState after its time, and one sealed under another key', async () => {
+    const w = await world();
+    const user = await connectV2(w.fetch, { manual: true });
+    cleanups.push(user.close);
+    const call = (retry?: { inputResponses: Record<string, unknown>; requestState: string }) =>
+      user.client.request(
+        { method: 'tools/call', params: { name: 'report', arguments: { topic: 'late' }, ...(retry ?? {}) } },
+        { allowInputRequired: true },
+      ) as Promise<CallToolResult>;
+    const first = await call();
+    if (!isInputRequiredResult(first)) throw new Error('expected input_required');
+    const answer = { payrouter_method: { action: 'accept', content: { method: 'walleot' } } };
+
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 11 * 60 * 1000 });
+    const late = await call({ inputResponses: answer, requestState: first.requestState! });
+    vi.useRealTimers();
+    expect((late._meta?.[REQUEST_STATE_ERROR_META_KEY] as { reason: string }).reason).toBe('expired');
+
+    // Sealed by a router with another key: not ours.
+    const { RequestStateSealer } = await import('../src/mcp-v2/request-state.js');
+    const forged = new RequestStateSealer(
+      new TextEncoder().encode('another-key-of-at-least-32-bytes-0000'),
+    ).seal(
+      {
+        intentId: 'pay_x',
+        tool: 'report',
+        argsHash: 'x',
+        step: { kind: 'choose' },
+        expiresAt: Date.now() + 60_000,
+      },
+      'connection:x',
+    ).state;
+    const refused = await call({ inputResponses: answer, requestState: forged });
+    expect((refused._meta?.[REQUEST_STATE_ERROR_META_KEY] as { reason: string }).reason).toBe('mac');
+    expect(w.runs).toHaveLength(0);
+  });
+});
+
+describe('payrouter/mcp-v2: configuration', () => {
+  it('refuses a short requestStateKey at construction', () => {
+    expect(
+      () => new PayRouter({ providers: { walleot: { apiKey: 'k' } }, requestStateKey: 'short' }),
+    ).toThrow(/requestStateKey must be .* at least 32 bytes/);
+  });
+
+  it('refuses to install after tools are registered, and a 1.x subject option without a v2 one', async () => {
+    const w = await world();
+    const early = new McpServer({ name: 'early', version: '1.0.0' });
+    early.registerTool('free', { inputSchema: z.object({}) }, async () => ({ content: [] }));
+    expect(() => installV2(w.router, early)).toThrow(ConfigError);
+    const withSubject = new PayRouter({
+      providers: [w.sandbox.providers().walleot],
+      logger: silentLogger,
+      subject: () => 'x',
+      requestStateKey: KEY,
+    });
+    cleanups.push(() => withSubject.close());
+    expect(() => installV2(withSubject, new McpServer({ name: 's', version: '1.0.0' }))).toThrow(
+      /installV2\(router, server, \{ subject/,
+    );
+    expect(() =>
+      installV2(withSubject, new McpServer({ name: 's', version: '1.0.0' }), { subject: () => 'x' }),
+    ).not.toThrow();
   });
 });
