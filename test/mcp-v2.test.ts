@@ -212,7 +212,9 @@ describe('payrouter/mcp-v2: answers and capabilities', () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 11 * 60 * 1000 });
     const late = await call({ inputResponses: answer, requestState: first.requestState! });
     vi.useRealTimers();
-    expect((late._meta?.[REQUEST_STATE_ERROR_META_KEY] as { reason: string }).reason).toBe('expired');
+    expect((late._meta?.[REQUEST_STATE_ERROR_META_KEY] as { reason?: string } | undefined)?.reason).toBe(
+      'expired',
+    );
 
     // Sealed by a router with another key: not ours.
     const { RequestStateSealer } = await import('../src/mcp-v2/request-state.js');
@@ -229,7 +231,9 @@ describe('payrouter/mcp-v2: answers and capabilities', () => {
       'connection:x',
     ).state;
     const refused = await call({ inputResponses: answer, requestState: forged });
-    expect((refused._meta?.[REQUEST_STATE_ERROR_META_KEY] as { reason: string }).reason).toBe('mac');
+    expect((refused._meta?.[REQUEST_STATE_ERROR_META_KEY] as { reason?: string } | undefined)?.reason).toBe(
+      'mac',
+    );
     expect(w.runs).toHaveLength(0);
   });
 });
