@@ -242,7 +242,7 @@ describe('payrouter/mcp-v2: configuration', () => {
   it('refuses a short requestStateKey at construction', () => {
     expect(
       () => new PayRouter({ providers: { walleot: { apiKey: 'k' } }, requestStateKey: 'short' }),
-    ).toThrow(/requestStateKey must be .* at least 32 bytes/);
+    ).toThrow(/requestStateKey must be at least 32 bytes/);
   });
 
   it('refuses to install after tools are registered, and a 1.x subject option without a v2 one', async () => {
