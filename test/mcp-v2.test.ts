@@ -121,6 +121,9 @@ describe('payrouter/mcp-v2: input-required rounds', () => {
     expect(required.isError).toBe(true);
     const payment = paymentOf(required)!;
     expect(payment.payment_url).toBeTruthy();
+    // This payer is a stranger to the next request: only the payment id finds the payment again.
+    expect(textOf(required)).toContain(`confirm_payment with payment_id "${payment.payment_id}"`);
+    expect(textOf(required)).not.toContain('again with the same arguments');
     const { payAt } = await import('./support/paid-server.js');
     await payAt(payment.payment_url!);
     const done = (await user.client.callTool({

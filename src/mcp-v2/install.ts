@@ -180,7 +180,8 @@ class V2Layer {
       subject = redeemed.subject;
       answers = redeemed.answers;
     }
-    const remember = !isAnonymousSubject(subject);
+    // Remembering a method is for payers who come back; a stateless request's payer never does.
+    const remember = !subject.startsWith('request:');
     const interaction =
       this.#rt.settings.flow === 'two_step' || (!client.form && !client.url)
         ? resultOnlyInteraction
@@ -369,7 +370,7 @@ class V2Layer {
 
 /** A fresh anonymous payer for a stateless request that names no payment. */
 function newOpaqueSubject(): string {
-  return `connection:${newOpaqueId('req')}`;
+  return `request:${newOpaqueId('req')}`;
 }
 
 function stepOf(ask: InputAsk): RequestStatePayload['step'] {
