@@ -1,6 +1,9 @@
 // payrouter/mcp-v2 in one process: the v2 Client (protocol 2026-07-28) over Streamable HTTP into
 // createMcpHandler, a fresh v2 McpServer per request, the sandbox taking the payments.
 import { type CallToolResult, isInputRequiredResult } from '@modelcontextprotocol/client';
+import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as LegacyHttpTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
@@ -266,5 +269,65 @@ describe('payrouter/mcp-v2: configuration', () => {
     expect(() =>
       installV2(withSubject, new McpServer({ name: 's', version: '1.0.0' }), { subject: () => 'x' }),
     ).not.toThrow();
+  });
+});
+
+describe("payrouter/mcp-v2: createMcpHandler's stateless legacy leg", () => {
+  it('gives a 1.x client the payment-required result, even one that declared elicitation: nothing can reach it', async () => {
+    const w = await world();
+    const client = new LegacyClient(
+      { name: 'legacy-stateless', version: '1.0.0' },
+      { capabilities: { elicitation: { form: {}, url: {} } } },
+    );
+    const asked: unknown[] = [];
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(request.params);
+      return { action: 'cancel' };
+    });
+    await client.connect(new LegacyHttpTransport(new URL('http://payrouter.test/mcp'), { fetch: w.fetch }));
+    cleanups.push(() => client.close());
+    const required = (await client.callTool({ name: 'stripe_only', arguments: { n: 5 } })) as CallToolResult;
+    expect(asked).toHaveLength(0);
+    expect(required.isError).toBe(true);
+    const payment = paymentOf(required)!;
+    expect(textOf(required)).toContain(payment.payment_id);
+    await payAtUrl({ mode: 'url', message: '', url: payment.payment_url! } as never);
+    const done = (await client.callTool({
+      name: 'confirm_payment',
+      arguments: { payment_id: payment.payment_id, method: null },
+    })) as CallToolResult;
+    expect(textOf(done)).toBe('card 5');
+    expect(w.runs).toHaveLength(1);
+  });
+});
+
+describe('payrouter/mcp-v2: capabilities are read per request', () => {
+  it('a retry that declares nothing is answered with the payment-required result, not another input request', async () => {
+    const w = await world();
+    const asker = await connectV2(w.fetch, { manual: true });
+    const silent = await connectV2(w.fetch, { manual: true, elicitation: 'none' });
+    cleanups.push(asker.close, silent.close);
+    const params = { name: 'report', arguments: { topic: 'caps' } };
+    const first = (await asker.client.request(
+      { method: 'tools/call', params },
+      { allowInputRequired: true },
+    )) as CallToolResult | { resultType: string; requestState?: string };
+    if (!isInputRequiredResult(first)) throw new Error('expected input_required');
+    // The same round retried by a client that declares no elicitation: nothing is asked of it.
+    const retried = (await silent.client.request(
+      {
+        method: 'tools/call',
+        params: {
+          ...params,
+          inputResponses: { payrouter_method: { action: 'accept', content: { method: 'walleot' } } },
+          requestState: first.requestState,
+        },
+      },
+      { allowInputRequired: true },
+    )) as CallToolResult;
+    expect(isInputRequiredResult(retried)).toBe(false);
+    expect(retried.isError).toBe(true);
+    expect(paymentOf(retried)?.payment_id).toBe((first._meta?.[PAYMENT_META_KEY] as PaymentInfo).payment_id);
+    expect(w.runs).toHaveLength(0);
   });
 });
