@@ -91,7 +91,8 @@ async function world(
   return { sandbox, router, store, runs, handler, fetch };
 }
 
-const paymentOf = (r: CallToolResult) => r._meta?.[PAYMENT_META_KEY] as PaymentInfo | undefined;
+const paymentOf = (r: { _meta?: Record<string, unknown> }) =>
+  r._meta?.[PAYMENT_META_KEY] as PaymentInfo | undefined;
 
 describe('payrouter/mcp-v2: input-required rounds', () => {
   it('asks the method by form, the link by URL, and runs the tool once after payment', async () => {
@@ -327,7 +328,7 @@ describe('payrouter/mcp-v2: capabilities are read per request', () => {
     )) as CallToolResult;
     expect(isInputRequiredResult(retried)).toBe(false);
     expect(retried.isError).toBe(true);
-    expect(paymentOf(retried)?.payment_id).toBe((first._meta?.[PAYMENT_META_KEY] as PaymentInfo).payment_id);
+    expect(paymentOf(retried)?.payment_id).toBe(paymentOf(first)?.payment_id);
     expect(w.runs).toHaveLength(0);
   });
 });
