@@ -10,6 +10,7 @@ const input = {
   providers: 'src/providers.ts',
   sandbox: 'src/sandbox.ts',
   augment: 'src/augment.ts',
+  'mcp-v2': 'src/mcp-v2.ts',
 };
 
 const entryFiles = new Set(Object.values(input).map((file) => resolve(file)));

@@ -22,6 +22,7 @@ export default defineConfig([
       providers: 'src/providers.ts',
       sandbox: 'src/sandbox.ts',
       augment: 'src/augment.ts',
+      'mcp-v2': 'src/mcp-v2.ts',
     },
     format: ['esm', 'cjs'],
     clean: true,

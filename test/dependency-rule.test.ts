@@ -14,13 +14,15 @@ import { describe, expect, it } from 'vitest';
  * - engine imports core, store and providers; providers by type only, except the mapping
  *   function of providers/config.ts; never mcp, http or sandbox;
  * - mcp and http import engine and core, never each other;
- * - `@modelcontextprotocol/*` only under src/mcp/ and in the entry points;
+ * - mcp-v2 (the v2 SDK layer) imports engine, core and mcp's shared parts; nothing imports it;
+ * - the 1.x SDK (`@modelcontextprotocol/sdk`) only under src/mcp/ and in the entry points; the v2
+ *   packages (`@modelcontextprotocol/server`, `client`, `core`) only under src/mcp-v2/ and its entry;
  * - sandbox imports nothing of the product: only `import type` from the entry points.
  */
 
 const SRC = resolve('src');
 // augment.ts is the opt-in global type augmentation for `server.registerTool(…, { price })`.
-const ENTRY_POINTS = new Set(['index.ts', 'providers.ts', 'sandbox.ts', 'augment.ts']);
+const ENTRY_POINTS = new Set(['index.ts', 'providers.ts', 'sandbox.ts', 'augment.ts', 'mcp-v2.ts']);
 
 /**
  * Arrows that point the wrong way today, listed exactly (importer → imported file), so the suite
@@ -127,8 +129,15 @@ const providerFolderOf = (path: string) =>
 function violation(edge: Edge): string | undefined {
   const from = layerOf(edge.from);
   if (edge.external) {
-    if (edge.to.startsWith('@modelcontextprotocol/') && from !== 'mcp' && from !== 'entry') {
-      return 'the MCP SDK is imported only under src/mcp/ and by the entry points';
+    if (/^@modelcontextprotocol\/(server|client|core)(\/|$)/.test(edge.to)) {
+      return from === 'mcp-v2' || edge.from === 'mcp-v2.ts'
+        ? undefined
+        : 'the v2 MCP SDK is imported only under src/mcp-v2/ and by its entry point';
+    }
+    if (edge.to.startsWith('@modelcontextprotocol/')) {
+      if (from === 'mcp-v2' || edge.from === 'mcp-v2.ts') return 'payrouter/mcp-v2 never loads the 1.x SDK';
+      if (from !== 'mcp' && from !== 'entry')
+        return 'the MCP SDK is imported only under src/mcp/ and by the entry points';
     }
     return undefined;
   }
@@ -158,6 +167,10 @@ function violation(edge: Edge): string | undefined {
     case 'mcp':
     case 'http':
       return to === 'engine' || to === 'core' ? undefined : `${from} imports only engine and core`;
+    case 'mcp-v2':
+      return to === 'engine' || to === 'core' || to === 'mcp'
+        ? undefined
+        : 'mcp-v2 imports only engine, core and the shared parts of mcp';
     case 'sandbox':
       return to === 'entry' && edge.typeOnly
         ? undefined
@@ -172,7 +185,17 @@ const isKnown = (edge: Edge) => KNOWN_EXCEPTIONS.some(([from, to]) => edge.from 
 
 describe('the dependency rule (DESIGN §3)', () => {
   it('reads the imports of every layer', () => {
-    for (const layer of ['core', 'engine', 'store', 'providers', 'mcp', 'http', 'sandbox', 'entry']) {
+    for (const layer of [
+      'core',
+      'engine',
+      'store',
+      'providers',
+      'mcp',
+      'mcp-v2',
+      'http',
+      'sandbox',
+      'entry',
+    ]) {
       expect(
         edges.some((e) => layerOf(e.from) === layer),
         layer,
@@ -227,5 +250,11 @@ describe('the dependency rule (DESIGN §3)', () => {
     expect(violation(edge('sandbox/stripe.ts', 'index.ts'))).toBeDefined();
     expect(violation(edge('engine/runtime.ts', '@modelcontextprotocol/sdk/types.js'))).toBeDefined();
     expect(violation(edge('mcp/present.ts', '@modelcontextprotocol/sdk/types.js'))).toBeUndefined();
+    expect(violation(edge('mcp/present.ts', '@modelcontextprotocol/server'))).toBeDefined();
+    expect(violation(edge('mcp-v2/install.ts', '@modelcontextprotocol/server'))).toBeUndefined();
+    expect(violation(edge('mcp-v2/install.ts', '@modelcontextprotocol/sdk/types.js', true))).toBeDefined();
+    expect(violation(edge('mcp-v2/install.ts', 'mcp/present.ts'))).toBeUndefined();
+    expect(violation(edge('mcp-v2/install.ts', 'http/index.ts'))).toBeDefined();
+    expect(violation(edge('mcp/pay-router.ts', 'mcp-v2/install.ts'))).toBeDefined();
   });
 });

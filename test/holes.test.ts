@@ -175,6 +175,7 @@ describe('item 10: return URLs belong to the stored plan', () => {
         publicUrl,
         flow: 'two_step',
         subject: () => 'shared',
+        logger: silentLogger,
       });
       const server = router.install(new McpServer({ name: 'plan', version: '1.0.0' }));
       server.registerTool('card', { price: { amount: '1.00', currency: 'USD' } }, async () => ({

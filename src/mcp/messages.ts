@@ -23,6 +23,9 @@ export function formLinkMessage(intent: IntentRecord, methodLabel: string, url: 
 }
 
 export function confirmHint(intent: IntentRecord): string {
+  // A stateless request's payer is a stranger to the next request: only the payment id finds the payment.
+  if (intent.binding.subject.startsWith('request:'))
+    return `call confirm_payment with payment_id "${intent.id}"`;
   return `call confirm_payment with payment_id "${intent.id}" (or call ${intent.binding.tool} again with the same arguments)`;
 }
 

@@ -17,7 +17,6 @@ import {
   advertisedPrice,
   argumentCodec,
   type PaidTool,
-  type PaymentContext,
   parseFixedPrice,
   readPriceSpec,
 } from '../engine/paid-tool.js';
@@ -30,6 +29,7 @@ import type { PaymentStore } from '../store/types.js';
 import { clientSupport } from './client-support.js';
 import { CONFIRM_PAYMENT_TOOL, registerConfirmPaymentTool } from './confirm-payment-tool.js';
 import { liveInteraction, resultOnlyInteraction } from './interaction/live.js';
+import { type AnyToolConfig, type PreparedTool, setRouterInternals } from './internal.js';
 import { present } from './present.js';
 import { progressReporter } from './progress.js';
 import { resolveSubject, type SubjectResolver, type ToolExtra } from './subject.js';
@@ -51,20 +51,23 @@ const payRouterOptionsSchema = engineOptionsSchema.extend({
       z.custom<(price: Money | undefined) => string>((v) => typeof v === 'function', 'must be a function'),
     ])
     .optional(),
+  /**
+   * The server key that seals `requestState` for protocol 2026-07-28 clients (`payrouter/mcp-v2`):
+   * at least 32 bytes, the same on every instance, kept secret. Without it each process makes a
+   * random one, which only works while one process serves every round of a call.
+   */
+  requestStateKey: z
+    .union([z.string(), z.instanceof(Uint8Array)])
+    .refine(
+      (key) => (typeof key === 'string' ? Buffer.byteLength(key) : key.byteLength) >= 32,
+      'must be at least 32 bytes (e.g. 64 hex characters from `openssl rand -hex 32`), the same on every instance',
+    )
+    .optional(),
 });
 
 /** Everything `new PayRouter(options)` takes: one strict schema, each option with its default. */
 export type PayRouterOptions = z.input<typeof payRouterOptionsSchema>;
-type AnyConfig = {
-  description?: string;
-  title?: string;
-  inputSchema?: unknown;
-  outputSchema?: unknown;
-  _meta?: Record<string, unknown>;
-  price?: unknown;
-  providers?: unknown;
-  [key: string]: unknown;
-};
+type AnyConfig = AnyToolConfig;
 type AnyHandler = (...args: unknown[]) => CallToolResult | Promise<CallToolResult>;
 
 /** An McpServer after `router.install`: `registerTool` also takes `price` and `providers`. */
@@ -146,6 +149,13 @@ export class PayRouter {
     this.#subject = options.subject;
     this.#priceInDescription = options.priceInDescription;
     this.#pipeline = new PaidCallPipeline(this.#core);
+    setRouterInternals(this, {
+      core: this.#core,
+      pipeline: this.#pipeline,
+      hasSubjectOption: options.subject !== undefined,
+      requestStateKey: readRequestStateKey(options.requestStateKey),
+      prepareTool: (name, config, invoke) => this.#prepareTool(name, config, invoke),
+    });
     this.#primary = server;
     if (server) this.install(server);
   }
@@ -273,10 +283,35 @@ export class PayRouter {
   #registerOn(server: McpServer, name: string, config: AnyConfig, cb: AnyHandler): RegisteredTool {
     const entry = this.#installed.get(server);
     if (!entry) throw new ConfigError('Install the router on this server first: router.install(server)');
+    const hasInputSchema = config.inputSchema !== undefined;
+    const prepared = this.#prepareTool(name, config, (args, extra, payment) => {
+      const withPayment = { ...(extra as ToolExtra), payment };
+      return (hasInputSchema ? cb(args, withPayment) : cb(withPayment)) as ToolResult | Promise<ToolResult>;
+    });
+    const register = entry.register as unknown as (...a: unknown[]) => RegisteredTool;
+    if (!prepared.paid) return register(name, prepared.sdkConfig, cb);
+    const { tool } = prepared;
+    entry.tools.set(name, tool);
+    const handler = async (...params: unknown[]) => {
+      const args = (hasInputSchema ? params[0] : {}) as Record<string, unknown>;
+      const extra = (hasInputSchema ? params[1] : params[0]) as ToolExtra;
+      const outcome = await this.#pipeline.call(tool, args, this.#context(server, extra));
+      return present(this.#core, tool, outcome);
+    };
+    const registered = register(name, prepared.sdkConfig, handler);
+    const remove = registered.remove.bind(registered);
+    registered.remove = () => {
+      entry.tools.delete(name);
+      remove();
+    };
+    return registered;
+  }
+
+  /** Read a tool config: unpriced, or its price, providers, argument codec and the config the SDK gets. */
+  #prepareTool(name: string, config: AnyConfig, invoke: PaidTool['handler']): PreparedTool {
     const spec = readPriceSpec(name, config);
     const { price: _price, providers: _providers, ...sdkConfig } = config;
-    if (spec === undefined)
-      return (entry.register as unknown as (...a: unknown[]) => RegisteredTool)(name, sdkConfig, cb);
+    if (spec === undefined) return { paid: false, sdkConfig };
     if (name === CONFIRM_PAYMENT_TOOL)
       throw new ConfigError(`"${CONFIRM_PAYMENT_TOOL}" is reserved by payrouter`);
 
@@ -296,45 +331,28 @@ export class PayRouter {
         );
       }
     }
-    const hasInputSchema = config.inputSchema !== undefined;
     const codec = argumentCodec(name, config.inputSchema);
     const tool: PaidTool = {
       name,
       description: (config.title as string | undefined) ?? config.description ?? name,
       ...(fixedPrice ? { fixedPrice } : { priceFn: spec as PaidTool['priceFn'] }),
       ...(toolProviders ? { providers: toolProviders } : {}),
-      hasInputSchema,
+      hasInputSchema: config.inputSchema !== undefined,
       hasOutputSchema: config.outputSchema !== undefined,
       wireForm: codec.wireForm,
       parseWire: codec.parseWire,
-      handler: (args, extra, payment: PaymentContext) => {
-        const withPayment = { ...(extra as ToolExtra), payment };
-        return (hasInputSchema ? cb(args, withPayment) : cb(withPayment)) as ToolResult | Promise<ToolResult>;
-      },
-    };
-    entry.tools.set(name, tool);
-    const handler = async (...params: unknown[]) => {
-      const args = (hasInputSchema ? params[0] : {}) as Record<string, unknown>;
-      const extra = (hasInputSchema ? params[1] : params[0]) as ToolExtra;
-      const outcome = await this.#pipeline.call(tool, args, this.#context(server, extra));
-      return present(this.#core, tool, outcome);
+      handler: invoke,
     };
     const meta = {
       ...(config._meta ?? {}),
       price: advertisedPrice(fixedPrice),
       'payrouter/price': advertisedPrice(fixedPrice),
     };
-    const registered = (entry.register as unknown as (...a: unknown[]) => RegisteredTool)(
-      name,
-      { ...sdkConfig, ...this.#describePrice(config.description, fixedPrice), _meta: meta },
-      handler,
-    );
-    const remove = registered.remove.bind(registered);
-    registered.remove = () => {
-      entry.tools.delete(name);
-      remove();
+    return {
+      paid: true,
+      tool,
+      sdkConfig: { ...sdkConfig, ...this.#describePrice(config.description, fixedPrice), _meta: meta },
     };
-    return registered;
   }
 
   /** The model sees the price only in the description: "Write a report. Costs $0.25." */
@@ -366,4 +384,10 @@ export class PayRouter {
     }
     return value as string[];
   }
+}
+
+/** The requestState key as bytes (the options schema checked it has at least 32). */
+function readRequestStateKey(key: string | Uint8Array | undefined): Uint8Array | undefined {
+  if (key === undefined) return undefined;
+  return typeof key === 'string' ? new TextEncoder().encode(key) : new Uint8Array(key);
 }

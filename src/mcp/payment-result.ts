@@ -1,8 +1,20 @@
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { IntentRecord } from '../core/intent/record.js';
 import { intentMoney } from '../core/intent/record.js';
 import type { PaymentStatus } from '../core/intent/status.js';
 import { formatMoney, toDecimalString } from '../core/money/money.js';
+
+/**
+ * A tool result as payrouter builds it: plain JSON of the shape both SDK lines' `CallToolResult`
+ * accept (text content, `isError`, `_meta`, `structuredContent`), so each protocol layer hands it
+ * on as its own type.
+ */
+export interface ResultJson {
+  content: Array<{ type: 'text'; text: string }>;
+  isError?: boolean;
+  _meta?: Record<string, unknown>;
+  structuredContent?: Record<string, unknown>;
+  [key: string]: unknown;
+}
 
 /** The `_meta` key (and `structuredContent.payment`) carrying the machine-readable payment. */
 export const PAYMENT_META_KEY = 'payrouter/payment';
@@ -72,8 +84,8 @@ export function paymentResult(
   text: string,
   info: PaymentInfo | undefined,
   hasOutputSchema: boolean,
-): CallToolResult {
-  const result: CallToolResult = { isError: true, content: [{ type: 'text', text }] };
+): ResultJson {
+  const result: ResultJson = { isError: true, content: [{ type: 'text', text }] };
   if (info !== undefined) {
     result._meta = { [PAYMENT_META_KEY]: info };
     if (!hasOutputSchema) result.structuredContent = { payment: info };
@@ -82,6 +94,9 @@ export function paymentResult(
 }
 
 /** Attach the (paid) payment to the tool's own result without touching its content. */
-export function withPaymentMeta(result: CallToolResult, info: PaymentInfo): CallToolResult {
+export function withPaymentMeta<R extends { _meta?: Record<string, unknown> }>(
+  result: R,
+  info: PaymentInfo,
+): R {
   return { ...result, _meta: { ...(result._meta ?? {}), [PAYMENT_META_KEY]: info } };
 }

@@ -1,5 +1,5 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { IntentRecord } from '../core/intent/record.js';
+import type { IntentRecord, ToolResult } from '../core/intent/record.js';
 import type { PaymentStatus } from '../core/intent/status.js';
 import { alternativesFor, linkFor, methodLabel } from '../engine/links.js';
 import type { Outcome, RefusalReason } from '../engine/pipeline/outcome.js';
@@ -13,7 +13,16 @@ import {
   toolFailedText,
   unknownText,
 } from './messages.js';
-import { buildPaymentInfo, type PaymentInfo, paymentResult, withPaymentMeta } from './payment-result.js';
+import {
+  buildPaymentInfo,
+  type PaymentInfo,
+  paymentResult,
+  type ResultJson,
+  withPaymentMeta,
+} from './payment-result.js';
+
+/** A tool's own result as stored (plain JSON), with payrouter's `_meta`. */
+type ToolResultWithMeta = ToolResult & { _meta?: Record<string, unknown> };
 
 /** What `present` needs of the tool the call was for. */
 export interface PresentedTool {
@@ -21,8 +30,21 @@ export interface PresentedTool {
   hasOutputSchema: boolean;
 }
 
-/** The only place a paid call's CallToolResult is built: every message is decided here. */
+/** The 1.x SDK's CallToolResult of an outcome. */
 export function present(rt: RouterCore, tool: PresentedTool, outcome: Outcome): CallToolResult {
+  return presentResult(rt, tool, outcome) as CallToolResult;
+}
+
+/**
+ * The only place a paid call's result is built: every message is decided here. Plain JSON both
+ * SDK lines accept; a ran call's result is the tool's own, with the payment in `_meta`. (The v2
+ * layer answers `input_required` outcomes itself, with input requests.)
+ */
+export function presentResult(
+  rt: RouterCore,
+  tool: PresentedTool,
+  outcome: Outcome,
+): ResultJson | ToolResultWithMeta {
   switch (outcome.kind) {
     case 'refused':
       return {
@@ -31,7 +53,7 @@ export function present(rt: RouterCore, tool: PresentedTool, outcome: Outcome): 
       };
     case 'ran':
       return withPaymentMeta(
-        outcome.result as CallToolResult,
+        outcome.result as ToolResultWithMeta,
         info(rt, outcome.intent, 'paid', 'Done: the tool ran.'),
       );
     case 'tool_failed':
@@ -88,7 +110,7 @@ export function present(rt: RouterCore, tool: PresentedTool, outcome: Outcome): 
   }
 }
 
-type Pending = Extract<Outcome, { kind: 'payment_required' }>;
+export type Pending = Extract<Outcome, { kind: 'payment_required' }>;
 
 function pendingOf(rt: RouterCore, outcome: Pending): string {
   const { intent } = outcome;
@@ -119,7 +141,7 @@ function pendingOf(rt: RouterCore, outcome: Pending): string {
   }
 }
 
-function pendingInfo(rt: RouterCore, outcome: Pending): PaymentInfo {
+export function pendingInfo(rt: RouterCore, outcome: Pending): PaymentInfo {
   const { intent } = outcome;
   const next: Record<Pending['reason'], string> = {
     new: 'Pay at payment_url, then call confirm_payment with this payment_id.',

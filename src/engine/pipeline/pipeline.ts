@@ -137,6 +137,12 @@ function mayRedeem(intent: IntentRecord, ctx: CallContext): boolean {
   return isAnonymousSubject(intent.binding.subject);
 }
 
+/**
+ * Sessions and connections; and `request:`, a stateless request's payer, known only by the payment
+ * it opens (protocol 2026-07-28 without auth: the next request is a stranger unless it names the payment).
+ */
 export function isAnonymousSubject(subject: string): boolean {
-  return subject.startsWith('session:') || subject.startsWith('connection:');
+  return (
+    subject.startsWith('session:') || subject.startsWith('connection:') || subject.startsWith('request:')
+  );
 }
