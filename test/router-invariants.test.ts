@@ -1,6 +1,6 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, PayRouter } from '../src/index.js';
 import { connectClient, payAt, paymentOf, startWorld, textOf } from './support/paid-server.js';
@@ -458,10 +458,10 @@ describe('waiting', () => {
 });
 
 async function vitestWaitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('condition not met in time');
+  await vi.waitFor(
+    async () => {
+      if (!(await predicate())) throw new Error('condition not met in time');
+    },
+    { timeout: timeoutMs, interval: 25 },
+  );
 }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { vi } from 'vitest';
 import type { PayRouter, PayRouterOptions } from '../../src/index.js';
 import type { PaymentStore } from '../../src/store/types.js';
 import { startWorld, storesOf } from './paid-server.js';
@@ -103,9 +104,10 @@ export async function postForm(url: string, fields: Record<string, string>) {
 
 /** Resolve once `condition` holds (checked every few ms); fails the test after `timeoutMs`. */
 export async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await vi.waitFor(
+    () => {
+      if (!condition()) throw new Error(`timed out waiting for ${what}`);
+    },
+    { timeout: timeoutMs, interval: 5 },
+  );
 }
