@@ -81,12 +81,12 @@ describe('the model sees the price', () => {
 });
 
 describe('confirm_payment is portable', () => {
-  it('strict schema: no unknown arguments, nullable method, ASCII description', async () => {
+  it('strict schema: no unknown arguments, every property required, ASCII description', async () => {
     const { server } = world.makeServer();
     const { client, close } = await connectClient(server, { elicitation: 'none' });
     const confirm = (await client.listTools()).tools.find((t) => t.name === 'confirm_payment')!;
     expect(confirm.inputSchema.additionalProperties).toBe(false);
-    expect(confirm.inputSchema.required).toEqual(['payment_id']);
+    expect([...(confirm.inputSchema.required ?? [])].sort()).toEqual(['method', 'payment_id']);
     expect(JSON.stringify(confirm.inputSchema.properties?.['method'])).toContain('null');
     // biome-ignore lint/suspicious/noControlCharactersInRegex: checking for non-ASCII
     expect(confirm.description).toMatch(/^[\x00-\x7F]*$/);

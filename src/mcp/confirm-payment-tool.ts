@@ -15,12 +15,9 @@ export const CONFIRM_PAYMENT_CONFIG = {
   inputSchema: z
     .object({
       payment_id: z.string().min(1).max(100).describe('The payment_id from the payment-required result'),
+      // Listed as required (strict tool-schema rules), yet a client that leaves it out is not refused.
       method: z
-        .string()
-        .min(1)
-        .max(64)
-        .nullable()
-        .default(null)
+        .preprocess((value) => (value === undefined ? null : value), z.string().min(1).max(64).nullable())
         .describe('Choose or switch to this payment method before paying, or null'),
     })
     .strict(),
