@@ -27,6 +27,10 @@ export type {
   RouteDecision,
   RoutingPolicy,
 } from './core/route/route.js';
+export type { LedgerEntry, LedgerQuery } from './engine/ledger/ledger.js';
+export { receiptOf } from './engine/ledger/ledger.js';
+export type { OperatorResult } from './engine/ledger/operator.js';
+export type { LimitHit, Period, ToolLimits } from './engine/limits/limits.js';
 export type {
   BeforeChargeHook,
   ChargeContext,
@@ -36,6 +40,12 @@ export type {
   ProviderConfigMap,
 } from './engine/options.js';
 export type { PaymentContext, PriceSpec } from './engine/paid-tool.js';
+export {
+  LIMIT_META_KEY,
+  type LimitInfo,
+  RECEIPT_META_KEY,
+  type ReceiptInfo,
+} from './mcp/limit-result.js';
 export {
   type InstallOptions,
   type PaidMcpServer,
@@ -63,3 +73,4 @@ export {
   redisStore,
   type StatusChange,
 } from './store/index.js';
+export type { UsageCounter, UsageOutcome, UsageReservation, UsageStore } from './store/types.js';

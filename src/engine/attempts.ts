@@ -72,15 +72,19 @@ async function createAttempt(core: RouterCore, intentId: string, providerId: str
   const intent = planned.intent;
 
   // Everything sent comes from the stored plan: a retry by any instance sends the same request.
-  const created: CreatedPayment = await provider.createPayment(
-    { money: intentMoney(intent), description: intent.description, intentId: intent.id },
-    {
-      idempotencyKey: plan.idempotencyKey,
-      metadata: { payrouter_intent: intent.id, tool: intent.binding.tool.slice(0, 500) },
-      expiresAt: plan.expiresAt,
-      ...(plan.returnUrls ? { returnUrls: plan.returnUrls } : {}),
-    },
-  );
+  const create = () =>
+    provider.createPayment(
+      { money: intentMoney(intent), description: intent.description, intentId: intent.id },
+      {
+        idempotencyKey: plan.idempotencyKey,
+        metadata: { payrouter_intent: intent.id, tool: intent.binding.tool.slice(0, 500) },
+        expiresAt: plan.expiresAt,
+        ...(plan.returnUrls ? { returnUrls: plan.returnUrls } : {}),
+      },
+    );
+  const created: CreatedPayment = core.telemetry
+    ? await tracedCreate(core, intent, providerId, create)
+    : await create();
   core.logger.debug('payment created', { intentId, providerId, paymentId: created.paymentId });
   // Only a redirect has a link to show; an action the agent completes by itself leaves it empty.
   const url = redirectUrlOf(created.action) ?? '';
@@ -105,6 +109,16 @@ async function createAttempt(core: RouterCore, intentId: string, providerId: str
   });
   if (!stored) throw new ProviderError(providerId, 'not_found', `payment ${intentId} no longer exists`);
   if (isNew) {
+    await core.ledger?.record(stored, 'payment', {
+      id: plan.idempotencyKey,
+      provider: providerId,
+      providerPaymentId: created.paymentId,
+    });
+    core.telemetry?.count('payrouter.payments.created', {
+      'payrouter.provider': providerId,
+      'payrouter.tool': stored.binding.tool,
+      'payrouter.currency': stored.binding.currency,
+    });
     await runHook(core, 'onPaymentCreated', core.hooks.onPaymentCreated, {
       intentId,
       tool: stored.binding.tool,
@@ -193,17 +207,73 @@ export async function refundAttempt(
   core: RouterCore,
   intentId: string,
   attempt: ProviderAttempt,
+  reason?: string,
 ): Promise<void> {
   const provider = core.providerById.get(attempt.providerId);
   if (!provider?.refundPayment) {
     throw new ProviderError(attempt.providerId, 'not_supported', 'this provider cannot refund');
   }
   await provider.refundPayment(attempt.paymentId);
-  await core.confirmation.applyProviderState(intentId, attempt.providerId, {
+  const applied = await core.confirmation.applyProviderState(intentId, attempt.providerId, {
     paymentId: attempt.paymentId,
     status: 'refunded',
     rawStatus: 'refunded',
   });
+  await afterRefund(core, intentId, attempt, applied, reason);
+}
+
+/** A refund is recorded in the ledger and gives its budget back to the payer's limits. */
+async function afterRefund(
+  core: RouterCore,
+  intentId: string,
+  attempt: ProviderAttempt,
+  applied: unknown,
+  reason: string | undefined,
+): Promise<void> {
+  const intent =
+    (applied as { intent?: IntentRecord } | undefined)?.intent ?? (await core.store.get(intentId));
+  if (intent === undefined) return;
+  await core.ledger?.record(intent, 'refund', {
+    id: attempt.paymentId,
+    provider: attempt.providerId,
+    providerPaymentId: attempt.paymentId,
+    ...(reason === undefined ? {} : { reason }),
+  });
+  core.telemetry?.count('payrouter.payments.refunded', { 'payrouter.provider': attempt.providerId });
+  // Only when the intent itself is refunded: a second payment refunded for one call leaves the first spent.
+  if (intent.status === 'refunded') await core.limits?.release(intent.binding.subject, intent.id);
+}
+
+/** The create span, with the provider's latency and errors as metrics. */
+async function tracedCreate(
+  core: RouterCore,
+  intent: IntentRecord,
+  providerId: string,
+  create: () => Promise<CreatedPayment>,
+): Promise<CreatedPayment> {
+  const telemetry = core.telemetry!;
+  const started = performance.now();
+  const attributes = { 'payrouter.provider': providerId, 'payrouter.operation': 'create' };
+  try {
+    return await telemetry.step(
+      'payrouter.create',
+      {
+        ...attributes,
+        'payrouter.tool': intent.binding.tool,
+        'payrouter.amount': intent.binding.amount,
+        'payrouter.currency': intent.binding.currency,
+      },
+      create,
+    );
+  } catch (error) {
+    telemetry.count('payrouter.provider.errors', {
+      ...attributes,
+      'payrouter.error': error instanceof ProviderError ? error.code : 'error',
+    });
+    throw error;
+  } finally {
+    telemetry.observe('payrouter.provider.duration', performance.now() - started, attributes);
+  }
 }
 
 /**

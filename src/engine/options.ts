@@ -7,6 +7,8 @@ import type { RoutingPolicy } from '../core/route/route.js';
 import { type ProviderConfigMap, providersFromConfig } from '../providers/config.js';
 import type { OpenLimits, PaymentStore } from '../store/types.js';
 import type { ConfirmationOptions } from './confirmation/index.js';
+import type { LedgerEntry } from './ledger/ledger.js';
+import { usageLimitsShape } from './limits/limits.js';
 
 /** `auto`: URL elicitation when the client has it, else the payment-required result.
  *  `elicitation`: also put the link in a form elicitation for form-only clients (opt-in; the spec advises against links in forms).
@@ -44,6 +46,8 @@ export interface PayRouterHooks {
   onPaymentCreated?: (event: PaymentEvent & { paymentId: string; url: string }) => void | Promise<void>;
   onPaid?: (event: PaymentEvent) => void | Promise<void>;
   onToolRun?: (event: PaymentEvent & { ok: boolean; error?: string }) => void | Promise<void>;
+  /** Every new ledger entry, once across instances sharing the store (as `router.ledger.on('entry')`). */
+  onLedgerEntry?: (entry: LedgerEntry) => void | Promise<void>;
 }
 
 const isFunction = (value: unknown) => typeof value === 'function';
@@ -103,6 +107,7 @@ export const engineOptionsSchema = z.object({
       onPaymentCreated: fn<NonNullable<PayRouterHooks['onPaymentCreated']>>().optional(),
       onPaid: fn<NonNullable<PayRouterHooks['onPaid']>>().optional(),
       onToolRun: fn<NonNullable<PayRouterHooks['onToolRun']>>().optional(),
+      onLedgerEntry: fn<NonNullable<PayRouterHooks['onLedgerEntry']>>().optional(),
     })
     .strict()
     .optional(),
@@ -142,6 +147,27 @@ export const engineOptionsSchema = z.object({
       openPerSubject: ms().optional(),
       /** Canonical argument bytes over one subject's unpaid payments. Default 1 MiB. */
       openArgumentBytesPerSubject: ms().optional(),
+      ...usageLimitsShape,
+      /** The clock periods are counted on (ms since epoch). Default Date.now. */
+      clock: fn<() => number>().optional(),
+    })
+    .strict()
+    .optional(),
+  /** The ledger of payments, free calls, runs, refunds and cancels, kept in the store. */
+  ledger: z
+    .object({
+      /** How long entries are kept, ms. Default 90 days. */
+      retentionMs: ms().optional(),
+    })
+    .strict()
+    .optional(),
+  /** OpenTelemetry through @opentelemetry/api (a no-op unless the application registers an SDK). */
+  telemetry: z
+    .object({
+      /** Default true; false skips every span and metric. */
+      enabled: z.boolean().optional(),
+      tracerProvider: z.custom<object>((v) => typeof v === 'object' && v !== null).optional(),
+      meterProvider: z.custom<object>((v) => typeof v === 'object' && v !== null).optional(),
     })
     .strict()
     .optional(),

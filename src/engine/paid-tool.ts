@@ -3,6 +3,7 @@ import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
 import { ConfigError, MoneyError, PayRouterError } from '../core/errors.js';
 import type { Binding, IntentRecord, ToolResult } from '../core/intent/record.js';
 import { type Money, type PriceInput, parseMoney, toDecimalString } from '../core/money/money.js';
+import type { ToolRules } from './limits/limits.js';
 
 /** A fixed price, or a function of the validated arguments evaluated once per call. */
 export type PriceSpec = PriceInput | ((args: Record<string, unknown>) => PriceInput | Promise<PriceInput>);
@@ -30,6 +31,8 @@ export interface PaidTool {
   /** Fixed price, parsed at registration; undefined for dynamic prices. */
   fixedPrice?: Money;
   priceFn?: (args: Record<string, unknown>) => PriceInput | Promise<PriceInput>;
+  /** The tool's own caps, quotas and free allowance. */
+  limits?: ToolRules;
   /** Per-tool provider override. */
   providers?: readonly string[];
   hasInputSchema: boolean;

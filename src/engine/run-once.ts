@@ -41,11 +41,13 @@ export type RunPayment = PaymentContext;
 
 export function runPaymentOf(intent: IntentRecord): RunPayment {
   const paid = intent.attempts.find((a) => a.status === 'paid') ?? intent.attempts.at(-1);
+  const money = intentMoney(intent);
   return {
     paymentId: intent.id,
     idempotencyKey: `payrouter_run_${intent.id}`,
-    amount: intentMoney(intent),
-    provider: paid?.providerId ?? '',
+    // A free call of the allowance was paid nothing, by no provider.
+    amount: intent.free === true ? { minor: 0, currency: money.currency } : money,
+    provider: intent.free === true ? 'free' : (paid?.providerId ?? ''),
   };
 }
 
@@ -100,6 +102,7 @@ export async function runOnce(
     );
     if (claim?.value.kind === 'claimed') {
       if (claim.value.fence === 1) {
+        await recordPaid(core, claim.intent);
         await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(claim.intent));
       }
       return execute(core, tool, claim.intent, claim.value.fence, owner, extra, args ?? {});
@@ -154,7 +157,14 @@ async function execute(
   let failure: string | undefined;
   const stopRenewing = leaseKeeperOf(core).keep(intent.id, owner);
   try {
-    result = await tool.handler(args, extra, runPaymentOf(intent));
+    const run = () => Promise.resolve(tool.handler(args, extra, runPaymentOf(intent)));
+    result = core.telemetry
+      ? await core.telemetry.step('payrouter.run', { 'payrouter.tool': tool.name }, async (span) => {
+          const r = await run();
+          span?.setAttribute('payrouter.outcome', r.isError === true ? 'tool_error' : 'ok');
+          return r;
+        })
+      : await run();
     if (result.isError === true) failure = firstText(result) ?? 'the tool reported an error';
   } catch (error) {
     failure = error instanceof Error ? error.message : String(error);
@@ -186,6 +196,13 @@ async function execute(
     } else {
       await publishQuietly(core, stored.intent);
     }
+    if (stored?.changed)
+      await core.ledger?.record(intent, 'run', {
+        id: String(fence),
+        amount: ledgerAmount(intent),
+        ok: true,
+        ...providerOf(intent),
+      });
     await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: true });
     const delivered =
       stored?.changed === true && !deliverNow && !extra.signal.aborted
@@ -223,6 +240,12 @@ async function execute(
     core.logger.warn('giving back a run lease failed', { intentId: intent.id, error });
   });
   await publishQuietly(core, released ?? intent);
+  await core.ledger?.record(intent, 'run', {
+    id: String(fence),
+    amount: ledgerAmount(intent),
+    ok: false,
+    ...providerOf(intent),
+  });
   await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: false, error: message });
   const refunded = refundable && released?.run === 'refunding' ? await refund(core, released) : false;
   const latest = refunded ? ((await core.store.get(intent.id)) ?? released) : released;
@@ -261,6 +284,40 @@ async function refund(core: RouterCore, intent: IntentRecord): Promise<boolean> 
   );
   if (settled) await publishQuietly(core, settled);
   return ok;
+}
+
+/** The ledger line of a payment's first claim: `paid` (with its provider payment) or `free`. */
+async function recordPaid(core: RouterCore, intent: IntentRecord): Promise<void> {
+  const free = intent.free === true;
+  const paid = intent.attempts.find((a) => a.status === 'paid');
+  await core.ledger?.record(intent, free ? 'free' : 'paid', {
+    amount: ledgerAmount(intent),
+    ...providerOf(intent),
+    ...(paid ? { providerPaymentId: paid.paymentId } : {}),
+  });
+  const attributes = {
+    'payrouter.tool': intent.binding.tool,
+    'payrouter.currency': intent.binding.currency,
+    ...(paid ? { 'payrouter.provider': paid.providerId } : {}),
+  };
+  core.telemetry?.count(free ? 'payrouter.calls.free' : 'payrouter.payments.paid', attributes);
+  if (!free)
+    core.telemetry?.observe(
+      'payrouter.payment.time_to_paid',
+      Math.max(0, Date.now() - intent.createdAt),
+      attributes,
+    );
+}
+
+function ledgerAmount(intent: IntentRecord): number {
+  return intent.free === true ? 0 : intent.binding.amount;
+}
+
+function providerOf(intent: IntentRecord): { provider?: string } {
+  if (intent.free === true) return { provider: 'free' };
+  const id =
+    intent.attempts.find((a) => a.status === 'paid')?.providerId ?? intent.attempts.at(-1)?.providerId;
+  return id === undefined ? {} : { provider: id };
 }
 
 function eventOf(intent: IntentRecord) {

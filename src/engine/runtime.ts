@@ -2,8 +2,11 @@ import type { Logger } from '../core/logger.js';
 import type { PaymentProvider } from '../core/provider.js';
 import type { PaymentStore } from '../store/types.js';
 import type { ConfirmationLayer } from './confirmation/index.js';
+import type { Ledger } from './ledger/ledger.js';
+import type { UsageLimits } from './limits/limits.js';
 import type { PayRouterHooks, ResolvedSettings } from './options.js';
 import type { PaidTool } from './paid-tool.js';
+import type { Telemetry } from './telemetry/telemetry.js';
 
 /** What every part of one PayRouter shares: settings, providers, store, confirmation, tools. */
 export interface RouterCore {
@@ -14,6 +17,12 @@ export interface RouterCore {
   confirmation: ConfirmationLayer;
   logger: Logger;
   hooks: PayRouterHooks;
+  /** Spend caps, call quotas and free allowances (none: no limits beyond the open ones). */
+  limits?: UsageLimits;
+  /** Where payments, free calls, runs, refunds and cancels are recorded. */
+  ledger?: Ledger;
+  /** Spans and metrics (absent or disabled: nothing is recorded). */
+  telemetry?: Telemetry;
   /** Names this process in run leases. */
   instanceId: string;
   /** The priced tools of each installed McpServer (one per connection). */

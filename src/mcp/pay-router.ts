@@ -12,6 +12,10 @@ import type { PaymentProvider } from '../core/provider.js';
 import { type RouteDecision, routeCharge } from '../core/route/route.js';
 import { ConfirmationLayer } from '../engine/confirmation/index.js';
 import { createPaymentDesk } from '../engine/desk.js';
+import type { Ledger } from '../engine/ledger/ledger.js';
+import { type OperatorResult, operatorCancel, operatorRefund } from '../engine/ledger/operator.js';
+import { usageParts, watchEnds } from '../engine/ledger/wiring.js';
+import { parseRules, toolLimitsSchema } from '../engine/limits/limits.js';
 import { engineOptionsSchema, parseOptions, resolveProviders, resolveSettings } from '../engine/options.js';
 import {
   advertisedPrice,
@@ -34,6 +38,7 @@ import { present } from './present.js';
 import { progressReporter } from './progress.js';
 import { resolveSubject, type SubjectResolver, type ToolExtra } from './subject.js';
 import type { PaidRegisterTool, PaidToolConfig } from './tool-config.js';
+import { tracedCall } from './traced-call.js';
 
 type RegisterTool = McpServer['registerTool'];
 
@@ -106,6 +111,8 @@ export class PayRouter {
   readonly #priceInDescription: PayRouterOptions['priceInDescription'];
   #closed = false;
   #httpListener: HttpHandler | undefined;
+  #toolLimits = false;
+  readonly #unwatch: () => void;
 
   /** The router alone; put it on each server with `install`. */
   constructor(options: PayRouterOptions);
@@ -135,7 +142,9 @@ export class PayRouter {
       pushed,
       ...(options.confirmation ?? {}),
     });
+    const usage = usageParts(options, store, logger);
     this.#core = {
+      ...usage,
       settings,
       providers,
       providerById,
@@ -156,6 +165,8 @@ export class PayRouter {
       requestStateKey: readRequestStateKey(options.requestStateKey),
       prepareTool: (name, config, invoke) => this.#prepareTool(name, config, invoke),
     });
+    const routerLimits = usage.limits.applies({ name: '' });
+    this.#unwatch = watchEnds(this.#core, () => routerLimits || this.#toolLimits);
     this.#primary = server;
     if (server) this.install(server);
   }
@@ -188,7 +199,9 @@ export class PayRouter {
     // timed out), so confirm_payment is always there.
     registerConfirmPaymentTool(register, async (paymentId, method, extra) => {
       const ctx = this.#context(server, extra);
-      const outcome = await this.#pipeline.confirm(tools, paymentId, method, ctx);
+      const outcome = await tracedCall(this.#core, CONFIRM_PAYMENT_TOOL, ctx, (traced) =>
+        this.#pipeline.confirm(tools, paymentId, method, traced),
+      );
       const tool = 'intent' in outcome ? tools.get(outcome.intent.binding.tool) : undefined;
       return present(this.#core, tool ?? { name: CONFIRM_PAYMENT_TOOL, hasOutputSchema: false }, outcome);
     });
@@ -251,10 +264,32 @@ export class PayRouter {
     return checked?.status;
   }
 
+  /**
+   * Every payment, free call, run, refund and cancel, per subject, in minor units:
+   * `ledger.list({ subject, since })`, and `ledger.on('entry', fn)` for your own storage.
+   */
+  get ledger(): Pick<Ledger, 'list' | 'on' | 'retentionMs'> {
+    return this.#core.ledger!;
+  }
+
+  /**
+   * Refund a paid payment at its provider (support cases); recorded in the ledger, and its budget
+   * comes back to the payer's limits. Idempotent: `changed` is false when it was refunded before.
+   */
+  refund(paymentId: string, options: { reason?: string } = {}): Promise<OperatorResult> {
+    return operatorRefund(this.#core, paymentId, options);
+  }
+
+  /** Cancel an unpaid payment (and its provider payment where the provider can). Idempotent. */
+  cancel(paymentId: string, options: { reason?: string } = {}): Promise<OperatorResult> {
+    return operatorCancel(this.#core, paymentId, options);
+  }
+
   /** Stop pollers and release what the router created (its default store, provider pools). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unwatch();
     this.#core.confirmation.close();
     if (this.#ownsStore) await this.#core.store.close();
     await Promise.all(this.#core.providers.map((p) => p.close?.().catch(() => {})));
@@ -295,7 +330,9 @@ export class PayRouter {
     const handler = async (...params: unknown[]) => {
       const args = (hasInputSchema ? params[0] : {}) as Record<string, unknown>;
       const extra = (hasInputSchema ? params[1] : params[0]) as ToolExtra;
-      const outcome = await this.#pipeline.call(tool, args, this.#context(server, extra));
+      const outcome = await tracedCall(this.#core, name, this.#context(server, extra), (ctx) =>
+        this.#pipeline.call(tool, args, ctx),
+      );
       return present(this.#core, tool, outcome);
     };
     const registered = register(name, prepared.sdkConfig, handler);
@@ -310,7 +347,7 @@ export class PayRouter {
   /** Read a tool config: unpriced, or its price, providers, argument codec and the config the SDK gets. */
   #prepareTool(name: string, config: AnyConfig, invoke: PaidTool['handler']): PreparedTool {
     const spec = readPriceSpec(name, config);
-    const { price: _price, providers: _providers, ...sdkConfig } = config;
+    const { price: _price, providers: _providers, limits: rawLimits, ...sdkConfig } = config;
     if (spec === undefined) return { paid: false, sdkConfig };
     if (name === CONFIRM_PAYMENT_TOOL)
       throw new ConfigError(`"${CONFIRM_PAYMENT_TOOL}" is reserved by payrouter`);
@@ -331,12 +368,14 @@ export class PayRouter {
         );
       }
     }
+    const toolLimits = this.#readToolLimits(name, rawLimits);
     const codec = argumentCodec(name, config.inputSchema);
     const tool: PaidTool = {
       name,
       description: (config.title as string | undefined) ?? config.description ?? name,
       ...(fixedPrice ? { fixedPrice } : { priceFn: spec as PaidTool['priceFn'] }),
       ...(toolProviders ? { providers: toolProviders } : {}),
+      ...(toolLimits ? { limits: toolLimits } : {}),
       hasInputSchema: config.inputSchema !== undefined,
       hasOutputSchema: config.outputSchema !== undefined,
       wireForm: codec.wireForm,
@@ -353,6 +392,21 @@ export class PayRouter {
       tool,
       sdkConfig: { ...sdkConfig, ...this.#describePrice(config.description, fixedPrice), _meta: meta },
     };
+  }
+
+  #readToolLimits(name: string, raw: unknown) {
+    if (raw === undefined) return undefined;
+    const parsed = toolLimitsSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ConfigError(
+        `Tool "${name}": limits.${issue?.path.join('.') ?? ''} ${issue?.message ?? 'invalid'} (limits takes spend, calls and free)`,
+      );
+    }
+    const rules = parseRules(`Tool "${name}"`, parsed.data);
+    this.#core.limits?.checkTool(name, rules);
+    this.#toolLimits = true;
+    return rules;
   }
 
   /** The model sees the price only in the description: "Write a report. Costs $0.25." */

@@ -4,6 +4,7 @@ import type { PaymentStatus } from '../core/intent/status.js';
 import { alternativesFor, linkFor, methodLabel } from '../engine/links.js';
 import type { Outcome, RefusalReason } from '../engine/pipeline/outcome.js';
 import type { RouterCore } from '../engine/runtime.js';
+import { LIMIT_META_KEY, limitResult, RECEIPT_META_KEY, receiptInfo } from './limit-result.js';
 import {
   amountFor,
   confirmHint,
@@ -20,6 +21,8 @@ import {
   type ResultJson,
   withPaymentMeta,
 } from './payment-result.js';
+
+export { LIMIT_META_KEY, RECEIPT_META_KEY };
 
 /** A tool's own result as stored (plain JSON), with payrouter's `_meta`. */
 type ToolResultWithMeta = ToolResult & { _meta?: Record<string, unknown> };
@@ -51,11 +54,16 @@ export function presentResult(
         isError: true,
         content: [{ type: 'text', text: refusalText(tool.name, outcome.reason, outcome.detail) }],
       };
-    case 'ran':
-      return withPaymentMeta(
-        outcome.result as ToolResultWithMeta,
-        info(rt, outcome.intent, 'paid', 'Done: the tool ran.'),
-      );
+    case 'limited':
+      return limitResult(outcome.hit, rt.limits?.clock() ?? Date.now()) as ResultJson;
+    case 'ran': {
+      const receipt = { [RECEIPT_META_KEY]: receiptInfo(outcome.intent) };
+      const result = outcome.result as ToolResultWithMeta;
+      // A free call has no payment to show: only its receipt.
+      if (outcome.intent.free === true) return { ...result, _meta: { ...(result._meta ?? {}), ...receipt } };
+      const paid = withPaymentMeta(result, info(rt, outcome.intent, 'paid', 'Done: the tool ran.'));
+      return { ...paid, _meta: { ...(paid._meta ?? {}), ...receipt } };
+    }
     case 'tool_failed':
       return paymentResult(
         toolFailedText(outcome.intent, outcome.message, outcome.refunded),

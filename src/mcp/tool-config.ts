@@ -7,6 +7,7 @@ import type {
 } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { PriceInput } from '../core/money/money.js';
+import type { ToolLimits } from '../engine/limits/limits.js';
 import type { PaymentContext } from '../engine/paid-tool.js';
 import type { ToolExtra } from './subject.js';
 
@@ -37,6 +38,8 @@ export interface PaidToolConfig<
   price: ToolPrice<InputArgs>;
   /** Only these provider ids may take this tool's payments. */
   providers?: string[];
+  /** This tool's own spend caps, call quotas and free allowance (see the README's Limits). */
+  limits?: ToolLimits;
 }
 
 /** What a paid tool's handler gets: the SDK's `extra`, plus the payment it runs for. */

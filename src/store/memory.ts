@@ -9,8 +9,19 @@ import {
 } from '../core/intent/record.js';
 import { type Logger, namespaced, silentLogger } from '../core/logger.js';
 import { StatusListeners } from './listeners.js';
+import { MemoryUsage } from './memory-usage.js';
 import { checkRecord, checkStatusChange, checkTtl, checkVersion } from './schema.js';
-import type { InsertOptions, InsertOutcome, LeaseOutcome, PaymentStore, StatusChange } from './types.js';
+import type {
+  InsertOptions,
+  InsertOutcome,
+  LeaseOutcome,
+  LedgerEntry,
+  PaymentStore,
+  StatusChange,
+  UsageOutcome,
+  UsageReservation,
+  UsageStore,
+} from './types.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -32,7 +43,7 @@ const DEFAULT_MAX_ENTRIES = 100_000;
  * change stored state except through `update`. Leases are timed on this process's clock, which
  * is the only clock a memory store has.
  */
-export function memoryStore(options: MemoryStoreOptions = {}): PaymentStore {
+export function memoryStore(options: MemoryStoreOptions = {}): PaymentStore & UsageStore {
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   if (!Number.isInteger(maxEntries) || maxEntries < 1) {
     throw new ConfigError(`memoryStore: maxEntries must be a positive integer, got ${maxEntries}`);
@@ -61,7 +72,8 @@ interface OpenEntry {
   expiresAt: number;
 }
 
-class MemoryPaymentStore implements PaymentStore {
+class MemoryPaymentStore implements PaymentStore, UsageStore {
+  readonly #usage = new MemoryUsage();
   readonly #maxEntries: number;
   readonly #records = new Map<string, IntentRecord>();
   /** binding key -> newest intent id */
@@ -209,6 +221,22 @@ class MemoryPaymentStore implements PaymentStore {
   async close(): Promise<void> {
     this.#closed = true;
     this.#listeners.clear();
+  }
+
+  reserveUsage(reservation: UsageReservation): Promise<UsageOutcome> {
+    return this.#usage.reserveUsage(reservation);
+  }
+
+  releaseUsage(scope: string, id: string): Promise<boolean> {
+    return this.#usage.releaseUsage(scope, id);
+  }
+
+  appendLedger(entry: LedgerEntry, retentionMs: number): Promise<boolean> {
+    return this.#usage.appendLedger(entry, retentionMs);
+  }
+
+  listLedger(subject: string, since: number, limit: number): Promise<LedgerEntry[]> {
+    return this.#usage.listLedger(subject, since, limit);
   }
 
   /** The stored record, unless it is missing or past its expiry (then it is dropped now). */

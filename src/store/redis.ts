@@ -20,6 +20,7 @@ import {
   releaseLeaseScript,
   renewLeaseScript,
 } from './redis-scripts.js';
+import { RedisUsage } from './redis-usage.js';
 import {
   checkRecord,
   checkStatusChange,
@@ -29,7 +30,17 @@ import {
   intentRecordSchema,
   statusChangeSchema,
 } from './schema.js';
-import type { InsertOptions, InsertOutcome, LeaseOutcome, PaymentStore, StatusChange } from './types.js';
+import type {
+  InsertOptions,
+  InsertOutcome,
+  LeaseOutcome,
+  LedgerEntry,
+  PaymentStore,
+  StatusChange,
+  UsageOutcome,
+  UsageReservation,
+  UsageStore,
+} from './types.js';
 
 export interface RedisStoreOptions {
   /** An ioredis client. The store uses it but never closes it: it stays yours. */
@@ -63,7 +74,7 @@ const DEFAULT_PREFIX = 'payrouter:';
  * run lease `{s}:l:<id>`, remembered choice `{s}:c:<subject>`; provider-payment index
  * `p:<provider>:<payment>` and event marks `e:<event>` live in their own slots.
  */
-export function redisStore(options: RedisStoreOptions): PaymentStore {
+export function redisStore(options: RedisStoreOptions): PaymentStore & UsageStore {
   const client: unknown = options?.client;
   if (typeof client !== 'object' || client === null || typeof (client as Redis).evalsha !== 'function') {
     throw new ConfigError('redisStore: pass { client }, an ioredis client (new Redis(url))');
@@ -78,7 +89,8 @@ export function redisStore(options: RedisStoreOptions): PaymentStore {
   );
 }
 
-class RedisPaymentStore implements PaymentStore {
+class RedisPaymentStore implements PaymentStore, UsageStore {
+  readonly #usage: RedisUsage;
   readonly #client: Redis;
   readonly #prefix: string;
   readonly #channel: string;
@@ -96,6 +108,23 @@ class RedisPaymentStore implements PaymentStore {
     this.#channel = `${prefix}status`;
     this.#logger = logger;
     this.#listeners = new StatusListeners(logger);
+    this.#usage = new RedisUsage(client, prefix, (operation, run) => this.#command(operation, run));
+  }
+
+  reserveUsage(reservation: UsageReservation): Promise<UsageOutcome> {
+    return this.#usage.reserveUsage(reservation);
+  }
+
+  releaseUsage(scope: string, id: string): Promise<boolean> {
+    return this.#usage.releaseUsage(scope, id);
+  }
+
+  appendLedger(entry: LedgerEntry, retentionMs: number): Promise<boolean> {
+    return this.#usage.appendLedger(entry, retentionMs);
+  }
+
+  listLedger(subject: string, since: number, limit: number): Promise<LedgerEntry[]> {
+    return this.#usage.listLedger(subject, since, limit);
   }
 
   async get(intentId: string): Promise<IntentRecord | undefined> {

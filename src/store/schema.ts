@@ -86,6 +86,7 @@ export const intentRecordSchema = z.object({
   result: storedResultSchema.optional(),
   resultDelivered: z.boolean().optional(),
   runErrors: z.array(z.string()),
+  free: z.literal(true).optional(),
   createdAt: msEpoch,
   updatedAt: msEpoch,
   expiresAt: msEpoch,

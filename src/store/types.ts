@@ -99,3 +99,82 @@ export interface PaymentStore {
   subscribe(listener: (change: StatusChange) => void): () => void;
   close(): Promise<void>;
 }
+
+/**
+ * One counter a usage reservation adds to: a spend cap (minor units), a call quota or a free
+ * allowance (calls). `fixed`: a calendar period from `start` to `end` (ms since epoch); `rolling`:
+ * the last `ms` milliseconds before the reservation's time.
+ */
+export interface UsageCounter {
+  /** Names the counter within its scope, e.g. `spend:USD:day` or `free:tool:report:month`. */
+  key: string;
+  /** Integer to add: minor units for spend, 1 for a call. */
+  add: number;
+  /** The counter may reach `limit`, never pass it. */
+  limit: number;
+  window: { kind: 'fixed'; start: number; end: number } | { kind: 'rolling'; ms: number };
+}
+
+/**
+ * Add to every counter of one scope atomically, or to none. `scope` is a subject (its hash slot
+ * in Redis) or `*` for router-wide caps. `id` names the reservation (an intent id), so it can be
+ * given back once (`releaseUsage`); reserving an id that is already held changes nothing.
+ */
+export interface UsageReservation {
+  scope: string;
+  id: string;
+  /** The reservation's time (ms since epoch, the router's clock): rolling windows end here. */
+  at: number;
+  counters: readonly UsageCounter[];
+}
+
+/** `over`: `key` has `used` of `limit` and this reservation would pass it; budget frees at `resetsAt`. */
+export type UsageOutcome =
+  | { kind: 'reserved' }
+  | { kind: 'over'; key: string; used: number; limit: number; resetsAt: number };
+
+/** One line of the ledger. Amounts are integer minor units; arguments and secrets never appear. */
+export interface LedgerEntry {
+  /** Unique and deterministic (`<intent>:<kind>[:n]`), so a repeat on another instance is dropped. */
+  id: string;
+  at: number;
+  subject: string;
+  kind: 'payment' | 'paid' | 'free' | 'run' | 'refund' | 'cancel';
+  intentId: string;
+  tool: string;
+  amount: number;
+  currency: string;
+  provider?: string;
+  /** The provider's payment id (payment, paid, refund). */
+  providerPaymentId?: string;
+  /** The receipt reference the payer was given. */
+  receipt?: string;
+  /** run: whether the tool succeeded. */
+  ok?: boolean;
+  /** refund, cancel: the operator's reason (never arguments). */
+  reason?: string;
+}
+
+/**
+ * What limits and the ledger need of a store; memoryStore and redisStore implement it, and a
+ * router with spend caps, quotas or free allowances refuses a store without it.
+ */
+export interface UsageStore {
+  reserveUsage(reservation: UsageReservation): Promise<UsageOutcome>;
+  /** Give a reservation back (refund, cancel, unpaid end); true the first time, false after. */
+  releaseUsage(scope: string, id: string): Promise<boolean>;
+  /** Append an entry kept `retentionMs`; false when an entry with its id exists. */
+  appendLedger(entry: LedgerEntry, retentionMs: number): Promise<boolean>;
+  /** A subject's entries at or after `since`, oldest first, at most `limit`. */
+  listLedger(subject: string, since: number, limit: number): Promise<LedgerEntry[]>;
+}
+
+export function isUsageStore(store: PaymentStore): store is PaymentStore & UsageStore {
+  const s = store as Partial<UsageStore>;
+  return (
+    typeof s.reserveUsage === 'function' &&
+    typeof s.releaseUsage === 'function' &&
+    typeof s.appendLedger === 'function' &&
+    typeof s.listLedger === 'function'
+  );
+}

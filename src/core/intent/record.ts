@@ -94,6 +94,8 @@ export interface IntentRecord {
   resultDelivered?: boolean;
   /** Failed handler runs, newest last (message only). The payment stays usable for a retry. */
   runErrors: string[];
+  /** A call of the free allowance: `paid` without any provider, for nothing (the ledger records 0). */
+  free?: true;
   createdAt: number;
   updatedAt: number;
   /** When the record may be deleted (ms since epoch): provider expiry while open, result retention after. */

@@ -102,11 +102,19 @@ export async function deliver(
   }
   if (answer !== 'accepted') return stop(rt, tool, intent, ctx, answer, args);
 
-  const waited = await rt.confirmation.waitFor(intent.id, {
-    timeoutMs: budget(ctx, rt.settings.paymentWaitMs),
-    signal: ctx.signal,
-    onPoll: () => ctx.progress('Waiting for the payment to complete…'),
-  });
+  const wait = () =>
+    rt.confirmation.waitFor(intent.id, {
+      timeoutMs: budget(ctx, rt.settings.paymentWaitMs),
+      signal: ctx.signal,
+      onPoll: () => ctx.progress('Waiting for the payment to complete…'),
+    });
+  const waited = rt.telemetry
+    ? await rt.telemetry.step('payrouter.await', { 'payrouter.tool': tool.name }, async (span) => {
+        const w = await wait();
+        span?.setAttribute('payrouter.status', w?.intent.status ?? 'unknown');
+        return w;
+      })
+    : await wait();
   const current = waited?.intent ?? intent;
   if (current.status === 'paid') {
     await ctx.interaction.completed?.(ctx, link);

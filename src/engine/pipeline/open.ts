@@ -6,6 +6,7 @@ import { isResumable, liveAttempt, sameBinding } from '../../core/intent/transit
 import type { Money } from '../../core/money/money.js';
 import { type RouteDecision, routeCharge } from '../../core/route/route.js';
 import { insertIntent } from '../intents.js';
+import type { LimitHit } from '../limits/limits.js';
 import { type PaidTool, priceForCall } from '../paid-tool.js';
 import type { RouterCore } from '../runtime.js';
 import type { CallContext } from './context.js';
@@ -101,16 +102,47 @@ async function openOrResume(
       repeatOf = existing.id;
     }
 
+    const limits = rt.limits?.applies(tool) ? rt.limits : undefined;
+    if (limits?.hasFree(tool)) {
+      // The free allowance goes first: no route, no charge, no provider.
+      const free = newFreeIntent(rt, tool, call);
+      const admitted = await limits.reserveFree(tool, ctx.subject, free.id, limits.clock());
+      if (admitted?.kind === 'limited') return limitedOutcome(rt, admitted.hit);
+      if (admitted !== undefined) {
+        const owner = round < MAX_OPEN_ROUNDS ? { bindingOwner: existing?.id ?? null } : {};
+        const inserted = await insertIntent(rt.store, free, owner);
+        if (inserted.kind === 'inserted') {
+          rt.logger.debug('free call', { intentId: free.id, tool: tool.name });
+          return { kind: 'run', intent: free };
+        }
+        await limits.release(ctx.subject, free.id);
+        if (inserted.kind === 'taken') continue;
+        return {
+          kind: 'refused',
+          reason: 'too_many_open',
+          detail: 'This server cannot take more calls right now; try again later.',
+        };
+      }
+    }
+
     if (decision === undefined) {
       const remembered = await rt.store.getChoice(ctx.subject);
-      decision = routeCharge({
-        charge: call.money,
-        providers: rt.providers,
-        toolProviders: tool.providers,
-        remembered,
-        client: ctx.client,
-        policy: rt.settings.policy,
-      });
+      const route = () =>
+        routeCharge({
+          charge: call.money,
+          providers: rt.providers,
+          toolProviders: tool.providers,
+          remembered,
+          client: ctx.client,
+          policy: rt.settings.policy,
+        });
+      decision = rt.telemetry
+        ? rt.telemetry.stepSync('payrouter.route', { 'payrouter.tool': tool.name }, (span) => {
+            const d = route();
+            span?.setAttribute('payrouter.eligible', d.eligible.map((e) => e.providerId).join(','));
+            return d;
+          })
+        : route();
       if (decision.action.kind === 'none')
         return { kind: 'refused', reason: 'no_method', detail: decision.action.message };
       const refusal = await beforeCharge(rt, tool, args, call.money, ctx.subject);
@@ -118,11 +150,16 @@ async function openOrResume(
     }
 
     const intent = newIntent(rt, tool, call, decision);
+    if (limits !== undefined) {
+      const admitted = await limits.reservePaid(tool, ctx.subject, intent.id, limits.clock(), call.money);
+      if (admitted.kind === 'limited') return limitedOutcome(rt, admitted.hit);
+    }
     // Atomic across instances: only if the binding still points where we looked. If an identical
     // call on another instance opened an intent meanwhile, go round and resume that one instead.
     const owner = round < MAX_OPEN_ROUNDS ? { bindingOwner: existing?.id ?? null } : {};
-    const { limits, paymentTtlMs } = rt.settings;
-    const inserted = await insertIntent(rt.store, intent, { ...owner, limits, openMs: paymentTtlMs });
+    const { limits: open, paymentTtlMs } = rt.settings;
+    const inserted = await insertIntent(rt.store, intent, { ...owner, limits: open, openMs: paymentTtlMs });
+    if (inserted.kind !== 'inserted' && limits !== undefined) await limits.release(ctx.subject, intent.id);
     if (inserted.kind === 'inserted') {
       rt.logger.debug('payment intent created', { intentId: intent.id, tool: tool.name, amount: call.money });
       return { kind: 'collect', intent, decision, ...(repeatOf ? { repeatOf } : {}) };
@@ -146,6 +183,36 @@ async function openOrResume(
       };
     }
   }
+}
+
+/** A call of the free allowance: paid for nothing, with no provider, ready to run once. */
+function newFreeIntent(rt: RouterCore, tool: PaidTool, call: PricedCall): IntentRecord {
+  const now = Date.now();
+  return {
+    id: newIntentId(call.binding.subject),
+    version: 1,
+    binding: call.binding,
+    argsJson: call.wireJson,
+    description: tool.description,
+    status: 'paid',
+    eligible: [],
+    attempts: [],
+    run: 'unused',
+    fence: 0,
+    runErrors: [],
+    free: true,
+    createdAt: now,
+    updatedAt: now,
+    expiresAt: now + rt.settings.resultTtlMs,
+  };
+}
+
+function limitedOutcome(rt: RouterCore, hit: LimitHit): Outcome {
+  rt.telemetry?.count('payrouter.limit.refusals', {
+    'payrouter.limit.kind': hit.kind,
+    'payrouter.limit.scope': hit.scope,
+  });
+  return { kind: 'limited', hit };
 }
 
 function newIntent(rt: RouterCore, tool: PaidTool, call: PricedCall, decision: RouteDecision): IntentRecord {

@@ -1,6 +1,7 @@
 import type { IntentRecord, ToolResult } from '../../core/intent/record.js';
 import type { PaymentStatus } from '../../core/intent/status.js';
 import type { EligibleProvider } from '../../core/route/route.js';
+import type { LimitHit } from '../limits/limits.js';
 import type { PaymentLink } from './context.js';
 
 /** Why a call was refused before any payment existed, or without touching one. Nothing was charged. */
@@ -42,6 +43,8 @@ export type PendingReason =
  */
 export type Outcome =
   | { kind: 'refused'; reason: RefusalReason; detail?: string }
+  /** Over a spend cap or call quota: not "payment required"; nothing was created or charged. */
+  | { kind: 'limited'; hit: LimitHit }
   /** `repeatOf`: the same call was paid and answered before (that payment's id); this is a new purchase. */
   | {
       kind: 'payment_required';

@@ -1,0 +1,140 @@
+import type { LedgerEntry, UsageCounter, UsageOutcome, UsageReservation, UsageStore } from './types.js';
+
+/** Entries one subject keeps in a memory store's ledger at most (oldest dropped first). */
+const LEDGER_PER_SUBJECT = 10_000;
+
+interface Held {
+  counters: readonly UsageCounter[];
+  at: number;
+  /** When giving it back can no longer change any counter. */
+  until: number;
+}
+
+/**
+ * Usage counters and the ledger of a memory store, in one process: no await between a check and
+ * its write, so a reservation is atomic. Counters end with their period; nothing runs on a timer.
+ */
+export class MemoryUsage implements UsageStore {
+  /** `<scope>|<key>|<period start>` -> used, and when the period ends. */
+  readonly #fixed = new Map<string, { used: number; end: number }>();
+  /** `<scope>|<key>` -> reservations in the rolling window, oldest first. */
+  readonly #rolling = new Map<string, Array<{ id: string; at: number; add: number }>>();
+  /** `<scope>|<id>` -> what a reservation added, until it can be given back no more. */
+  readonly #held = new Map<string, Held>();
+  readonly #ledger = new Map<string, LedgerEntry[]>();
+  readonly #ledgerIds = new Map<string, number>();
+
+  async reserveUsage(r: UsageReservation): Promise<UsageOutcome> {
+    const heldKey = `${r.scope}|${r.id}`;
+    this.#sweepHeld(r.at);
+    if (this.#held.has(heldKey)) return { kind: 'reserved' };
+    for (const c of r.counters) {
+      const { used, resetsAt } = this.#used(r.scope, c, r.at);
+      if (used + c.add > c.limit) return { kind: 'over', key: c.key, used, limit: c.limit, resetsAt };
+    }
+    let until = r.at;
+    for (const c of r.counters) {
+      if (c.window.kind === 'fixed') {
+        const k = fixedKey(r.scope, c);
+        const entry = this.#fixed.get(k);
+        this.#fixed.set(k, { used: (entry?.used ?? 0) + c.add, end: c.window.end });
+        until = Math.max(until, c.window.end);
+      } else {
+        const k = `${r.scope}|${c.key}`;
+        let list = this.#rolling.get(k);
+        if (list === undefined) {
+          list = [];
+          this.#rolling.set(k, list);
+        }
+        list.push({ id: r.id, at: r.at, add: c.add });
+        until = Math.max(until, r.at + c.window.ms);
+      }
+    }
+    this.#held.set(heldKey, { counters: r.counters, at: r.at, until });
+    return { kind: 'reserved' };
+  }
+
+  async releaseUsage(scope: string, id: string): Promise<boolean> {
+    const heldKey = `${scope}|${id}`;
+    const held = this.#held.get(heldKey);
+    if (held === undefined) return false;
+    this.#held.delete(heldKey);
+    for (const c of held.counters) {
+      if (c.window.kind === 'fixed') {
+        const k = fixedKey(scope, c);
+        const entry = this.#fixed.get(k);
+        if (entry !== undefined) entry.used = Math.max(0, entry.used - c.add);
+      } else {
+        const list = this.#rolling.get(`${scope}|${c.key}`);
+        const index = list?.findIndex((e) => e.id === id) ?? -1;
+        if (list !== undefined && index >= 0) list.splice(index, 1);
+      }
+    }
+    return true;
+  }
+
+  async appendLedger(entry: LedgerEntry, retentionMs: number): Promise<boolean> {
+    const now = Date.now();
+    this.#pruneLedger(entry.subject, now);
+    const known = this.#ledgerIds.get(entry.id);
+    if (known !== undefined && known > now) return false;
+    let list = this.#ledger.get(entry.subject);
+    if (list === undefined) {
+      list = [];
+      this.#ledger.set(entry.subject, list);
+    }
+    const kept = Object.freeze({ ...entry });
+    list.push(kept);
+    expiries.set(kept, now + retentionMs);
+    this.#ledgerIds.set(entry.id, now + retentionMs);
+    while (list.length > LEDGER_PER_SUBJECT) {
+      const dropped = list.shift();
+      if (dropped) this.#ledgerIds.delete(dropped.id);
+    }
+    return true;
+  }
+
+  async listLedger(subject: string, since: number, limit: number): Promise<LedgerEntry[]> {
+    this.#pruneLedger(subject, Date.now());
+    const list = this.#ledger.get(subject) ?? [];
+    return list.filter((e) => e.at >= since).slice(0, limit);
+  }
+
+  #pruneLedger(subject: string, now: number): void {
+    const list = this.#ledger.get(subject);
+    if (list === undefined) return;
+    while (list.length > 0 && (expiries.get(list[0]!) ?? 0) <= now) {
+      const dropped = list.shift()!;
+      this.#ledgerIds.delete(dropped.id);
+    }
+    if (list.length === 0) this.#ledger.delete(subject);
+  }
+
+  #used(scope: string, c: UsageCounter, at: number): { used: number; resetsAt: number } {
+    if (c.window.kind === 'fixed') {
+      const entry = this.#fixed.get(fixedKey(scope, c));
+      return { used: entry === undefined || entry.end <= at ? 0 : entry.used, resetsAt: c.window.end };
+    }
+    const k = `${scope}|${c.key}`;
+    const list = this.#rolling.get(k) ?? [];
+    const from = at - c.window.ms;
+    while (list.length > 0 && list[0]!.at <= from) list.shift();
+    if (list.length === 0) this.#rolling.delete(k);
+    let used = 0;
+    for (const e of list) used += e.add;
+    return { used, resetsAt: (list[0]?.at ?? at) + c.window.ms };
+  }
+
+  #sweepHeld(now: number): void {
+    if (this.#held.size < 1024) return;
+    for (const [k, held] of this.#held) if (held.until <= now) this.#held.delete(k);
+    for (const [k, entry] of this.#fixed) if (entry.end <= now) this.#fixed.delete(k);
+  }
+}
+
+/** When each ledger entry may be dropped (kept off the frozen entry itself). */
+const expiries = new WeakMap<LedgerEntry, number>();
+
+function fixedKey(scope: string, c: UsageCounter): string {
+  return `${scope}|${c.key}|${c.window.kind === 'fixed' ? c.window.start : 0}`;
+}

@@ -1,0 +1,185 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { subjectSlot } from '../core/ids.js';
+import { LuaScript } from './redis-scripts.js';
+import type { LedgerEntry, UsageOutcome, UsageReservation, UsageStore } from './types.js';
+
+/**
+ * Reserve on every counter of one scope or on none, in the scope's hash slot.
+ * KEYS[1] the reservation's record, KEYS[2..] its counters (fixed: a string per period; rolling: a
+ * sorted set of `<add>:<id>` scored by time). ARGV[1] the reservation's time, ARGV[2] what it adds
+ * (JSON, for release), ARGV[3] how long to keep that, ARGV[4] its id, then per counter: kind
+ * (`f`/`r`), add, limit, span (fixed: ms left in the period; rolling: the window).
+ * Returns {1} reserved (or already held), {0, counter index, used, limit, resets at}.
+ */
+const reserveScript = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return {1} end
+local at = tonumber(ARGV[1])
+local n = #KEYS - 1
+for i = 1, n do
+  local b = 4 + (i - 1) * 4
+  local kind, add, limit, span = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+  local key = KEYS[i + 1]
+  local used = 0
+  local resets = at + span
+  if kind == 'f' then
+    used = tonumber(redis.call('GET', key) or '0')
+  else
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', at - span)
+    local members = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+    for j = 1, #members, 2 do
+      used = used + tonumber(string.match(members[j], '^(%d+):'))
+      if j == 1 then resets = tonumber(members[j + 1]) + span end
+    end
+  end
+  if used + add > limit then return {0, i, used, limit, resets} end
+end
+for i = 1, n do
+  local b = 4 + (i - 1) * 4
+  local kind, add, span = ARGV[b + 1], tonumber(ARGV[b + 2]), math.max(1, tonumber(ARGV[b + 4]))
+  local key = KEYS[i + 1]
+  if kind == 'f' then
+    redis.call('INCRBY', key, add)
+  else
+    redis.call('ZADD', key, at, add .. ':' .. ARGV[4])
+  end
+  redis.call('PEXPIRE', key, span)
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return {1}
+`);
+
+/**
+ * Give a reservation back once. KEYS[1] its record (JSON `[[kind, key, add], ...]`, keys of the
+ * same slot); ARGV[1] its id. Returns 1 the first time, 0 after.
+ */
+const releaseScript = new LuaScript(`
+local held = redis.call('GET', KEYS[1])
+if not held then return 0 end
+redis.call('DEL', KEYS[1])
+for _, c in ipairs(cjson.decode(held)) do
+  local kind, key, add = c[1], c[2], tonumber(c[3])
+  if kind == 'f' then
+    local used = tonumber(redis.call('GET', key) or '-1')
+    if used >= 0 then
+      local ttl = redis.call('PTTL', key)
+      local left = math.max(0, used - add)
+      if ttl > 0 then redis.call('SET', key, left, 'PX', ttl) end
+    end
+  else
+    redis.call('ZREM', key, add .. ':' .. ARGV[1])
+  end
+end
+return 1
+`);
+
+/**
+ * Append a ledger entry once. KEYS[1] the subject's ledger (sorted set scored by time), KEYS[2]
+ * the entry id's mark. ARGV[1] entry JSON, ARGV[2] its time, ARGV[3] retention ms.
+ */
+const appendScript = new LuaScript(`
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`);
+
+const ledgerEntrySchema = z.object({
+  id: z.string(),
+  at: z.number(),
+  subject: z.string(),
+  kind: z.enum(['payment', 'paid', 'free', 'run', 'refund', 'cancel']),
+  intentId: z.string(),
+  tool: z.string(),
+  amount: z.number().int().nonnegative(),
+  currency: z.string(),
+  provider: z.string().optional(),
+  providerPaymentId: z.string().optional(),
+  receipt: z.string().optional(),
+  ok: z.boolean().optional(),
+  reason: z.string().optional(),
+}) satisfies z.ZodType<LedgerEntry>;
+
+/** Usage counters and the ledger of a redisStore: every key in its scope's (subject's) hash slot. */
+export class RedisUsage implements UsageStore {
+  constructor(
+    private readonly client: Redis,
+    private readonly prefix: string,
+    private readonly command: <T>(operation: string, run: () => Promise<T>) => Promise<T>,
+  ) {}
+
+  async reserveUsage(r: UsageReservation): Promise<UsageOutcome> {
+    const base = this.#base(r.scope);
+    const keys = [`${base}uh:${encodeURIComponent(r.id)}`];
+    const args: (string | number)[] = [];
+    const held: Array<[string, string, number]> = [];
+    let keepMs = 1;
+    for (const c of r.counters) {
+      const fixed = c.window.kind === 'fixed';
+      const key = fixed
+        ? `${base}uf:${encodeURIComponent(c.key)}:${c.window.kind === 'fixed' ? c.window.start : 0}`
+        : `${base}ur:${encodeURIComponent(c.key)}`;
+      const span = c.window.kind === 'fixed' ? Math.max(1, c.window.end - r.at) : c.window.ms;
+      keys.push(key);
+      args.push(fixed ? 'f' : 'r', c.add, c.limit, span);
+      held.push([fixed ? 'f' : 'r', key, c.add]);
+      keepMs = Math.max(keepMs, span);
+    }
+    const reply = await this.command('reserve usage', () =>
+      reserveScript.run(this.client, keys, [r.at, JSON.stringify(held), keepMs, r.id, ...args]),
+    );
+    const [code, index, used, limit, resetsAt] = Array.isArray(reply) ? reply.map(Number) : [Number(reply)];
+    if (code === 1) return { kind: 'reserved' };
+    const counter = r.counters[(index ?? 1) - 1];
+    return {
+      kind: 'over',
+      key: counter?.key ?? '',
+      used: used ?? 0,
+      limit: limit ?? 0,
+      resetsAt: resetsAt ?? r.at,
+    };
+  }
+
+  async releaseUsage(scope: string, id: string): Promise<boolean> {
+    const key = `${this.#base(scope)}uh:${encodeURIComponent(id)}`;
+    const reply = await this.command('release usage', () => releaseScript.run(this.client, [key], [id]));
+    return Number(reply) === 1;
+  }
+
+  async appendLedger(entry: LedgerEntry, retentionMs: number): Promise<boolean> {
+    const base = this.#base(entry.subject);
+    const reply = await this.command('append ledger', () =>
+      appendScript.run(
+        this.client,
+        [`${base}lg:${encodeURIComponent(entry.subject)}`, `${base}lgi:${encodeURIComponent(entry.id)}`],
+        [JSON.stringify(entry), entry.at, Math.max(1, Math.ceil(retentionMs))],
+      ),
+    );
+    return Number(reply) === 1;
+  }
+
+  async listLedger(subject: string, since: number, limit: number): Promise<LedgerEntry[]> {
+    const key = `${this.#base(subject)}lg:${encodeURIComponent(subject)}`;
+    const raw = await this.command('list ledger', () =>
+      this.client.zrangebyscore(key, since, '+inf', 'LIMIT', 0, limit),
+    );
+    const entries: LedgerEntry[] = [];
+    for (const line of raw) {
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      const parsed = ledgerEntrySchema.safeParse(value);
+      if (parsed.success) entries.push(Object.freeze(parsed.data));
+    }
+    return entries;
+  }
+
+  /** `<prefix>{<slot>}:` of a scope: a subject's own slot, or the slot of `*` for router-wide caps. */
+  #base(scope: string): string {
+    return `${this.prefix}{${subjectSlot(scope)}}:`;
+  }
+}
