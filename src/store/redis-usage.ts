@@ -73,18 +73,6 @@ end
 return 1
 `);
 
-/**
- * Append a ledger entry once. KEYS[1] the subject's ledger (sorted set scored by time), KEYS[2]
- * the entry id's mark. ARGV[1] entry JSON, ARGV[2] its time, ARGV[3] retention ms.
- */
-const appendScript = new LuaScript(`
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-`);
-
 const ledgerEntrySchema = z.object({
   id: z.string(),
   at: z.number(),
@@ -103,6 +91,7 @@ const ledgerEntrySchema = z.object({
 
 /** Usage counters and the ledger of a redisStore: every key in its scope's (subject's) hash slot. */
 export class RedisUsage implements UsageStore {
+  #appends = 0;
   constructor(
     private readonly client: Redis,
     private readonly prefix: string,
@@ -147,16 +136,26 @@ export class RedisUsage implements UsageStore {
     return Number(reply) === 1;
   }
 
+  /**
+   * Two commands (ZADD, PEXPIRE), no script: an entry is written by the one instance whose
+   * compare-and-set made it happen, so the store needs no mark of its own. Every 32nd append of
+   * this process also drops the subject's entries past retention.
+   */
   async appendLedger(entry: LedgerEntry, retentionMs: number): Promise<boolean> {
-    const base = this.#base(entry.subject);
-    const reply = await this.command('append ledger', () =>
-      appendScript.run(
-        this.client,
-        [`${base}lg:${encodeURIComponent(entry.subject)}`, `${base}lgi:${encodeURIComponent(entry.id)}`],
-        [JSON.stringify(entry), entry.at, Math.max(1, Math.ceil(retentionMs))],
-      ),
-    );
-    return Number(reply) === 1;
+    const key = `${this.#base(entry.subject)}lg:${encodeURIComponent(entry.subject)}`;
+    const retention = Math.max(1, Math.ceil(retentionMs));
+    const trim = this.#appends++ % 32 === 31;
+    await this.command('append ledger', async () => {
+      const pipeline = this.client
+        .pipeline()
+        .zadd(key, entry.at, JSON.stringify(entry))
+        .pexpire(key, retention);
+      if (trim) pipeline.zremrangebyscore(key, '-inf', entry.at - retention);
+      const replies = (await pipeline.exec()) ?? [];
+      const failed = replies.find(([error]) => error !== null)?.[0];
+      if (failed) throw failed;
+    });
+    return true;
   }
 
   async listLedger(subject: string, since: number, limit: number): Promise<LedgerEntry[]> {

@@ -135,7 +135,10 @@ export type UsageOutcome =
 
 /** One line of the ledger. Amounts are integer minor units; arguments and secrets never appear. */
 export interface LedgerEntry {
-  /** Unique and deterministic (`<intent>:<kind>[:n]`), so a repeat on another instance is dropped. */
+  /**
+   * Unique and deterministic (`<intent>:<kind>[:n]`). The engine writes each entry once, from the
+   * instance whose compare-and-set made the event happen.
+   */
   id: string;
   at: number;
   subject: string;
@@ -163,7 +166,7 @@ export interface UsageStore {
   reserveUsage(reservation: UsageReservation): Promise<UsageOutcome>;
   /** Give a reservation back (refund, cancel, unpaid end); true the first time, false after. */
   releaseUsage(scope: string, id: string): Promise<boolean>;
-  /** Append an entry kept `retentionMs`; false when an entry with its id exists. */
+  /** Append an entry kept `retentionMs` (at least); false when this store knows its id already. */
   appendLedger(entry: LedgerEntry, retentionMs: number): Promise<boolean>;
   /** A subject's entries at or after `since`, oldest first, at most `limit`. */
   listLedger(subject: string, since: number, limit: number): Promise<LedgerEntry[]>;

@@ -7,6 +7,7 @@ import {
   type PaymentStore,
   type StatusChange,
 } from '../../src/store/index.js';
+import { isUsageStore } from '../../src/store/types.js';
 
 const INSERTED = { kind: 'inserted' } as const;
 const TAKEN = { kind: 'taken' } as const;
@@ -642,6 +643,129 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const record = makeRecord();
         expect(await other.insert(record)).toEqual(INSERTED);
         expect((await other.get(record.id))?.id).toBe(record.id);
+      });
+    });
+
+    describe('usage counters and ledger', () => {
+      const usage = (s: PaymentStore) => {
+        if (!isUsageStore(s)) throw new Error('store has no usage counters');
+        return s;
+      };
+      const day = (at: number) => {
+        const start = at - (at % 86_400_000);
+        return { kind: 'fixed' as const, start, end: start + 86_400_000 };
+      };
+
+      it('reserves on every counter or none, refuses the unit that would pass a limit, and releases once', async () => {
+        const scope = `user:${randomUUID()}`;
+        const at = Date.now();
+        const spend = (add: number) => ({ key: 'spend:USD:day', add, limit: 50, window: day(at) });
+        const calls = { key: 'calls:day', add: 1, limit: 3, window: day(at) };
+        expect(await usage(store).reserveUsage({ scope, id: 'a', at, counters: [spend(25), calls] })).toEqual(
+          {
+            kind: 'reserved',
+          },
+        );
+        // Reaching the limit exactly is allowed; a repeat of a held id changes nothing.
+        expect(await usage(other).reserveUsage({ scope, id: 'b', at, counters: [spend(25), calls] })).toEqual(
+          {
+            kind: 'reserved',
+          },
+        );
+        expect(await usage(other).reserveUsage({ scope, id: 'b', at, counters: [spend(25), calls] })).toEqual(
+          {
+            kind: 'reserved',
+          },
+        );
+        expect(await usage(store).reserveUsage({ scope, id: 'c', at, counters: [calls, spend(1)] })).toEqual({
+          kind: 'over',
+          key: 'spend:USD:day',
+          used: 50,
+          limit: 50,
+          resetsAt: day(at).end,
+        });
+        // The refused reservation added nothing to the calls counter either.
+        expect(await usage(store).reserveUsage({ scope, id: 'd', at, counters: [calls] })).toEqual({
+          kind: 'reserved',
+        });
+        expect(await usage(store).reserveUsage({ scope, id: 'e', at, counters: [calls] })).toMatchObject({
+          kind: 'over',
+          used: 3,
+        });
+        expect(await usage(other).releaseUsage(scope, 'a')).toBe(true);
+        expect(await usage(store).releaseUsage(scope, 'a')).toBe(false);
+        expect(await usage(store).reserveUsage({ scope, id: 'f', at, counters: [spend(25)] })).toEqual({
+          kind: 'reserved',
+        });
+        // Another scope has counters of its own.
+        expect(
+          await usage(store).reserveUsage({ scope: `${scope}-2`, id: 'a', at, counters: [spend(50)] }),
+        ).toEqual({ kind: 'reserved' });
+      });
+
+      it('a new fixed period starts from zero; a rolling window frees budget as reservations age out', async () => {
+        const scope = `user:${randomUUID()}`;
+        const at = Date.now();
+        const today = day(at);
+        const tomorrow = { kind: 'fixed' as const, start: today.end, end: today.end + 86_400_000 };
+        const c = (window: typeof today) => ({ key: 'calls:day', add: 1, limit: 1, window });
+        expect(await usage(store).reserveUsage({ scope, id: 'a', at, counters: [c(today)] })).toEqual({
+          kind: 'reserved',
+        });
+        expect((await usage(store).reserveUsage({ scope, id: 'b', at, counters: [c(today)] })).kind).toBe(
+          'over',
+        );
+        expect(
+          await usage(store).reserveUsage({ scope, id: 'b', at: today.end, counters: [c(tomorrow)] }),
+        ).toEqual({
+          kind: 'reserved',
+        });
+        const rolling = {
+          key: 'calls:r1000',
+          add: 1,
+          limit: 1,
+          window: { kind: 'rolling' as const, ms: 1000 },
+        };
+        expect(await usage(store).reserveUsage({ scope, id: 'r1', at, counters: [rolling] })).toEqual({
+          kind: 'reserved',
+        });
+        expect(
+          await usage(other).reserveUsage({ scope, id: 'r2', at: at + 999, counters: [rolling] }),
+        ).toEqual({
+          kind: 'over',
+          key: 'calls:r1000',
+          used: 1,
+          limit: 1,
+          resetsAt: at + 1000,
+        });
+        expect(
+          await usage(other).reserveUsage({ scope, id: 'r2', at: at + 1000, counters: [rolling] }),
+        ).toEqual({
+          kind: 'reserved',
+        });
+      });
+
+      it('keeps ledger entries per subject, in time order, from a time on', async () => {
+        const subject = `user:${randomUUID()}`;
+        const at = Date.now();
+        const entry = (id: string, t: number) => ({
+          id,
+          at: t,
+          subject,
+          kind: 'paid' as const,
+          intentId: 'pay_x',
+          tool: 'report',
+          amount: 2500,
+          currency: 'USD',
+        });
+        expect(await usage(store).appendLedger(entry('x:payment', at), 60_000)).toBe(true);
+        expect(await usage(other).appendLedger(entry('x:paid', at + 5), 60_000)).toBe(true);
+        expect((await usage(store).listLedger(subject, 0, 10)).map((e) => e.id)).toEqual([
+          'x:payment',
+          'x:paid',
+        ]);
+        expect((await usage(other).listLedger(subject, at + 1, 10)).map((e) => e.id)).toEqual(['x:paid']);
+        expect(await usage(store).listLedger(`${subject}-other`, 0, 10)).toEqual([]);
       });
     });
   });

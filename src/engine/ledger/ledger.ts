@@ -23,8 +23,8 @@ type Listener = (entry: LedgerEntry) => void | Promise<void>;
 
 /**
  * Every payment, free call, run, refund and cancel, per subject, in minor units, kept in the
- * store (its durability) for `retentionMs`. Each entry has a deterministic id, so one written on
- * two instances is kept and emitted once: `on('entry')` feeds the author's own storage.
+ * store (its durability) for `retentionMs`. Each entry is written and emitted once, by the
+ * instance whose compare-and-set made its event happen: `on('entry')` feeds the author's own storage.
  */
 export class Ledger {
   readonly #store: (PaymentStore & UsageStore) | undefined;
@@ -40,7 +40,7 @@ export class Ledger {
     if (hook) this.#listeners.add(hook);
   }
 
-  /** Listen to new entries (once per entry across instances sharing the store). Returns an unsubscribe function. */
+  /** Listen to new entries (each emitted once, on the instance that recorded it). Returns an unsubscribe function. */
   on(event: 'entry', listener: Listener): () => void {
     if (event !== 'entry') throw new TypeError(`ledger.on: unknown event "${String(event)}"`);
     this.#listeners.add(listener);

@@ -129,8 +129,8 @@ export type Admission =
   | { kind: 'limited'; hit: LimitHit };
 
 /**
- * The router's limits: counters planned per call and reserved atomically in the store (global
- * scope first, then the subject's own slot), given back once on a refund, cancel or unpaid end.
+ * The router's limits: counters planned per call and reserved atomically in the store (the
+ * subject's own slot, then the router-wide scope), given back once on a refund, cancel or unpaid end.
  */
 export class UsageLimits {
   readonly #router: Rules;
@@ -223,16 +223,9 @@ export class UsageLimits {
     const global = planned.filter((p) => p.hit.scope === 'global');
     const own = planned.filter((p) => p.hit.scope === 'subject');
     const held: Array<'subject' | 'global'> = [];
-    if (global.length > 0) {
-      const outcome = await store.reserveUsage({
-        scope: '*',
-        id,
-        at,
-        counters: global.map((p) => p.counter),
-      });
-      if (outcome.kind === 'over') return { kind: 'limited', hit: hitOf(global, outcome) };
-      held.push('global');
-    }
+    // The subject's own slot first (where most refusals happen), then the router-wide counters;
+    // a global refusal gives the subject's reservation back. Two slots, so under contention a
+    // call may briefly see budget held by one that is about to give it back: it refuses, never overspends.
     if (own.length > 0) {
       const outcome = await store.reserveUsage({
         scope: subject,
@@ -240,11 +233,21 @@ export class UsageLimits {
         at,
         counters: own.map((p) => p.counter),
       });
-      if (outcome.kind === 'over') {
-        if (held.length > 0) await store.releaseUsage('*', id);
-        return { kind: 'limited', hit: hitOf(own, outcome) };
-      }
+      if (outcome.kind === 'over') return { kind: 'limited', hit: hitOf(own, outcome) };
       held.push('subject');
+    }
+    if (global.length > 0) {
+      const outcome = await store.reserveUsage({
+        scope: '*',
+        id,
+        at,
+        counters: global.map((p) => p.counter),
+      });
+      if (outcome.kind === 'over') {
+        if (held.length > 0) await store.releaseUsage(subject, id);
+        return { kind: 'limited', hit: hitOf(global, outcome) };
+      }
+      held.push('global');
     }
     return { kind: 'admitted', held };
   }
