@@ -1,0 +1,173 @@
+// Issue 15: the telemetry example, run with an in-memory span exporter and a metric reader: the
+// span tree of each flow, continuing the client's trace from _meta.traceparent, and the metrics.
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { AggregationTemporality, MetricReader } from '@opentelemetry/sdk-metrics';
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createServer } from '../examples/telemetry.js';
+import { connectClient, payAt, paymentOf, textOf } from './support/paid-server.js';
+
+class TestReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  }
+  protected async onShutdown(): Promise<void> {}
+  protected async onForceFlush(): Promise<void> {}
+}
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const CLIENT_SPAN = '00f067aa0ba902b7';
+const traceparent = `00-${TRACE_ID}-${CLIENT_SPAN}-01`;
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function setUp(elicitation: 'none' | 'url') {
+  const exporter = new InMemorySpanExporter();
+  const metricReader = new TestReader();
+  const example = await createServer({ exporter, metricReader });
+  const { client, close } = await connectClient(example.server, {
+    elicitation,
+    onElicit: async (request) => {
+      if ('url' in request && typeof request.url === 'string') await payAt(request.url);
+      return { action: 'accept' };
+    },
+  });
+  cleanups.push(async () => {
+    await close();
+    await example.close();
+  });
+  const call = (
+    name: string,
+    args: Record<string, unknown>,
+    meta: Record<string, unknown> = { traceparent },
+  ) => client.callTool({ name, arguments: args, _meta: meta }) as Promise<CallToolResult>;
+  return { exporter, metricReader, call };
+}
+
+/** The finished spans as a tree of names under each payrouter.paid_call, from the exporter. */
+function treesOf(spans: ReadableSpan[]) {
+  const calls = spans.filter((s) => s.name === 'payrouter.paid_call');
+  return calls.map((root) => ({
+    root,
+    children: spans
+      .filter((s) => s.parentSpanContext?.spanId === root.spanContext().spanId)
+      .sort((a, b) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1])
+      .map((s) => s.name),
+  }));
+}
+
+async function metricsOf(reader: MetricReader): Promise<Map<string, number>> {
+  const { resourceMetrics } = await reader.collect();
+  const out = new Map<string, number>();
+  for (const scope of resourceMetrics.scopeMetrics) {
+    for (const metric of scope.metrics) {
+      let total = 0;
+      for (const point of metric.dataPoints) {
+        const value = point.value as number | { count: number };
+        total += typeof value === 'number' ? value : value.count;
+      }
+      out.set(metric.descriptor.name, total);
+    }
+  }
+  return out;
+}
+
+describe('OpenTelemetry', () => {
+  it('two-step flow: a free call, then a paid one confirmed later; each call a span of the client trace', async () => {
+    const { exporter, metricReader, call } = await setUp('none');
+    expect(textOf(await call('summarize', { text: 'secret words one' }))).toBe('Summary: secret words one');
+    const required = await call('summarize', { text: 'secret words two' });
+    const payment = paymentOf(required)!;
+    await payAt(payment.payment_url!);
+    expect(textOf(await call('confirm_payment', { payment_id: payment.payment_id }))).toBe(
+      'Summary: secret words two',
+    );
+
+    const spans = exporter.getFinishedSpans();
+    for (const span of spans) expect(span.spanContext().traceId).toBe(TRACE_ID);
+    const trees = treesOf(spans);
+    expect(
+      trees.map((t) => [
+        t.root.attributes['payrouter.tool'],
+        t.root.attributes['payrouter.outcome'],
+        t.children,
+      ]),
+    ).toEqual([
+      ['summarize', 'ran', ['payrouter.run']],
+      ['summarize', 'payment_required', ['payrouter.route', 'payrouter.create']],
+      ['confirm_payment', 'ran', ['payrouter.run']],
+    ]);
+    for (const { root } of trees) expect(root.parentSpanContext?.spanId).toBe(CLIENT_SPAN);
+    expect(trees[0]!.root.attributes).toMatchObject({
+      'payrouter.provider': 'free',
+      'payrouter.amount': 0,
+      'payrouter.currency': 'USD',
+    });
+    expect(trees[2]!.root.attributes).toMatchObject({
+      'payrouter.provider': 'walleot',
+      'payrouter.amount': 25,
+      'payrouter.status': 'paid',
+    });
+    const create = spans.find((s) => s.name === 'payrouter.create')!;
+    expect(create.attributes).toMatchObject({
+      'payrouter.provider': 'walleot',
+      'payrouter.amount': 25,
+      'payrouter.currency': 'USD',
+    });
+    // Never the arguments, never a key.
+    expect(JSON.stringify(spans.map((s) => s.attributes))).not.toMatch(/secret words|sk_|whsec_/);
+
+    const metrics = await metricsOf(metricReader);
+    expect(metrics.get('payrouter.calls.free')).toBe(1);
+    expect(metrics.get('payrouter.payments.created')).toBe(1);
+    expect(metrics.get('payrouter.payments.paid')).toBe(1);
+    expect(metrics.get('payrouter.payment.time_to_paid')).toBe(1);
+    expect(metrics.get('payrouter.provider.duration')).toBe(1);
+  });
+
+  it('URL elicitation flow: route, create, await and run under one call span; a limit refusal is a span and a metric', async () => {
+    const { exporter, metricReader, call } = await setUp('url');
+    await call('summarize', { text: 'free' });
+    exporter.reset();
+    for (const text of ['a', 'b', 'c', 'd'])
+      expect(textOf(await call('summarize', { text }))).toBe(`Summary: ${text}`);
+    const limited = await call('summarize', { text: 'e' });
+    expect(limited._meta?.['payrouter/limit']).toMatchObject({ kind: 'spend', used: '1.00' });
+
+    const trees = treesOf(exporter.getFinishedSpans());
+    expect(trees).toHaveLength(5);
+    for (const tree of trees.slice(0, 4)) {
+      expect(tree.children).toEqual([
+        'payrouter.route',
+        'payrouter.create',
+        'payrouter.await',
+        'payrouter.run',
+      ]);
+      expect(tree.root.spanContext().traceId).toBe(TRACE_ID);
+    }
+    // Routed, then refused at open: no provider payment was created.
+    expect(trees[4]!.children).toEqual(['payrouter.route']);
+    expect(trees[4]!.root.attributes).toMatchObject({
+      'payrouter.outcome': 'limited',
+      'payrouter.limit.kind': 'spend',
+    });
+    const metrics = await metricsOf(metricReader);
+    expect(metrics.get('payrouter.limit.refusals')).toBe(1);
+    expect(metrics.get('payrouter.payments.paid')).toBe(4);
+  });
+
+  it('without a traceparent the call span starts a trace of its own; a malformed one is ignored', async () => {
+    const { exporter, call } = await setUp('none');
+    await call('summarize', { text: 'x' }, {});
+    await call('summarize', { text: 'y' }, { traceparent: '00-zz-00' });
+    const roots = treesOf(exporter.getFinishedSpans()).map((t) => t.root);
+    expect(roots).toHaveLength(2);
+    for (const root of roots) {
+      expect(root.parentSpanContext).toBeUndefined();
+      expect(root.spanContext().traceId).not.toBe(TRACE_ID);
+    }
+  });
+});
