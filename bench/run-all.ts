@@ -18,6 +18,7 @@ const BENCHES: ReadonlyArray<{ file: string; flags: string[] }> = [
   { file: 'confirmation-latency.ts', flags: [] },
   { file: 'scale.ts', flags: ['--expose-gc'] },
   { file: 'redis-commands.ts', flags: [] },
+  { file: 'limits-telemetry.ts', flags: [] },
 ];
 
 function runBench(file: string, flags: string[], out: string): Promise<number> {

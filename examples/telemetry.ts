@@ -19,9 +19,9 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { z } from 'zod';
-import { PayRouter } from '../src/index.js';
-import { WalleotProvider } from '../src/providers.js';
-import { startSandbox } from '../src/sandbox.js';
+import { PayRouter } from 'payrouter';
+import { WalleotProvider } from 'payrouter/providers';
+import { startSandbox } from 'payrouter/sandbox';
 import { isMain } from './payment-providers.js';
 
 export async function createServer(options: { exporter?: SpanExporter; metricReader?: MetricReader } = {}) {

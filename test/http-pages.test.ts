@@ -2,7 +2,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { escapeHtml } from '../src/http/html.js';
-import { memoryStore } from '../src/index.js';
+import { memoryStore, receiptOf } from '../src/index.js';
 import { instrumentedStore, postForm, startHttpWorld, storeOf, until } from './support/http-world.js';
 import { connectClient, paymentOf, textOf } from './support/paid-server.js';
 import { withTestMode } from './support/test-mode.js';
@@ -104,7 +104,10 @@ describe('hosted pay page', () => {
     const back = await fetch(returnUrl);
     expect(back.status).toBe(200);
     expectPageHeaders(back);
-    expect(await back.text()).toContain('Payment received');
+    const backText = await back.text();
+    expect(backText).toContain('Payment received');
+    // The receipt the payer keeps: the same reference the ledger and the tool result carry.
+    expect(backText).toContain(`<code id="receipt">${receiptOf(intentId)}</code>`);
     expect(stripeStatusReads(sessionId)).toBe(readsBefore + 1);
     expect((await storeOf(router).get(intentId))?.status).toBe('paid');
 

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { receiptOf } from '../core/receipt.js';
 import type { DeskPayment, PaymentDesk } from '../engine/desk.js';
 import { html, page, type SafeHtml, sendHtml } from './html.js';
 import { frameOf, notFound, referenceBlock } from './shared.js';
@@ -45,6 +46,8 @@ function renderReturnPage(
       message = payment.ran
         ? 'Payment received. Return to your chat; your result is ready.'
         : 'Payment received. Return to your chat: the tool runs now, or as soon as you confirm the payment there.';
+      // The receipt the payer keeps: the same reference the ledger and the tool result carry.
+      after = html`<p class="what">Receipt: <code id="receipt">${receiptOf(payment.id)}</code> (keep it for support)</p>`;
       break;
     case 'failed':
     case 'canceled':

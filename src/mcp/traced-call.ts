@@ -15,7 +15,9 @@ export async function tracedCall(
   const telemetry = core.telemetry;
   if (telemetry === undefined) return run(ctx);
   const meta = (ctx.extra as { _meta?: Record<string, unknown> })._meta;
-  return telemetry.call('payrouter.paid_call', { 'payrouter.tool': tool }, meta, async (span) => {
+  const span = telemetry.startCall('payrouter.paid_call', { 'payrouter.tool': tool }, meta);
+  if (span === undefined) return run(ctx);
+  return telemetry.within(span, async () => {
     const inner = ctx.interaction;
     const interaction: Interaction = {
       ...inner,

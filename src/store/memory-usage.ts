@@ -17,8 +17,13 @@ interface Held {
 export class MemoryUsage implements UsageStore {
   /** `<scope>|<key>|<period start>` -> used, and when the period ends. */
   readonly #fixed = new Map<string, { used: number; end: number }>();
-  /** `<scope>|<key>` -> reservations in the rolling window, oldest first. */
-  readonly #rolling = new Map<string, Array<{ id: string; at: number; add: number }>>();
+  /** `<scope>|<key>` -> reservations in the rolling window, oldest first, and their sum. */
+  readonly #rolling = new Map<
+    string,
+    { entries: Array<{ id: string; at: number; add: number }>; sum: number }
+  >();
+  /** Sweep ended reservations once this many are held (doubling), so a reserve stays O(counters). */
+  #sweepAt = 1024;
   /** `<scope>|<id>` -> what a reservation added, until it can be given back no more. */
   readonly #held = new Map<string, Held>();
   readonly #ledger = new Map<string, LedgerEntry[]>();
@@ -43,10 +48,11 @@ export class MemoryUsage implements UsageStore {
         const k = `${r.scope}|${c.key}`;
         let list = this.#rolling.get(k);
         if (list === undefined) {
-          list = [];
+          list = { entries: [], sum: 0 };
           this.#rolling.set(k, list);
         }
-        list.push({ id: r.id, at: r.at, add: c.add });
+        list.entries.push({ id: r.id, at: r.at, add: c.add });
+        list.sum += c.add;
         until = Math.max(until, r.at + c.window.ms);
       }
     }
@@ -66,8 +72,11 @@ export class MemoryUsage implements UsageStore {
         if (entry !== undefined) entry.used = Math.max(0, entry.used - c.add);
       } else {
         const list = this.#rolling.get(`${scope}|${c.key}`);
-        const index = list?.findIndex((e) => e.id === id) ?? -1;
-        if (list !== undefined && index >= 0) list.splice(index, 1);
+        const index = list?.entries.findIndex((e) => e.id === id) ?? -1;
+        if (list !== undefined && index >= 0) {
+          list.sum -= list.entries[index]!.add;
+          list.entries.splice(index, 1);
+        }
       }
     }
     return true;
@@ -116,19 +125,22 @@ export class MemoryUsage implements UsageStore {
       return { used: entry === undefined || entry.end <= at ? 0 : entry.used, resetsAt: c.window.end };
     }
     const k = `${scope}|${c.key}`;
-    const list = this.#rolling.get(k) ?? [];
+    const list = this.#rolling.get(k);
+    if (list === undefined) return { used: 0, resetsAt: at + c.window.ms };
     const from = at - c.window.ms;
-    while (list.length > 0 && list[0]!.at <= from) list.shift();
-    if (list.length === 0) this.#rolling.delete(k);
-    let used = 0;
-    for (const e of list) used += e.add;
-    return { used, resetsAt: (list[0]?.at ?? at) + c.window.ms };
+    let drop = 0;
+    while (drop < list.entries.length && list.entries[drop]!.at <= from)
+      list.sum -= list.entries[drop++]!.add;
+    if (drop > 0) list.entries.splice(0, drop);
+    if (list.entries.length === 0) this.#rolling.delete(k);
+    return { used: list.sum, resetsAt: (list.entries[0]?.at ?? at) + c.window.ms };
   }
 
   #sweepHeld(now: number): void {
-    if (this.#held.size < 1024) return;
+    if (this.#held.size < this.#sweepAt) return;
     for (const [k, held] of this.#held) if (held.until <= now) this.#held.delete(k);
     for (const [k, entry] of this.#fixed) if (entry.end <= now) this.#fixed.delete(k);
+    this.#sweepAt = Math.max(1024, this.#held.size * 2);
   }
 }
 

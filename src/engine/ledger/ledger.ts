@@ -1,15 +1,12 @@
-import { createHash } from 'node:crypto';
 import type { IntentRecord } from '../../core/intent/record.js';
 import type { Logger } from '../../core/logger.js';
+import { receiptOf } from '../../core/receipt.js';
 import type { LedgerEntry, PaymentStore, UsageStore } from '../../store/types.js';
 import { isUsageStore } from '../../store/types.js';
 
 export type { LedgerEntry } from '../../store/types.js';
 
-/** The reference a payer keeps for one payment: derived from the intent, revealing nothing of its id. */
-export function receiptOf(intentId: string): string {
-  return `rcpt_${createHash('sha256').update(`payrouter-receipt:${intentId}`).digest('base64url').slice(0, 22)}`;
-}
+export { receiptOf } from '../../core/receipt.js';
 
 export interface LedgerQuery {
   subject: string;

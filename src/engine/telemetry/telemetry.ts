@@ -6,7 +6,6 @@ import {
   context,
   createTraceState,
   type Histogram,
-  INVALID_SPAN_CONTEXT,
   type MeterProvider,
   metrics,
   ROOT_CONTEXT,
@@ -74,18 +73,27 @@ export class Telemetry {
     this.#meterProvider = options.meterProvider as MeterProvider | undefined;
   }
 
-  /** The span of one paid call, continuing the client's trace from `_meta`; `fn` runs inside it. */
-  async call<T>(
+  /**
+   * The span of one paid call, continuing the client's trace from `_meta`, or undefined when
+   * nothing records it (no SDK registered, or sampled out): then the call runs with no tracing at all.
+   */
+  startCall(
     name: string,
     attributes: Attributes,
     meta: Record<string, unknown> | undefined,
-    fn: (span: Span) => Promise<T>,
-  ): Promise<T> {
-    if (!this.enabled) return fn(trace.wrapSpanContext(INVALID_SPAN_CONTEXT));
+  ): Span | undefined {
+    if (!this.enabled) return undefined;
     const span = this.#tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, remoteParent(meta));
+    if (span.isRecording()) return span;
+    span.end();
+    return undefined;
+  }
+
+  /** Run `fn` as the call of `span` (its steps become child spans), and end the span. */
+  async within<T>(span: Span, fn: () => Promise<T>): Promise<T> {
     const ctx = trace.setSpan(context.active(), span);
     try {
-      return await this.#calls.run(ctx, () => context.with(ctx, () => fn(span)));
+      return await this.#calls.run(ctx, () => context.with(ctx, fn));
     } catch (error) {
       span.recordException(error instanceof Error ? error : String(error));
       span.setStatus({ code: SpanStatusCode.ERROR });
