@@ -18,10 +18,10 @@ import {
   SimpleSpanProcessor,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
-import { z } from 'zod';
 import { PayRouter } from 'payrouter';
 import { WalleotProvider } from 'payrouter/providers';
 import { startSandbox } from 'payrouter/sandbox';
+import { z } from 'zod';
 import { isMain } from './payment-providers.js';
 
 export async function createServer(options: { exporter?: SpanExporter; metricReader?: MetricReader } = {}) {

@@ -4,9 +4,8 @@ import { receiptOf } from '../../core/receipt.js';
 import type { LedgerEntry, PaymentStore, UsageStore } from '../../store/types.js';
 import { isUsageStore } from '../../store/types.js';
 
-export type { LedgerEntry } from '../../store/types.js';
-
 export { receiptOf } from '../../core/receipt.js';
+export type { LedgerEntry } from '../../store/types.js';
 
 export interface LedgerQuery {
   subject: string;
