@@ -27,8 +27,10 @@ const exec = promisify(execFile);
 /**
  * Packed size budget: 199 KiB measured on 1 December 2026 (ESM + CJS builds, declarations for
  * both, no source maps). Source maps alone took it to 533 kB; growth past this needs a reason.
+ * 253 KiB with limits, the ledger and telemetry (issue 15: engine/limits, ledger, telemetry, the
+ * stores' usage counters, README sections); @opentelemetry/api stays external.
  */
-const PACKED_BUDGET_BYTES = 250 * 1024;
+const PACKED_BUDGET_BYTES = 275 * 1024;
 
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
   peerDependencies: Record<string, string>;
