@@ -158,6 +158,72 @@ function unreplayablePart(schema: unknown, path: string, seen = new Set<unknown>
   }
 }
 
+/** Schema kinds whose parsed value is its own wire form (`z.encode` of a parsed value gives it back). */
+const IDENTITY_KINDS: ReadonlySet<string> = new Set([
+  'string',
+  'number',
+  'int',
+  'boolean',
+  'bigint',
+  'null',
+  'undefined',
+  'void',
+  'any',
+  'unknown',
+  'enum',
+  'literal',
+  'nan',
+  'template_literal',
+  'date',
+  'object',
+  'array',
+  'tuple',
+  'record',
+  'union',
+  'intersection',
+  'optional',
+  'nullable',
+  'default',
+  'prefault',
+  'nonoptional',
+  'readonly',
+  'lazy',
+]);
+
+/**
+ * Whether encoding a parsed value of this schema gives it back unchanged: no codec (a `pipe`) or
+ * anything else whose encode direction differs, anywhere in it. Decided once, at registration.
+ */
+function encodesAsIdentity(schema: unknown, seen = new Set<unknown>()): boolean {
+  if (!isZod(schema)) return false;
+  if (seen.has(schema)) return true;
+  seen.add(schema);
+  const def = schema._zod.def;
+  if (!IDENTITY_KINDS.has(def.type)) return false;
+  const all = (children: unknown[]) => children.every((child) => encodesAsIdentity(child, seen));
+  switch (def.type) {
+    case 'object':
+      return (
+        all(Object.values(def['shape'] as Record<string, unknown>)) &&
+        (def['catchall'] === undefined || encodesAsIdentity(def['catchall'], seen))
+      );
+    case 'array':
+      return encodesAsIdentity(def['element'], seen);
+    case 'record':
+      return all([def['keyType'], def['valueType']]);
+    case 'tuple':
+      return all(def['items'] as unknown[]) && (def['rest'] == null || encodesAsIdentity(def['rest'], seen));
+    case 'union':
+      return all(def['options'] as unknown[]);
+    case 'intersection':
+      return all([def['left'], def['right']]);
+    case 'lazy':
+      return encodesAsIdentity((def['getter'] as () => unknown)(), seen);
+    default:
+      return 'innerType' in def ? encodesAsIdentity(def['innerType'], seen) : true;
+  }
+}
+
 /** The replayable wire form of a call's arguments: what the client sent, as canonical JSON. */
 export type WireForm = { ok: true; json: string; hash: string } | { ok: false; message: string };
 
@@ -180,12 +246,15 @@ export function argumentCodec(toolName: string, inputSchema: unknown) {
       `Tool "${toolName}": ${part} cannot be replayed: a paid call may run after payment from its stored arguments, and a one-way step would then run on other values. Use z.codec (with encode and decode) or move the transform into the handler.`,
     );
   }
+  // Most schemas have no codec: their parsed arguments are already the wire form, so the per-call
+  // `z.encode` (a second walk of the arguments through zod) is skipped for them.
+  const encoder = schema !== undefined && !encodesAsIdentity(schema) ? schema : undefined;
   return {
     wireForm(args: Record<string, unknown>): WireForm {
       let wire: unknown = args;
-      if (schema !== undefined) {
+      if (encoder !== undefined) {
         try {
-          wire = z.encode(schema, args);
+          wire = z.encode(encoder, args);
         } catch {
           return { ok: false, message: 'the arguments could not be stored for a later run' };
         }

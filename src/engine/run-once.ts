@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { IntentRecord } from '../core/intent/record.js';
 import { intentMoney, type ToolResult } from '../core/intent/record.js';
 import {
@@ -21,6 +20,9 @@ import {
   priceForCall,
 } from './paid-tool.js';
 import { type RouterCore, runHook } from './runtime.js';
+
+/** Makes run owners unique within this process. */
+let claimCounter = 0;
 
 export type RunOutcome =
   | { kind: 'result'; result: ToolResult; intent: IntentRecord }
@@ -74,8 +76,9 @@ export async function runOnce(
   }
   // The binding the tool as it is now would give this payment, not the stored one compared with itself.
   const expected = expectedBinding(tool, intent);
-  // Unique per claim: a request id alone may repeat across sessions of one instance.
-  const owner = `${core.instanceId}:${String(extra.requestId)}:${randomBytes(6).toString('base64url')}`;
+  // Unique per claim: a request id alone may repeat across sessions of one instance, so a counter
+  // of this process follows it (the instance id is random per router already).
+  const owner = `${core.instanceId}:${String(extra.requestId)}:${(claimCounter++).toString(36)}`;
   const leaseMs = core.settings.leaseMs;
   let current: IntentRecord | undefined = intent;
   for (;;) {
@@ -103,7 +106,8 @@ export async function runOnce(
     if (claim?.value.kind === 'claimed') {
       if (claim.value.fence === 1) {
         await recordPaid(core, claim.intent);
-        await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(claim.intent));
+        if (core.hooks.onPaid !== undefined)
+          await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(claim.intent));
       }
       return execute(core, tool, claim.intent, claim.value.fence, owner, extra, args ?? {});
     }
@@ -203,7 +207,8 @@ async function execute(
         ok: true,
         ...providerOf(intent),
       });
-    await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: true });
+    if (core.hooks.onToolRun !== undefined)
+      await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: true });
     const delivered =
       stored?.changed === true && !deliverNow && !extra.signal.aborted
         ? await updateIntent(
@@ -378,16 +383,19 @@ class LeaseKeeper {
       this.#timer = setInterval(() => this.#renew(period), period);
       this.#timer.unref();
     }
+    // The timer is not stopped here: back-to-back short runs reuse it, and it stops itself the
+    // first time it finds no run in progress (it is unref'd, so it never keeps the process alive).
     return () => {
       this.#runs.delete(id);
-      if (this.#runs.size === 0 && this.#timer !== undefined) {
-        clearInterval(this.#timer);
-        this.#timer = undefined;
-      }
     };
   }
 
   #renew(period: number): void {
+    if (this.#runs.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
     const now = Date.now();
     const leaseMs = this.core.settings.leaseMs;
     for (const run of this.#runs.values()) {
