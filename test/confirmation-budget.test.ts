@@ -45,7 +45,8 @@ describe('polling back-off', () => {
   it('spaces provider reads further apart over time, up to the maximum delay', async () => {
     const { provider, store, layer } = setup({
       pendingTtlMs: 1,
-      poll: { initialMs: 100, factor: 2, maxMs: 1600 },
+      // Without jitter, so the back-off schedule itself is what is checked (jitter: below).
+      poll: { initialMs: 100, factor: 2, maxMs: 1600, jitter: 0 },
     });
     await store.insert(fakeIntent(provider, 'in_1'));
 
@@ -57,7 +58,10 @@ describe('polling back-off', () => {
   });
 
   it('serves polls from the cache while a read is fresh', async () => {
-    const { provider, store, layer } = setup({ pendingTtlMs: 1000, poll: { initialMs: 100, factor: 1 } });
+    const { provider, store, layer } = setup({
+      pendingTtlMs: 1000,
+      poll: { initialMs: 100, factor: 1, jitter: 0 },
+    });
     await store.insert(fakeIntent(provider, 'in_1'));
     let polls = 0;
 
@@ -71,7 +75,87 @@ describe('polling back-off', () => {
   });
 });
 
+describe('polling jitter', () => {
+  it('draws each delay within ±20% of its back-off step by default, so waiters started together drift apart', async () => {
+    const { provider, store, layer } = setup({
+      pendingTtlMs: 1,
+      poll: { initialMs: 100, factor: 2, maxMs: 1600 },
+    });
+    await store.insert(fakeIntent(provider, 'in_1'));
+    await store.insert(fakeIntent(provider, 'in_2'));
+
+    const waiting = [
+      layer.waitFor('in_1', { timeoutMs: 10_000 }),
+      layer.waitFor('in_2', { timeoutMs: 10_000 }),
+    ];
+    await vi.advanceTimersByTimeAsync(10_000);
+    await Promise.all(waiting);
+
+    const steps = [100, 200, 400, 800, 1600, 1600];
+    const timesOf = (paymentId: string) =>
+      provider.reads.filter((r) => r.paymentId === paymentId).map((r) => r.at);
+    for (const paymentId of ['pay_in_1', 'pay_in_2']) {
+      const observed = gaps(timesOf(paymentId)).slice(0, steps.length);
+      expect(observed).toHaveLength(steps.length);
+      observed.forEach((gap, i) => {
+        expect(gap).toBeGreaterThanOrEqual(Math.floor(steps[i]! * 0.8));
+        expect(gap).toBeLessThanOrEqual(Math.ceil(steps[i]! * 1.2) + 1);
+      });
+    }
+    expect(timesOf('pay_in_1').slice(1)).not.toEqual(timesOf('pay_in_2').slice(1));
+  });
+});
+
 describe('rate budget', () => {
+  it('reads the payment just opened before older ones waiting for the same budget', async () => {
+    // 60 reads/min at full share: one read per second, a burst of 3.
+    const { provider, store, layer } = setup({
+      statusReadsPerMinute: 60,
+      budgetShare: 1,
+      poll: { initialMs: 100, factor: 1, jitter: 0 },
+    });
+    const older = Array.from({ length: 20 }, (_, i) => `in_old_${i}`);
+    for (const id of older) await store.insert(fakeIntent(provider, id));
+    const waiting = older.map((id) => layer.waitFor(id, { timeoutMs: 300_000 }));
+    // Long enough that the older payments' activity is past the age limit.
+    await vi.advanceTimersByTimeAsync(70_000);
+    const before = provider.reads.length;
+
+    // A payment created now, and an older one whose payer just opened its page.
+    await store.insert(fakeIntent(provider, 'in_new'));
+    waiting.push(layer.waitFor('in_new', { timeoutMs: 300_000 }));
+    layer.noteActivity('in_old_19');
+    await vi.advanceTimersByTimeAsync(2_100);
+
+    const next = provider.reads.slice(before).map((r) => r.paymentId);
+    // Round-robin would serve the 20 older payments first (about 20 s); here the new one is read
+    // at the first free token, and the one whose page was just opened with the next.
+    expect(next.slice(0, 2)).toEqual(['pay_in_new', 'pay_in_old_19']);
+    layer.close();
+    await Promise.all(waiting);
+  });
+
+  it('passes over an older read for at most the age limit while newer ones keep coming', async () => {
+    const { TokenBucket: Bucket, AGE_LIMIT_MS } = await import('../src/engine/confirmation/rate-budget.js');
+    const bucket = new Bucket({ perMinute: 60, now: () => Date.now() });
+    const granted: string[] = [];
+    for (let i = 0; i < 3; i++) await bucket.acquire(); // the burst, spent
+    const old = bucket
+      .acquire(undefined, { activeAt: Date.now() - 10 * 60_000 })
+      .then(() => granted.push('old'));
+    // A new, just-active read queues every second; the budget serves one per second.
+    const fresh: Promise<unknown>[] = [];
+    for (let s = 0; s < AGE_LIMIT_MS / 1000 + 5; s++) {
+      fresh.push(bucket.acquire(undefined, { activeAt: Date.now() }).then(() => granted.push(`new_${s}`)));
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    await old;
+    expect(granted.indexOf('old')).toBeGreaterThan(0);
+    expect(granted.indexOf('old')).toBeLessThanOrEqual(AGE_LIMIT_MS / 1000 + 1);
+    bucket.close();
+    await Promise.all(fresh);
+  });
+
   it('keeps 200 waiting intents under the provider budget and serves them in turn', async () => {
     // 60 reads/min at full share: one read per second, a burst of 3.
     const { provider, store, layer } = setup({ statusReadsPerMinute: 60, budgetShare: 1 });

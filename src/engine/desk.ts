@@ -31,7 +31,7 @@ export interface PaymentDesk {
    * The payment with its status confirmed through the confirmation layer: a cached, rate-budgeted
    * read by default; `fresh` asks the provider now (someone just came back from the checkout).
    */
-  check(intentId: string, options?: { fresh?: boolean }): Promise<DeskPayment | undefined>;
+  check(intentId: string, options?: { fresh?: boolean; opened?: boolean }): Promise<DeskPayment | undefined>;
   /** Pay with `providerId`: creates that provider's payment once (switching from another one). */
   selectMethod(intentId: string, providerId: string): Promise<MethodSelection>;
   /** Whether `providerId` is configured and verifies webhooks. */
@@ -211,13 +211,15 @@ export function createPaymentDesk(core: RouterCore): PaymentDesk {
 
     async check(intentId, options = {}) {
       if (!looksLikeIntentId(intentId)) return undefined;
+      // The payer has the payment in front of them (a pay page opened): its polls go first.
+      if (options.opened === true) core.confirmation.noteActivity(intentId);
       if (options.fresh !== true) {
         // Nothing to ask a provider about: the stored status is the answer.
         const intent = await core.store.get(intentId);
         if (intent === undefined) return undefined;
         if (isFinalStatus(intent.status) || liveAttempt(intent) === undefined) return view(intent);
       }
-      const confirmation = await core.confirmation.check(intentId, options);
+      const confirmation = await core.confirmation.check(intentId, { fresh: options.fresh === true });
       return confirmation === undefined ? undefined : view(confirmation.intent, confirmation.status);
     },
 

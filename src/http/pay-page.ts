@@ -23,7 +23,8 @@ export async function showPayPage(
   res: ServerResponse,
 ): Promise<void> {
   // A cached, rate-budgeted read: someone coming back after paying sees "paid", not a stale button.
-  const payment = await desk.check(id);
+  // An opened pay page is where a payment is most likely made next: its polls go first.
+  const payment = await desk.check(id, { opened: true });
   if (payment === undefined) {
     notFound(desk, res);
     return;

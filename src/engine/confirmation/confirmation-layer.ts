@@ -23,7 +23,8 @@ export interface ConfirmationOptions {
   /** How long a non-final status read stays fresh in the cache (default 1000 ms). */
   pendingTtlMs?: number;
   /** Poll back-off: first delay, factor, max delay (defaults 500 ms, 1.5, 5000 ms). */
-  poll?: { initialMs?: number; factor?: number; maxMs?: number };
+  /** `jitter`: each poll delay is drawn from ±this fraction around its back-off step (default 0.2). */
+  poll?: { initialMs?: number; factor?: number; maxMs?: number; jitter?: number };
   /** Share of each provider's statusReadsPerMinute we allow ourselves (default 0.8). */
   budgetShare?: number;
   /**
@@ -69,6 +70,7 @@ const optionsSchema = z.object({
       initialMs: z.number().positive().optional(),
       factor: z.number().min(1).optional(),
       maxMs: z.number().positive().optional(),
+      jitter: z.number().min(0).max(0.5).optional(),
     })
     .optional(),
   budgetShare: z.number().gt(0).max(1).optional(),
@@ -120,11 +122,13 @@ export class ConfirmationLayer {
   readonly #now: () => number;
   readonly #pushed: (providerId: string) => boolean;
   readonly #pendingTtlMs: number;
-  readonly #poll: { initialMs: number; factor: number; maxMs: number };
+  readonly #poll: { initialMs: number; factor: number; maxMs: number; jitter: number };
   readonly #budget: RateBudget;
   readonly #cache: LRUCache<string, CacheEntry, ReadContext>;
   readonly #waiters = new WaiterRegistry();
   readonly #flights = new Map<string, Flight>();
+  /** When a payment last saw activity a payer causes (a link accepted, a pay page opened): read first. */
+  readonly #activity = new Map<string, number>();
   readonly #unsubscribe: () => void;
   #closed = false;
 
@@ -151,6 +155,7 @@ export class ConfirmationLayer {
       initialMs: parsed.data.poll?.initialMs ?? 500,
       factor: parsed.data.poll?.factor ?? 1.5,
       maxMs: parsed.data.poll?.maxMs ?? 5000,
+      jitter: parsed.data.poll?.jitter ?? 0.2,
     };
     this.#budget = new RateBudget({ share: parsed.data.budgetShare ?? 0.8, now: this.#now });
     this.#cache = new LRUCache<string, CacheEntry, ReadContext>({
@@ -183,6 +188,23 @@ export class ConfirmationLayer {
     if (options.fresh === true) return this.#freshCheck(intentId);
     const entry = await this.#cache.fetch(intentId, { context: {} });
     return entry?.confirmation;
+  }
+
+  /**
+   * The payer just did something that often comes right before paying (accepted the link, opened
+   * the pay page): this payment's next poll goes ahead of older ones in the provider's budget.
+   */
+  noteActivity(intentId: string): void {
+    if (this.#closed) return;
+    this.#activity.delete(intentId);
+    this.#activity.set(intentId, this.#now());
+    // Oldest first in a Map: keep it bounded like the cache.
+    if (this.#activity.size > CACHE_MAX) {
+      const oldest = this.#activity.keys().next().value;
+      if (oldest !== undefined) this.#activity.delete(oldest);
+    }
+    // A poll already queued for a token is re-queued at its new place, and the back-off starts over.
+    this.#waiters.wake(intentId);
   }
 
   /**
@@ -244,7 +266,9 @@ export class ConfirmationLayer {
         this.#notifyPoll(options, answer);
         if (isFinalStatus(answer.status) || options.until?.(answer) === true) return answer;
         if (woken) delay = this.#poll.initialMs;
-        await waiter.sleep(delay);
+        // Jittered, so waiters started together do not poll in lockstep.
+        const { jitter } = this.#poll;
+        await waiter.sleep(jitter === 0 ? delay : delay * (1 - jitter + 2 * jitter * Math.random()));
         delay = Math.min(delay * this.#poll.factor, this.#poll.maxMs);
       }
     } finally {
@@ -289,6 +313,7 @@ export class ConfirmationLayer {
     this.#waiters.stopAll();
     this.#budget.close();
     this.#cache.clear();
+    this.#activity.clear();
   }
 
   /** The cache's fetchMethod: one read of one intent, shared by every concurrent caller. */
@@ -399,7 +424,10 @@ export class ConfirmationLayer {
       return (await this.#cache.fetch(intentId, { forceRefresh: true, context: {} }))?.confirmation;
     }
     const { attempt, bucket } = target;
-    if (!(await bucket.acquire(waiter.stepSignal))) return INTERRUPTED;
+    // The budget goes first where a payment is most likely just made: the newest payment, or the
+    // one whose payer just accepted its link or opened its page.
+    const activeAt = Math.max(attempt.createdAt, this.#activity.get(intentId) ?? 0);
+    if (!(await bucket.acquire(waiter.stepSignal, { activeAt }))) return INTERRUPTED;
     const context: ReadContext = { token: { providerId: attempt.providerId, used: false } };
     try {
       const cached = this.#freshEntry(intentId);

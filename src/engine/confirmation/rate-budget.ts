@@ -1,16 +1,35 @@
 /**
- * Per-provider budgets for status reads: a token bucket refilled continuously, plus a FIFO queue so
- * that many waiting intents share the reads fairly (whoever waited longest reads next) and the
- * overall rate to a provider never exceeds its budget, however many waiters exist.
+ * Per-provider budgets for status reads: a token bucket refilled continuously, plus a queue so
+ * that many waiting intents share the reads and the overall rate to a provider never exceeds its
+ * budget, however many waiters exist. The queue is served where a payment is most likely just made
+ * first: a read whose payment saw activity recently (a payment just created, a link just accepted,
+ * a pay page just opened) goes ahead of older ones; an older read gains on newer ones while it
+ * waits, so none waits more than about AGE_LIMIT_MS behind a stream of new ones.
  */
 
 /** How many seconds of reads the bucket may save up for a burst. */
 const BURST_MS = 3000;
+/** Activity older than this when a read queues counts as this old: it bounds how long any read is passed over. */
+export const AGE_LIMIT_MS = 60_000;
 
 interface QueuedAcquire {
   grant: (granted: boolean) => void;
   signal: AbortSignal | undefined;
   onAbort: () => void;
+  /** Higher is served first; see `rank`. */
+  rank: number;
+}
+
+/**
+ * The queue order of a read queued at `queuedAt` whose payment last saw activity at `activeAt`
+ * (higher is served first). Reads are served in queue order, except that a read for a payment
+ * active just now counts as queued AGE_LIMIT_MS earlier, one active half that long ago as queued
+ * half that earlier, and so on: recent activity goes first, and no read is passed over for longer
+ * than AGE_LIMIT_MS by reads queued after it.
+ */
+function rank(activeAt: number, queuedAt: number): number {
+  const age = Math.min(AGE_LIMIT_MS, Math.max(0, queuedAt - activeAt));
+  return AGE_LIMIT_MS - age - queuedAt;
 }
 
 export interface TokenBucketOptions {
@@ -49,13 +68,15 @@ export class TokenBucket {
   }
 
   /**
-   * Wait for a token in FIFO order (`front`: ahead of everyone queued, for a read a person is
-   * waiting on). Resolves true with the token taken, or false when `signal` aborts or the bucket
-   * closes first.
+   * Wait for a token (`front`: ahead of everyone queued, for a read a person is waiting on;
+   * `activeAt`: when the payment last saw activity, so the most recently active is read first;
+   * without it, the read counts as active when it queues, and equal ones are served in order).
+   * Resolves true with the token taken, or false when `signal` aborts or the bucket closes first.
    */
-  acquire(signal?: AbortSignal, options: { front?: boolean } = {}): Promise<boolean> {
+  acquire(signal?: AbortSignal, options: { front?: boolean; activeAt?: number } = {}): Promise<boolean> {
     if (this.#closed || signal?.aborted) return Promise.resolve(false);
     if ((this.#queue.length === 0 || options.front === true) && this.#take()) return Promise.resolve(true);
+    const now = this.#now();
     return new Promise<boolean>((resolve) => {
       const entry: QueuedAcquire = {
         grant: (granted) => {
@@ -63,6 +84,7 @@ export class TokenBucket {
           resolve(granted);
         },
         signal,
+        rank: options.front === true ? Number.POSITIVE_INFINITY : rank(options.activeAt ?? now, now),
         onAbort: () => {
           const index = this.#queue.indexOf(entry);
           if (index >= 0) this.#queue.splice(index, 1);
@@ -71,10 +93,27 @@ export class TokenBucket {
         },
       };
       signal?.addEventListener('abort', entry.onAbort, { once: true });
-      if (options.front === true) this.#queue.unshift(entry);
-      else this.#queue.push(entry);
+      this.#enqueue(entry);
       this.#schedule();
     });
+  }
+
+  /** Insert by rank, highest first; after every entry of the same rank (first come, first served among equals). */
+  #enqueue(entry: QueuedAcquire): void {
+    const queue = this.#queue;
+    if (entry.rank === Number.POSITIVE_INFINITY) {
+      queue.unshift(entry);
+      return;
+    }
+    let low = 0;
+    let high = queue.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if ((queue[mid] as QueuedAcquire).rank >= entry.rank) low = mid + 1;
+      else high = mid;
+    }
+    if (low === queue.length) queue.push(entry);
+    else queue.splice(low, 0, entry);
   }
 
   /** Give back a token that was taken but not spent on a request. */

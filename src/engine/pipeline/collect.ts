@@ -102,6 +102,8 @@ export async function deliver(
   }
   if (answer !== 'accepted') return stop(rt, tool, intent, ctx, answer, args);
 
+  // A link just accepted is where a payment is most likely made next: its polls go first.
+  rt.confirmation.noteActivity(intent.id);
   const wait = () =>
     rt.confirmation.waitFor(intent.id, {
       timeoutMs: budget(ctx, rt.settings.paymentWaitMs),
