@@ -30,6 +30,34 @@ export function ensureAttempt(core: RouterCore, intentId: string, providerId: st
 /** Creates in flight in this process: a second caller for the same intent and provider joins the first. */
 const creating = new Map<string, Promise<IntentRecord>>();
 
+/**
+ * The fixed parameters of the next provider payment of an intent: idempotency key, expiry and
+ * return URLs. Written before the request is sent (with the insert itself when the route already
+ * names the provider), so every retry sends the same request.
+ */
+export function planAttempt(
+  core: RouterCore,
+  intent: Pick<IntentRecord, 'id' | 'attempts'>,
+  providerId: string,
+  now: number,
+): PlannedAttempt {
+  const publicUrl = core.settings.publicUrl;
+  return {
+    providerId,
+    idempotencyKey: `payrouter_${intent.id}_${intent.attempts.length + 1}_${providerId}`,
+    expiresAt: now + core.settings.paymentTtlMs,
+    plannedAt: now,
+    ...(publicUrl === undefined
+      ? {}
+      : {
+          returnUrls: {
+            success: `${publicUrl}/return/${intent.id}?outcome=success`,
+            cancel: `${publicUrl}/return/${intent.id}?outcome=cancel`,
+          },
+        }),
+  };
+}
+
 async function createAttempt(core: RouterCore, intentId: string, providerId: string): Promise<IntentRecord> {
   const provider = core.providerById.get(providerId);
   if (!provider)
@@ -42,21 +70,7 @@ async function createAttempt(core: RouterCore, intentId: string, providerId: str
       return { value: 'exists' as const };
     }
     if (current.plannedAttempt?.providerId === providerId) return { value: 'planned' as const };
-    const publicUrl = core.settings.publicUrl;
-    const plan: PlannedAttempt = {
-      providerId,
-      idempotencyKey: `payrouter_${current.id}_${current.attempts.length + 1}_${providerId}`,
-      expiresAt: now + core.settings.paymentTtlMs,
-      plannedAt: now,
-      ...(publicUrl === undefined
-        ? {}
-        : {
-            returnUrls: {
-              success: `${publicUrl}/return/${current.id}?outcome=success`,
-              cancel: `${publicUrl}/return/${current.id}?outcome=cancel`,
-            },
-          }),
-    };
+    const plan = planAttempt(core, current, providerId, now);
     return { next: { ...current, plannedAttempt: plan, updatedAt: now }, value: 'planned' as const };
   });
   if (!planned) throw new ProviderError(providerId, 'not_found', `payment ${intentId} no longer exists`);

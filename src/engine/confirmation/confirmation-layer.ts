@@ -95,6 +95,8 @@ interface CacheEntry {
 /** A token a waiter already took for this read, so the read does not take a second one. */
 interface ReadContext {
   token?: { providerId: string; used: boolean };
+  /** The caller's copy of the intent, read just before: saves the read's own store read. */
+  known?: IntentRecord;
 }
 
 /** A provider read in progress: the version it wrote, so its own StatusChange echo keeps its result. */
@@ -183,9 +185,17 @@ export class ConfirmationLayer {
    * at most one provider read per intent per pendingTtlMs, shared by all concurrent callers, and only
    * when the provider's rate budget allows (else the stored status). Undefined for an unknown intent.
    */
-  async check(intentId: string, options: { fresh?: boolean } = {}): Promise<Confirmation | undefined> {
+  async check(
+    intentId: string,
+    options: {
+      fresh?: boolean;
+      /** The caller's copy of the intent, just read: the check starts from it instead of reading again. */
+      known?: IntentRecord;
+    } = {},
+  ): Promise<Confirmation | undefined> {
     if (this.#closed) return this.#storeAnswer(intentId);
-    if (options.fresh === true) return this.#freshCheck(intentId);
+    const known = options.known?.id === intentId ? options.known : undefined;
+    if (options.fresh === true) return this.#freshCheck(intentId, known);
     const entry = await this.#cache.fetch(intentId, { context: {} });
     return entry?.confirmation;
   }
@@ -212,10 +222,14 @@ export class ConfirmationLayer {
    * waited out rather than joined. It goes ahead of queued polls in the budget, waiting at most
    * FRESH_WAIT_MS for a token: a person who just paid is waiting on it (return page, retry).
    */
-  async #freshCheck(intentId: string): Promise<Confirmation | undefined> {
-    if (this.#flights.has(intentId))
+  async #freshCheck(intentId: string, known: IntentRecord | undefined): Promise<Confirmation | undefined> {
+    let held = known;
+    if (this.#flights.has(intentId)) {
       await this.#cache.fetch(intentId, { context: {} }).catch(() => undefined);
-    const intent = await this.#store.get(intentId);
+      // A read landed meanwhile: the caller's copy may be behind it.
+      held = undefined;
+    }
+    const intent = held ?? (await this.#store.get(intentId));
     if (intent === undefined) return undefined;
     const target = this.#readTarget(intent);
     if (target === undefined) {
@@ -223,7 +237,9 @@ export class ConfirmationLayer {
     }
     const { attempt, bucket } = target;
     const granted = await bucket.acquire(AbortSignal.timeout(FRESH_WAIT_MS), { front: true });
-    const context: ReadContext = granted ? { token: { providerId: attempt.providerId, used: false } } : {};
+    const context: ReadContext = granted
+      ? { token: { providerId: attempt.providerId, used: false }, known: intent }
+      : { known: intent };
     try {
       return (await this.#cache.fetch(intentId, { forceRefresh: true, context }))?.confirmation;
     } finally {
@@ -321,7 +337,7 @@ export class ConfirmationLayer {
     const flight: Flight = { wroteVersion: 0 };
     this.#flights.set(intentId, flight);
     try {
-      const intent = await this.#store.get(intentId);
+      const intent = context.known?.id === intentId ? context.known : await this.#store.get(intentId);
       if (intent === undefined) return { confirmation: undefined, source: 'missing' };
       setTtl(this.#ttlFor(intent.status));
       const attempt = intent.attempts.at(-1);
@@ -362,6 +378,7 @@ export class ConfirmationLayer {
       const update = await applyProviderStateToStore(this.#store, intentId, attempt.providerId, state, {
         now: this.#now,
         logger: this.#logger,
+        known: intent,
         onWritten: (record) => {
           flight.wroteVersion = record.version;
         },

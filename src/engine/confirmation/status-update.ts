@@ -1,4 +1,3 @@
-import { PayRouterError } from '../../core/errors.js';
 import { type IntentRecord, intentMoney } from '../../core/intent/record.js';
 import { isForwardTransition, type PaymentStatus } from '../../core/intent/status.js';
 import { PAID_RETENTION_MS } from '../../core/intent/transitions.js';
@@ -6,14 +5,12 @@ import type { Logger } from '../../core/logger.js';
 import { formatMoney } from '../../core/money/money.js';
 import type { ProviderPaymentState } from '../../core/provider.js';
 import type { PaymentStore } from '../../store/types.js';
+import { mutateIntent } from '../intents.js';
 
 /**
  * The one write path for statuses learned from a provider (status read, verified webhook, return
  * page): forward-only, compare-and-set, and a published StatusChange when the intent's status moves.
  */
-
-/** Conflicting writers retry this often before giving up; each retry re-reads the record. */
-const MAX_CAS_ROUNDS = 50;
 
 export interface StatusUpdate {
   intent: IntentRecord;
@@ -76,7 +73,11 @@ export function withProviderState(
   return { ...intent, attempts, status: intentStatus, updatedAt: now, expiresAt };
 }
 
-/** CAS loop over `store.update`; publishes `{intentId, status, version}` when the status moves. */
+/**
+ * The forward-only write of a provider's state, through the one compare-and-set loop of
+ * engine/intents.ts (so the caller's copy, or this process's last one, saves the read); publishes
+ * `{intentId, status, version}` when the status moves.
+ */
 export async function applyProviderStateToStore(
   store: PaymentStore,
   intentId: string,
@@ -87,42 +88,47 @@ export async function applyProviderStateToStore(
     logger: Logger;
     /** Called after a successful write and before the publish (so the writer recognises its own echo). */
     onWritten?: (record: IntentRecord) => void;
+    /** A copy the caller already holds: tried first; compare-and-set catches it if stale. */
+    known?: IntentRecord | undefined;
   },
 ): Promise<StatusUpdate | undefined> {
-  for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-    const current = await store.get(intentId);
-    if (current === undefined) return undefined;
-    if (paidMismatch(current, state)) {
-      options.logger.error(
-        'provider reports a payment of another amount or currency; it does not count as paid',
-        {
-          intentId,
-          providerId,
-          paymentId: state.paymentId,
-          expected: formatMoney(intentMoney(current)),
-          reported: `${state.paid?.minor} ${state.paid?.currency} (minor units)`,
-        },
-      );
-      return { intent: current, written: false, statusChanged: false };
-    }
-    const next = withProviderState(current, providerId, state, options.now());
-    if (next === undefined) return { intent: current, written: false, statusChanged: false };
-    const stored = await store.update(next, current.version);
-    if (stored === undefined) continue; // another writer won this round: re-read and re-decide
-    options.onWritten?.(stored);
-    const statusChanged = stored.status !== current.status;
-    if (statusChanged) {
-      try {
-        await store.publish({ intentId, status: stored.status, version: stored.version });
-      } catch (error) {
-        // The write stands; other instances still see it on their next read.
-        options.logger.warn('publishing a status change failed', { intentId, error });
-      }
-    }
-    return { intent: stored, written: true, statusChanged };
-  }
-  throw new PayRouterError(
-    'store_conflict',
-    `Intent ${intentId}: status update lost ${MAX_CAS_ROUNDS} compare-and-set rounds in a row`,
+  const outcome = await mutateIntent<{ mismatch: boolean; before: PaymentStatus }>(
+    store,
+    intentId,
+    (current) => {
+      if (paidMismatch(current, state)) return { value: { mismatch: true, before: current.status } };
+      return {
+        next: withProviderState(current, providerId, state, options.now()),
+        value: { mismatch: false, before: current.status },
+      };
+    },
+    options.known,
   );
+  if (outcome === undefined) return undefined;
+  const { intent, changed, value } = outcome;
+  if (value.mismatch) {
+    options.logger.error(
+      'provider reports a payment of another amount or currency; it does not count as paid',
+      {
+        intentId,
+        providerId,
+        paymentId: state.paymentId,
+        expected: formatMoney(intentMoney(intent)),
+        reported: `${state.paid?.minor} ${state.paid?.currency} (minor units)`,
+      },
+    );
+    return { intent, written: false, statusChanged: false };
+  }
+  if (!changed) return { intent, written: false, statusChanged: false };
+  options.onWritten?.(intent);
+  const statusChanged = intent.status !== value.before;
+  if (statusChanged) {
+    try {
+      await store.publish({ intentId, status: intent.status, version: intent.version });
+    } catch (error) {
+      // The write stands; other instances still see it on their next read.
+      options.logger.warn('publishing a status change failed', { intentId, error });
+    }
+  }
+  return { intent, written: true, statusChanged };
 }

@@ -5,6 +5,7 @@ import { isFinalStatus } from '../../core/intent/status.js';
 import { isResumable, liveAttempt, sameBinding } from '../../core/intent/transitions.js';
 import type { Money } from '../../core/money/money.js';
 import { type RouteDecision, routeCharge } from '../../core/route/route.js';
+import { planAttempt } from '../attempts.js';
 import { insertIntent } from '../intents.js';
 import type { LimitHit } from '../limits/limits.js';
 import { type PaidTool, priceForCall } from '../paid-tool.js';
@@ -92,7 +93,7 @@ async function openOrResume(
       rt.logger.debug('resuming payment', { intentId: existing.id, status: existing.status });
       if (existing.status === 'paid') return { kind: 'run', intent: existing };
       if (!liveAttempt(existing)) return { kind: 'collect', intent: existing };
-      const checked = await rt.confirmation.check(existing.id, { fresh: true });
+      const checked = await rt.confirmation.check(existing.id, { fresh: true, known: existing });
       const current = checked?.intent ?? existing;
       if (current.status === 'paid') return { kind: 'run', intent: current };
       if (!isFinalStatus(current.status)) return { kind: 'deliver', intent: current };
@@ -217,8 +218,16 @@ function limitedOutcome(rt: RouterCore, hit: LimitHit): Outcome {
 
 function newIntent(rt: RouterCore, tool: PaidTool, call: PricedCall, decision: RouteDecision): IntentRecord {
   const now = Date.now();
+  const id = newIntentId(call.binding.subject);
+  // When the route already names the provider (and no hosted page lets the payer choose), the
+  // payment's plan goes in with the insert: one write fewer before the provider request.
+  const { action } = decision;
+  const named =
+    action.kind === 'use' && !(action.basis === 'policy' && rt.settings.publicUrl)
+      ? action.providerId
+      : undefined;
   return {
-    id: newIntentId(call.binding.subject),
+    id,
     version: 1,
     binding: call.binding,
     argsJson: call.wireJson,
@@ -226,6 +235,7 @@ function newIntent(rt: RouterCore, tool: PaidTool, call: PricedCall, decision: R
     status: 'requires_method',
     eligible: decision.eligible.map((e) => e.providerId),
     attempts: [],
+    ...(named === undefined ? {} : { plannedAttempt: planAttempt(rt, { id, attempts: [] }, named, now) }),
     run: 'unused',
     fence: 0,
     runErrors: [],
