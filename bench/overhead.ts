@@ -1,6 +1,7 @@
 // Router overhead: the same tool free vs paid (payment already confirmed), and a whole paid call
 // against an in-process zero-latency provider. Run: node --import tsx bench/overhead.ts
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { z } from 'zod';
 import { memoryStore } from '../src/index.js';
 import { FakeProvider, fakeIntent } from '../test/support/fake-provider.js';
 import { paymentOf } from '../test/support/paid-server.js';
@@ -9,7 +10,7 @@ import { callTool } from './support/mcp.js';
 import { profileShares } from './support/profile.js';
 import { type BenchSection, runIfMain, table } from './support/section.js';
 import { ratio, type Summary, summarize, us } from './support/stats.js';
-import { benchClient, benchServer, countingStore } from './support/world.js';
+import { benchClient, benchServer, countingStore, toolResult } from './support/world.js';
 
 const CALLS = Number(process.env['BENCH_OVERHEAD_CALLS'] ?? 5000);
 const ROUNDS = 5;
@@ -95,6 +96,26 @@ export async function overhead(): Promise<BenchSection> {
   // (the usual case on a quiet server), one that keeps another payment's status cached.
   const urlProvider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
   const urlWorld = benchServer({ providers: [urlProvider] });
+  // The control: a free tool on the same server making the same elicitation round trip (one
+  // URL-mode elicitInput, accepted) with no router in the way.
+  let controlElicitations = 0;
+  urlWorld.server.registerTool(
+    'work_elicit_free',
+    { description: 'Work (free, asks the user to open a link)', inputSchema: { n: z.number() } },
+    async ({ n }, extra) => {
+      const answer = await urlWorld.server.server.elicitInput(
+        {
+          mode: 'url',
+          message: 'Open this link to continue.',
+          url: `https://pay.example/control/${n}`,
+          elicitationId: `control-${n}`,
+        },
+        { signal: extra.signal },
+      );
+      if (answer.action === 'accept') controlElicitations++;
+      return toolResult(n);
+    },
+  );
   const urlClient = await benchClient(urlWorld.server, 'url', () => ({ action: 'accept' }));
   const residentProvider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
   const residentWorld = benchServer({ providers: [residentProvider] });
@@ -107,18 +128,23 @@ export async function overhead(): Promise<BenchSection> {
   }
   const whole: number[] = [];
   const wholeResident: number[] = [];
+  const control: number[] = [];
   for (let n = -200; n < 0; n++) {
     await timeCall(urlClient.client, 'work', { n });
+    await timeCall(urlClient.client, 'work_elicit_free', { n });
     await timeCall(residentClient.client, 'work', { n });
   }
   const block = 250;
   for (let from = 0; from < WHOLE_CALLS; from += block) {
+    for (let n = from; n < from + block; n++)
+      control.push(await timeCall(urlClient.client, 'work_elicit_free', { n }));
     for (let n = from; n < from + block; n++) whole.push(await timeCall(urlClient.client, 'work', { n }));
     for (let n = from; n < from + block; n++) {
       wholeResident.push(await timeCall(residentClient.client, 'work', { n }));
     }
   }
   const wholeS = summarize(whole);
+  const controlS = summarize(control);
   const residentS = summarize(wholeResident);
 
   // Two-step: the call returns the payment, confirm_payment confirms (first read: paid) and runs.
@@ -156,14 +182,17 @@ export async function overhead(): Promise<BenchSection> {
       [
         row('free tool', freeS),
         row('paid tool, payment confirmed (cache hit)', paidS),
+        row('free tool making one URL elicitation (control for the next line)', controlS),
         row('whole paid call, URL elicitation (create → elicit → paid → run)', wholeS),
         row("  same, another payment's status kept in the confirmation cache", residentS),
         row('whole paid call, two-step (call + confirm_payment)', twoS),
       ],
     ),
     '',
-    `- Paid (confirmed) vs free: **${ratio(paidS.median, freeS.median)}** median, ${ratio(paidS.p99, freeS.p99)} p99 (target < 1.5×).`,
+    `- Paid (confirmed) vs free: **${ratio(paidS.median, freeS.median)}** median, ${ratio(paidS.p99, freeS.p99)} p99 (target ≤ 1.3×).`,
     `- Router adds **${us(addedMedian)}** median per paid call (target < 100 µs).`,
+    `- Whole two-step paid call vs free: **${ratio(twoS.median, freeS.median)}** median (target ≤ 2.5×).`,
+    `- URL-elicitation paid call vs the control making the same elicitation round trip: **${ratio(wholeS.median, controlS.median)}** median (target ≤ 1.3×; control accepted ${controlElicitations} of ${WHOLE_CALLS + 200}).`,
     `- Provider status reads during the cache-hit calls: ${hitReads} (the confirmed status comes from the store).`,
     `- Store operations per cache-hit paid call: ${storeOps}.`,
     `- Every call ran its tool exactly once: ${runsOk ? 'yes' : 'NO'}.`,
@@ -192,6 +221,9 @@ export async function overhead(): Promise<BenchSection> {
       ratioMedian: paidS.median / freeS.median,
       addedMedianUs: addedMedian * 1000,
       wholeUrlMedianUs: wholeS.median * 1000,
+      urlControlMedianUs: controlS.median * 1000,
+      urlVsControl: wholeS.median / controlS.median,
+      twoStepVsFree: twoS.median / freeS.median,
       wholeUrlResidentMedianUs: residentS.median * 1000,
       wholeTwoStepMedianUs: twoS.median * 1000,
       storeOps,
