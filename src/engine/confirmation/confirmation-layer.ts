@@ -236,7 +236,9 @@ export class ConfirmationLayer {
       return (await this.#cache.fetch(intentId, { forceRefresh: true, context: {} }))?.confirmation;
     }
     const { attempt, bucket } = target;
-    const granted = await bucket.acquire(AbortSignal.timeout(FRESH_WAIT_MS), { front: true });
+    // The timeout signal (a timer) is made only when there is no token to take at once.
+    const granted =
+      bucket.tryTakeFront() || (await bucket.acquire(AbortSignal.timeout(FRESH_WAIT_MS), { front: true }));
     const context: ReadContext = granted
       ? { token: { providerId: attempt.providerId, used: false }, known: intent }
       : { known: intent };

@@ -67,6 +67,12 @@ export class TokenBucket {
     return this.#take();
   }
 
+  /** Take a token now if one is free, ahead of anyone queued (a read a person is waiting on); never waits. */
+  tryTakeFront(): boolean {
+    if (this.#closed) return false;
+    return this.#take();
+  }
+
   /**
    * Wait for a token (`front`: ahead of everyone queued, for a read a person is waiting on;
    * `activeAt`: when the payment last saw activity, so the most recently active is read first;

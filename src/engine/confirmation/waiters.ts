@@ -3,6 +3,12 @@
  * a wake-up (a status change for its intent) that cut short the current sleep or token wait.
  * Every timer and listener is removed by `dispose`.
  */
+/**
+ * The reason every waiter's controllers abort with: one shared value, so a wake-up builds no
+ * DOMException (what `abort()` without a reason creates each time).
+ */
+const WAKE: unique symbol = Symbol('payrouter waiter wake');
+
 export class Waiter {
   /** What `untilStopped` resolves with when the waiter stopped first. */
   static readonly STOPPED: unique symbol = Symbol('stopped');
@@ -37,12 +43,12 @@ export class Waiter {
   /** A status change arrived: end the current step so the loop re-reads the store. */
   wake(): void {
     this.#woken = true;
-    this.#step.abort();
+    this.#step.abort(WAKE);
   }
 
   stop(): void {
-    this.#stop.abort();
-    this.#step.abort();
+    this.#stop.abort(WAKE);
+    this.#step.abort(WAKE);
   }
 
   /** Whether a wake-up arrived since the last call; starts a fresh step when it did. */
