@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { PayRouterError } from './errors.js';
 
 /** Deeper arguments than this are refused: no real tool takes them, and recursion must stay bounded. */
@@ -48,6 +48,10 @@ function write(input: unknown, depth: number): string | undefined {
   return `{${parts.join(',')}}`;
 }
 
+/** One-shot hashing (Node ≥ 20.12) skips the Hash object a per-call createHash builds. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  if (oneShot !== undefined) return oneShot('sha256', text, 'hex');
+  return crypto.createHash('sha256').update(text).digest('hex');
 }

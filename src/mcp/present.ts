@@ -172,11 +172,8 @@ function info(rt: RouterCore, intent: IntentRecord, status: PaymentStatus, next:
     status,
     providerLabel: attempt ? rt.providerById.get(attempt.providerId)?.capabilities.label : undefined,
     url: url === '' ? undefined : url,
-    alternatives: alternativesFor(rt, intent).map((a) => ({
-      provider: a.provider,
-      label: a.label,
-      speed: a.speed,
-    })),
+    // Fresh objects of exactly these three fields already: no second copy.
+    alternatives: alternativesFor(rt, intent),
     next,
   });
 }

@@ -288,13 +288,17 @@ class MemoryPaymentStore implements PaymentStore, UsageStore {
 
   #write(record: IntentRecord, key: string, isInsert: boolean, openUntil = record.expiresAt): void {
     const id = record.id;
+    const previous = this.#records.get(id);
     this.#records.set(id, record);
     if (record.expiresAt < this.#nextExpiry) this.#nextExpiry = record.expiresAt;
     const owner = this.#bindings.get(key);
     // An insert is the newest intent for its binding; an update keeps a newer intent's claim.
     if (isInsert || owner === undefined || owner === id) this.#bindings.set(key, id);
-    for (const attempt of record.attempts) {
-      this.#payments.set(paymentIndexKey(attempt.providerId, attempt.paymentId), id);
+    // Transitions that leave the attempts alone keep the same (frozen) array: nothing to index.
+    if (previous?.attempts !== record.attempts) {
+      for (const attempt of record.attempts) {
+        this.#payments.set(paymentIndexKey(attempt.providerId, attempt.paymentId), id);
+      }
     }
     const subject = record.binding.subject;
     if (!isOpenStatus(record.status)) {
