@@ -7,7 +7,7 @@ import type { RecordedRequest } from '../src/sandbox/harness.js';
 import { startSandbox, startWalleotSandbox } from '../src/sandbox.js';
 import { payAt, paymentOf } from '../test/support/paid-server.js';
 import { intentIdFromPayUrl, lateServer, until } from './support/http.js';
-import { callTool, quietLogger } from './support/mcp.js';
+import { benchSubject, callTool, callToolAs, quietLogger } from './support/mcp.js';
 import { type BenchSection, runIfMain, table } from './support/section.js';
 import { sleep } from './support/stats.js';
 import { benchClient, benchServer } from './support/world.js';
@@ -179,6 +179,8 @@ async function pollingUnderLoad(): Promise<LoadResult> {
     confirmation: { budgetShare: BUDGET_SHARE },
     // Every call keeps waiting through both windows (the default wait ends after 25 s).
     timeouts: { paymentWaitMs: 120_000, callBudgetMs: 300_000 },
+    // Distinct subjects (default limits are on): each pending call is its own payer's.
+    subject: benchSubject,
   });
   let accepted = 0;
   const { client, close } = await benchClient(world.server, 'url', () => {
@@ -188,7 +190,9 @@ async function pollingUnderLoad(): Promise<LoadResult> {
   const reads = () => walleotSandbox.requests.entries.filter(isRead);
   try {
     const started = Date.now();
-    const calls = Array.from({ length: LOAD_PENDING }, (_, n) => callTool(client, 'work', { n }));
+    const calls = Array.from({ length: LOAD_PENDING }, (_, n) =>
+      callToolAs(client, `payer-${n}`, 'work', { n }),
+    );
     await until(() => accepted === LOAD_PENDING, 'every link to be delivered', 60_000);
     // Window 1: the first LOAD_WINDOW_MS from the first call, start-up burst included.
     await sleep(Math.max(0, started + LOAD_WINDOW_MS - Date.now()));

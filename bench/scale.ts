@@ -13,7 +13,7 @@ import { paymentOf, textOf } from '../test/support/paid-server.js';
 import { startRedisServer } from '../test/support/redis-server.js';
 import { ZeroLatencyProvider } from '../test/support/zero-latency-provider.js';
 import { until } from './support/http.js';
-import { callTool, quietLogger } from './support/mcp.js';
+import { benchSubject, callToolAs, quietLogger } from './support/mcp.js';
 import { type BenchSection, runIfMain, table } from './support/section.js';
 import { sleep } from './support/stats.js';
 import { benchClient, benchServer, recordingStore } from './support/world.js';
@@ -65,6 +65,8 @@ async function pendingAtOnce(label: string, readsPerMinute: number): Promise<Pen
     providers: [provider],
     store: recorded.store,
     timeouts: { paymentWaitMs: 300_000, callBudgetMs: 600_000 },
+    // Distinct subjects (default limits are on): each pending call is its own payer's.
+    subject: benchSubject,
   });
   let accepted = 0;
   const { client, close } = await benchClient(world.server, 'url', () => {
@@ -74,7 +76,9 @@ async function pendingAtOnce(label: string, readsPerMinute: number): Promise<Pen
   const before = await settledHeap(gc);
 
   const started = performance.now();
-  const calls = Array.from({ length: PENDING }, (_, n) => callTool(client, 'work', { n }, 900_000));
+  const calls = Array.from({ length: PENDING }, (_, n) =>
+    callToolAs(client, `payer-${n}`, 'work', { n }, 900_000),
+  );
   await until(() => accepted === PENDING, 'every link to be delivered', 300_000);
   const createMs = performance.now() - started;
   await sleep(500);
@@ -155,8 +159,9 @@ async function twoInstancesOverRedis(): Promise<RedisResult> {
         providers: [provider],
         store,
         flow: 'two_step',
-        // One user on both instances (as a token verifier's `sub` would make it).
-        subject: () => 'bench-user',
+        // One user per paid call, the same on both instances (as a token verifier's `sub` would
+        // make it); default limits are on, so one user for all 2,000 would be refused.
+        subject: (extra) => benchSubject(extra) ?? 'bench-user',
         logger: quietLogger,
         confirmation: { pendingTtlMs: 50, poll: { initialMs: 20, maxMs: 100 } },
       });
@@ -179,15 +184,16 @@ async function twoInstancesOverRedis(): Promise<RedisResult> {
   const started = performance.now();
   const worker = async () => {
     for (let n = next++; n < REDIS_CALLS; n = next++) {
-      const pending = paymentOf(await callTool(A.client, 'work', { n }))!;
+      const as = `payer-${n}`;
+      const pending = paymentOf(await callToolAs(A.client, as, 'work', { n }))!;
       const intent = (await A.store.get(pending.payment_id))!;
       provider.pay(intent.attempts[0]!.paymentId);
       // The same paid call confirmed and retried on both instances at the same moment.
       const answers = await Promise.all([
-        callTool(A.client, 'confirm_payment', { payment_id: pending.payment_id }),
-        callTool(B.client, 'confirm_payment', { payment_id: pending.payment_id }),
-        callTool(B.client, 'work', { n }),
-        callTool(A.client, 'work', { n }),
+        callToolAs(A.client, as, 'confirm_payment', { payment_id: pending.payment_id }),
+        callToolAs(B.client, as, 'confirm_payment', { payment_id: pending.payment_id }),
+        callToolAs(B.client, as, 'work', { n }),
+        callToolAs(A.client, as, 'work', { n }),
       ]);
       toolCalls += 1 + answers.length;
       // A retry after the result was delivered is a new call (a new payment): only the first
