@@ -185,17 +185,9 @@ export class ConfirmationLayer {
    * at most one provider read per intent per pendingTtlMs, shared by all concurrent callers, and only
    * when the provider's rate budget allows (else the stored status). Undefined for an unknown intent.
    */
-  async check(
-    intentId: string,
-    options: {
-      fresh?: boolean;
-      /** The caller's copy of the intent, just read: the check starts from it instead of reading again. */
-      known?: IntentRecord;
-    } = {},
-  ): Promise<Confirmation | undefined> {
+  async check(intentId: string, options: { fresh?: boolean } = {}): Promise<Confirmation | undefined> {
     if (this.#closed) return this.#storeAnswer(intentId);
-    const known = options.known?.id === intentId ? options.known : undefined;
-    if (options.fresh === true) return this.#freshCheck(intentId, known);
+    if (options.fresh === true) return this.#freshCheck(intentId);
     const entry = await this.#cache.fetch(intentId, { context: {} });
     return entry?.confirmation;
   }
@@ -222,26 +214,26 @@ export class ConfirmationLayer {
    * waited out rather than joined. It goes ahead of queued polls in the budget, waiting at most
    * FRESH_WAIT_MS for a token: a person who just paid is waiting on it (return page, retry).
    */
-  async #freshCheck(intentId: string, known: IntentRecord | undefined): Promise<Confirmation | undefined> {
-    let held = known;
-    if (this.#flights.has(intentId)) {
+  async #freshCheck(intentId: string): Promise<Confirmation | undefined> {
+    if (this.#flights.has(intentId))
       await this.#cache.fetch(intentId, { context: {} }).catch(() => undefined);
-      // A read landed meanwhile: the caller's copy may be behind it.
-      held = undefined;
-    }
-    const intent = held ?? (await this.#store.get(intentId));
+    // Read here even when the caller holds a copy: a copy from before another instance's write
+    // would spend a provider read (the scarcest thing) on a payment already known to be paid.
+    const intent = await this.#store.get(intentId);
     if (intent === undefined) return undefined;
     const target = this.#readTarget(intent);
     if (target === undefined) {
       return (await this.#cache.fetch(intentId, { forceRefresh: true, context: {} }))?.confirmation;
     }
     const { attempt, bucket } = target;
-    // The timeout signal (a timer) is made only when there is no token to take at once.
-    const granted =
-      bucket.tryTakeFront() || (await bucket.acquire(AbortSignal.timeout(FRESH_WAIT_MS), { front: true }));
-    const context: ReadContext = granted
-      ? { token: { providerId: attempt.providerId, used: false }, known: intent }
-      : { known: intent };
+    // The timeout signal (a timer) is made only when there is no token to take at once. A token
+    // taken at once means nothing ran since the read above: the read below starts from that copy.
+    const atOnce = bucket.tryTakeFront();
+    const granted = atOnce || (await bucket.acquire(AbortSignal.timeout(FRESH_WAIT_MS), { front: true }));
+    const context: ReadContext = {
+      ...(granted ? { token: { providerId: attempt.providerId, used: false } } : {}),
+      ...(atOnce ? { known: intent } : {}),
+    };
     try {
       return (await this.#cache.fetch(intentId, { forceRefresh: true, context }))?.confirmation;
     } finally {

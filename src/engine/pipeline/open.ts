@@ -93,7 +93,7 @@ async function openOrResume(
       rt.logger.debug('resuming payment', { intentId: existing.id, status: existing.status });
       if (existing.status === 'paid') return { kind: 'run', intent: existing };
       if (!liveAttempt(existing)) return { kind: 'collect', intent: existing };
-      const checked = await rt.confirmation.check(existing.id, { fresh: true, known: existing });
+      const checked = await rt.confirmation.check(existing.id, { fresh: true });
       const current = checked?.intent ?? existing;
       if (current.status === 'paid') return { kind: 'run', intent: current };
       if (!isFinalStatus(current.status)) return { kind: 'deliver', intent: current };
