@@ -112,6 +112,93 @@ async function pendingAtOnce(label: string, readsPerMinute: number): Promise<Pen
   };
 }
 
+interface LaunchResult {
+  label: string;
+  startMs: number;
+  rssPerCall: number;
+  heapPerCall: number;
+  loopP99Ms: number;
+  loopMaxMs: number;
+  ok: boolean;
+}
+
+async function settledRss(gc: () => void): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await sleep(50);
+  }
+  return process.memoryUsage().rss;
+}
+
+/**
+ * PENDING calls held open from launch, start-up burst included: either paid calls waiting for their
+ * payment (URL elicitation, each its own payer, Walleot's read limit), or the control, the same
+ * number of calls of a free tool on the same kind of server whose handler waits as long. Event-loop
+ * delay is recorded from the first call to the end of the wait; RSS and heap after GC, before the
+ * calls and once all are held.
+ */
+async function heldFromLaunch(kind: 'paid' | 'control'): Promise<LaunchResult> {
+  const gc = gcFunction();
+  const provider = new ZeroLatencyProvider({ mode: 'manual', statusReadsPerMinute: 1000 });
+  const world = benchServer({
+    providers: [provider],
+    timeouts: { paymentWaitMs: 300_000, callBudgetMs: 600_000 },
+    subject: benchSubject,
+  });
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let held = 0;
+  world.server.registerTool(
+    'work_held',
+    { description: 'Work (free, held open)', inputSchema: { n: z.number() } },
+    async ({ n }) => {
+      held += 1;
+      await gate;
+      return { content: [{ type: 'text', text: `done ${n}` }] };
+    },
+  );
+  const { client, close } = await benchClient(world.server, 'url', () => {
+    held += 1;
+    return { action: 'accept' };
+  });
+  const rssBefore = await settledRss(gc);
+  const heapBefore = await settledHeap(gc);
+  const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  loop.enable();
+  const started = performance.now();
+  const calls = Array.from({ length: PENDING }, (_, n) =>
+    kind === 'paid'
+      ? callToolAs(client, `payer-${n}`, 'work', { n }, 900_000)
+      : callToolAs(client, `payer-${n}`, 'work_held', { n }, 900_000),
+  );
+  await until(() => held === PENDING, 'every call to be held open', 300_000);
+  const startMs = performance.now() - started;
+  await sleep(WINDOW_MS);
+  loop.disable();
+  const rssAfter = await settledRss(gc);
+  const heapAfter = await settledHeap(gc);
+  release();
+  await world.router.close();
+  const results = await Promise.all(calls);
+  const ok =
+    kind === 'paid'
+      ? results.every((r) => paymentOf(r)?.status === 'pending')
+      : results.every((r) => r.isError !== true);
+  await close();
+  await world.store.close();
+  return {
+    label: kind === 'paid' ? 'paid calls waiting for payment' : 'control: free tool held open',
+    startMs,
+    rssPerCall: (rssAfter - rssBefore) / PENDING,
+    heapPerCall: (heapAfter - heapBefore) / PENDING,
+    loopP99Ms: Math.max(0, loop.percentile(99) / 1e6 - RESOLUTION_MS),
+    loopMaxMs: Math.max(0, loop.max / 1e6 - RESOLUTION_MS),
+    ok,
+  };
+}
+
 /** Heap of PENDING copies of a real pending intent record in a fresh memoryStore, per record. */
 async function storeBytesPerIntent(sample: IntentRecord): Promise<number> {
   const gc = gcFunction();
@@ -223,6 +310,9 @@ async function twoInstancesOverRedis(): Promise<RedisResult> {
 }
 
 export async function scale(): Promise<BenchSection> {
+  // Control first, then paid, in one process: the same run, the same warm-up state for both.
+  const control = await heldFromLaunch('control');
+  const paidLaunch = await heldFromLaunch('paid');
   const walleotLike = await pendingAtOnce("Walleot's limit (1,000 reads/min)", 1000);
   const unlimited = await pendingAtOnce('no read limit', Number.POSITIVE_INFINITY);
   const storeBytes = walleotLike.sample === undefined ? 0 : await storeBytesPerIntent(walleotLike.sample);
@@ -259,13 +349,42 @@ export async function scale(): Promise<BenchSection> {
       ]),
     ),
     '',
+    `**From launch, against the control** (issue 10's measure): ${PENDING.toLocaleString('en')} calls sent at once,`,
+    `each by its own payer (default limits on), event-loop delay recorded from the first call through`,
+    `${WINDOW_MS / 1000} s of waiting (start-up burst included), RSS and heap after GC before and once all are held.`,
+    `The control is a free tool on the same kind of server whose handler stays open as long.`,
+    '',
+    table(
+      [
+        'calls held open',
+        'time to hold all',
+        'RSS per call',
+        'heap per call',
+        'loop delay p99',
+        'max',
+        'answered',
+      ],
+      [control, paidLaunch].map((r) => [
+        r.label,
+        `${(r.startMs / 1000).toFixed(1)} s`,
+        kib(r.rssPerCall),
+        kib(r.heapPerCall),
+        `${r.loopP99Ms.toFixed(1)} ms`,
+        `${r.loopMaxMs.toFixed(1)} ms`,
+        r.ok ? 'yes' : 'NO',
+      ]),
+    ),
+    '',
+    `- RSS per pending paid call above the control: **${kib(paidLaunch.rssPerCall - control.rssPerCall)}** (target ≤ 8 KB); heap: ${kib(paidLaunch.heapPerCall - control.heapPerCall)}.`,
+    `- Event-loop delay from launch: p99 **${paidLaunch.loopP99Ms.toFixed(1)} ms** (target < 50 ms), max **${paidLaunch.loopMaxMs.toFixed(1)} ms** = ${(paidLaunch.loopMaxMs / Math.max(control.loopMaxMs, 1)).toFixed(2)}× the control's ${control.loopMaxMs.toFixed(1)} ms (target ≤ 1.5×).`,
+    '',
     `Heap per waiting call includes both sides of the MCP request held in this one process (client and`,
     `server), the waiter, the intent record and its indexes. The intent record alone (the same record`,
     `inserted ${PENDING.toLocaleString('en')} times into a fresh memoryStore) costs **${kib(storeBytes)}** of heap. Every call`,
     `answered "pending" after the router closed: ${walleotLike.allPending && unlimited.allPending ? 'yes' : 'NO'}.`,
     '',
     `**${REDIS_CALLS.toLocaleString('en')} paid calls over two router instances sharing one redis-server** (two ioredis`,
-    `connections, redisStore, same subject on both): each call is started on A, paid, then confirmed and`,
+    `connections, redisStore, each paid call by its own payer, the same on both): each call is started on A, paid, then confirmed and`,
     `retried on A and B at the same moment (4 concurrent requests per payment, ${REDIS_CONCURRENCY} payments in flight).`,
     '',
     table(
@@ -298,6 +417,10 @@ export async function scale(): Promise<BenchSection> {
     command: 'node --expose-gc --import tsx bench/scale.ts',
     markdown,
     metrics: {
+      launchRssPerCallAboveControl: paidLaunch.rssPerCall - control.rssPerCall,
+      launchLoopP99Ms: paidLaunch.loopP99Ms,
+      launchLoopMaxMs: paidLaunch.loopMaxMs,
+      controlLoopMaxMs: control.loopMaxMs,
       bytesPerWaitingCall: walleotLike.bytesPerIntent,
       storeBytesPerIntent: storeBytes,
       loopP99MsLimited: walleotLike.loopP99Ms,
