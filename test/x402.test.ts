@@ -31,12 +31,13 @@ afterAll(async () => {
 });
 
 function makeServer() {
-  const providers = sandbox.providers();
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  const providers = sandbox.providers({ logger: quiet });
   const server = new McpServer({ name: 'x402-tools', version: '1.0.0' });
   const router = new PayRouter(server, {
     store: memoryStore(),
     providers: [providers.walleot, providers.x402],
-    logger: { debug() {}, info() {}, warn() {}, error() {} },
+    logger: quiet,
     timeouts: { choiceMs: 2000, paymentWaitMs: 1000 },
     confirmation: { pendingTtlMs: 50, poll: { initialMs: 20, maxMs: 100 } },
   });
@@ -299,6 +300,59 @@ describe('x402: an agent pays by itself', () => {
     const { second } = await agentPays(client, agentFor(sandbox.x402.newWallet()), 'typed', { text: 'abc' });
     expect(second.structuredContent).toEqual({ length: 3 });
     expect(receiptOf(second)?.success).toBe(true);
+    await close();
+  });
+});
+
+describe('x402: the facilitator fails', () => {
+  it('a verify that errors (500, malformed) runs nothing and says so; the payment still works after', async () => {
+    const server = makeServer();
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const agent = agentFor(sandbox.x402.newWallet());
+    const first = await call(client, 'summarize', { text: 'faults' });
+    const payload = await agent.createPaymentPayload(paymentRequiredOf(first)!);
+    sandbox.x402.failNext({ status: 500, pathIncludes: '/verify' });
+    const down = await call(client, 'summarize', { text: 'faults' }, payload);
+    expect(down.isError).toBe(true);
+    expect(paymentRequiredOf(down)?.error).toMatch(/facilitator could not verify/);
+    sandbox.x402.failNext({ kind: 'malformed', pathIncludes: '/verify' });
+    const garbled = await call(client, 'summarize', { text: 'faults' }, payload);
+    expect(garbled.isError).toBe(true);
+    expect(count('summarize:faults')).toBe(0);
+    // Nothing was spent: the same credential pays once the facilitator is back.
+    const paid = await call(client, 'summarize', { text: 'faults' }, payload);
+    expect(textOf(paid)).toBe('Summary of faults');
+    await close();
+  });
+
+  it('a settle that errors (500) withholds the result, like a refused settlement', async () => {
+    const server = makeServer();
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const wallet = sandbox.x402.newWallet();
+    sandbox.x402.failNext({ status: 500, pathIncludes: '/settle' });
+    const { second } = await agentPays(client, agentFor(wallet), 'summarize', { text: 'settle500' });
+    expect(second.isError).toBe(true);
+    expect(textOf(second)).not.toContain('Summary of settle500');
+    expect(paymentRequiredOf(second)?.error).toMatch(/Payment settlement failed/);
+    expect(sandbox.x402.balanceOf(wallet.address)).toBe(100_000_000n);
+    await close();
+  });
+
+  it('the same credential sent by two concurrent calls runs the tool once and settles once', async () => {
+    const server = makeServer();
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const wallet = sandbox.x402.newWallet();
+    const first = await call(client, 'summarize', { text: 'race' });
+    const payload = await agentFor(wallet).createPaymentPayload(paymentRequiredOf(first)!);
+    const before = sandbox.x402.settlements.length;
+    const results = await Promise.all([
+      call(client, 'summarize', { text: 'race' }, payload),
+      call(client, 'summarize', { text: 'race' }, payload),
+    ]);
+    expect(results.filter((r) => textOf(r) === 'Summary of race').length).toBeGreaterThanOrEqual(1);
+    expect(count('summarize:race')).toBe(1);
+    expect(sandbox.x402.settlements.length).toBe(before + 1);
+    expect(sandbox.x402.balanceOf(wallet.address)).toBe(100_000_000n - 250_000n);
     await close();
   });
 });
