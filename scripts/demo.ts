@@ -217,18 +217,17 @@ async function runDemo(sandbox: Sandbox, closers: Array<() => Promise<unknown>>)
  */
 async function agentPaysByItself(sandbox: Sandbox, closers: Array<() => Promise<unknown>>): Promise<void> {
   section('4. An agent that pays by itself (x402)');
-  const providers = sandbox.providers({
-    logger: {
-      debug() {},
-      info() {},
-      warn() {},
-      error: (message) => process.stderr.write(`provider error: ${message}\n`),
-    },
-  });
+  const providerLogger = {
+    debug() {},
+    info() {},
+    warn() {},
+    error: (message: string) => process.stderr.write(`provider error: ${message}\n`),
+  };
+  const providers = sandbox.providers({ logger: providerLogger });
   const server = new McpServer({ name: 'demo-paid-tools', version: '1.0.0' });
   const runs: string[] = [];
   const router = new PayRouter(server, {
-    providers: [providers.walleot, providers.x402],
+    providers: [providers.walleot, sandbox.x402Provider({ logger: providerLogger })],
     logger: {
       debug() {},
       info() {},

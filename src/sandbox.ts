@@ -46,9 +46,13 @@ export interface Sandbox {
   providers(options?: { logger?: Logger; webhooks?: boolean }): {
     walleot: WalleotProvider;
     stripe: StripeProvider;
-    /** Paid by agents themselves, verified and settled by the facilitator stand-in. */
-    x402: X402Provider;
   };
+  /**
+   * An X402Provider pointed at the facilitator stand-in: paid by agents themselves. Not among
+   * `providers()`, so a router built from `Object.values(sandbox.providers())` offers no machine
+   * payments unless asked. Needs viem (for the stand-in) and @x402/core (for the provider).
+   */
+  x402Provider(options?: { logger?: Logger }): X402Provider;
   /**
    * Play the payer: complete the payment behind `paymentUrl`, the way a person in a browser
    * would. `paymentUrl` is a stand-in checkout link (Walleot or Stripe; what `payment_url` holds
@@ -119,18 +123,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         stripe: { ...stripe.sdkOptions, maxNetworkRetries: 1, timeout: 5000 },
         ...(logger ? { logger } : {}),
       }),
-      get x402() {
-        const running = facilitator();
-        return new X402Provider({
-          payTo: running.payTo,
-          network: running.network,
-          facilitatorUrl: running.url,
-          testMode: true,
-          timeoutMs: 5000,
-          ...(logger ? { logger } : {}),
-        });
-      },
     }),
+    x402Provider: ({ logger } = {}) => {
+      const running = facilitator();
+      return new X402Provider({
+        payTo: running.payTo,
+        network: running.network,
+        facilitatorUrl: running.url,
+        testMode: true,
+        timeoutMs: 5000,
+        ...(logger ? { logger } : {}),
+      });
+    },
     pay: (paymentUrl, payOptions) => payThroughLink(paymentUrl, [walleot.origin, stripe.origin], payOptions),
     reset: () => {
       walleot.reset();

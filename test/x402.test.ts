@@ -36,7 +36,7 @@ function makeServer() {
   const server = new McpServer({ name: 'x402-tools', version: '1.0.0' });
   const router = new PayRouter(server, {
     store: memoryStore(),
-    providers: [providers.walleot, providers.x402],
+    providers: [providers.walleot, sandbox.x402Provider({ logger: quiet })],
     logger: quiet,
     timeouts: { choiceMs: 2000, paymentWaitMs: 1000 },
     confirmation: { pendingTtlMs: 50, poll: { initialMs: 20, maxMs: 100 } },

@@ -17,7 +17,7 @@ import {
 } from './harness.js';
 
 /**
- * A local x402 facilitator (reference/x402.md §3, §4): `POST /verify`, `POST /settle`,
+ * A local x402 facilitator (the x402 v2 facilitator API): `POST /verify`, `POST /settle`,
  * `GET /supported`, checking exact EIP-3009 payloads as `@x402/evm`'s facilitator does (EIP-712
  * signature recovery, recipient, exact amount, network, validity window, balance) and settling
  * against an in-memory ledger with an atomic consumed-nonce set. Test wallets are funded at start;

@@ -17,7 +17,7 @@ import type {
 } from '../../core/provider.js';
 
 /**
- * x402 (reference/x402.md): the agent pays by itself. The charge becomes one `exact` payment
+ * x402 (protocol v2, exact scheme on EVM): the agent pays by itself. The charge becomes one `exact` payment
  * requirement (network, asset, pay-to address, amount in the asset's atomic units); the client
  * signs a transfer authorization and sends it with its retried call; the facilitator verifies it
  * before the run and settles it after a successful run only. Nothing is created at the provider
