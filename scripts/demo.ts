@@ -1,5 +1,6 @@
 // `npm run demo`: a paid MCP server with two payment providers (local sandbox stand-ins, no keys,
-// no real money) and scripted MCP clients playing the user, printed as a readable transcript.
+// no real money) and scripted MCP clients playing the user, then a scripted agent that pays by
+// itself with x402, printed as a readable transcript.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -8,6 +9,9 @@ import {
   ElicitRequestSchema,
   type ElicitResult,
 } from '@modelcontextprotocol/sdk/types.js';
+import { x402Client } from '@x402/core/client';
+import type { PaymentRequired } from '@x402/core/types';
+import { ExactEvmScheme } from '@x402/evm/exact/client';
 import { z } from 'zod';
 import { PAYMENT_META_KEY, type PaymentInfo, PayRouter } from '../src/index.js';
 import { type Sandbox, startSandbox } from '../src/sandbox.js';
@@ -203,6 +207,85 @@ async function runDemo(sandbox: Sandbox, closers: Array<() => Promise<unknown>>)
   out(
     `Done: three paid calls, each ran once. Sandbox payments: ${walleotCreates} Walleot, ${stripeCreates} Stripe.`,
   );
+
+  await agentPaysByItself(sandbox, closers);
+}
+
+/**
+ * 4. An agent with an x402 wallet: the same kind of payment-required result carries a machine
+ * offer beside the link; the agent signs it and retries; the tool runs, then the payment settles.
+ */
+async function agentPaysByItself(sandbox: Sandbox, closers: Array<() => Promise<unknown>>): Promise<void> {
+  section('4. An agent that pays by itself (x402)');
+  const providerLogger = {
+    debug() {},
+    info() {},
+    warn() {},
+    error: (message: string) => process.stderr.write(`provider error: ${message}\n`),
+  };
+  const providers = sandbox.providers({ logger: providerLogger });
+  const server = new McpServer({ name: 'demo-paid-tools', version: '1.0.0' });
+  const runs: string[] = [];
+  const router = new PayRouter(server, {
+    providers: [providers.walleot, sandbox.x402Provider({ logger: providerLogger })],
+    logger: {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (message, fields) =>
+        process.stderr.write(`payrouter error: ${message} ${JSON.stringify(fields)}\n`),
+    },
+  });
+  closers.push(() => router.close());
+  registerDemoTools(server, { onRun: (tool) => runs.push(tool) });
+  out('Server: Walleot credits for people, x402 (USDC on Base Sepolia, facilitator stand-in) for agents.');
+  const wallet = sandbox.x402.newWallet();
+  const agent = new x402Client().register('eip155:84532', new ExactEvmScheme(wallet.account));
+  out(`Client: a scripted agent with an x402 wallet (${wallet.address}, 100 test USDC), no elicitation.`);
+  const client = new Client({ name: 'demo-agent', version: '1.0.0' }, { capabilities: {} });
+  const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+  await Promise.all([server.connect(serverTransport), client.connect(clientTransport)]);
+  closers.push(() => client.close());
+
+  const args = { text: 'agents pay their own way' };
+  out(`Agent → word_count(${JSON.stringify(args)})`);
+  const first = (await client.callTool({ name: 'word_count', arguments: args })) as CallToolResult;
+  const required = first.structuredContent as unknown as PaymentRequired | undefined;
+  const offer = required?.accepts?.[0];
+  expect(
+    first.isError === true && offer !== undefined,
+    'expected a payment-required result with an x402 offer',
+  );
+  out(
+    `Server: payment required. x402 offer: ${offer.amount} atomic USDC (${paymentOf(first)?.amount_display}) on ${offer.network} to ${offer.payTo}; a person would get the Walleot link in the same result.`,
+  );
+  const payment = await agent.createPaymentPayload(required!);
+  out(
+    'Agent signs a transfer authorization with its wallet and calls again with it in _meta["x402/payment"].',
+  );
+  out(`Agent → word_count(${JSON.stringify(args)}) + payment`);
+  const paid = (await client.callTool({
+    name: 'word_count',
+    arguments: args,
+    _meta: { 'x402/payment': payment },
+  })) as CallToolResult;
+  const receipt = paid._meta?.['x402/payment-response'] as
+    | { success?: boolean; transaction?: string }
+    | undefined;
+  expect(paid.isError !== true, `the agent's call did not run the tool:\n${indent(textOf(paid))}`);
+  expect(receipt?.success === true, 'the payment was not settled');
+  expect(textOf(paid) === '5 words', `unexpected tool result: "${textOf(paid)}"`);
+  out(`Tool result: ${textOf(paid)}`);
+  out(
+    `Settled after the run: transaction ${receipt.transaction} (receipt in _meta["x402/payment-response"]).`,
+  );
+  expect(
+    runs.join(',') === 'word_count',
+    `expected word_count to run once; it ran: ${runs.join(', ') || 'never'}`,
+  );
+  const balance = sandbox.x402.balanceOf(wallet.address);
+  expect(balance === 99_990_000n, `the agent's wallet holds ${balance} atomic USDC, not 99990000`);
+  out('Agent paid $0.01 by itself; the tool ran once.');
 }
 
 async function main(): Promise<void> {

@@ -1,37 +1,58 @@
-// `payrouter/sandbox`: local stand-ins of the Walleot and Stripe APIs, for tests, demos and users without keys.
+// `payrouter/sandbox`: local stand-ins of the Walleot and Stripe APIs and an x402 facilitator, for tests, demos and users without keys.
 
 import type { Logger } from './core/logger.js';
 import { StripeProvider } from './providers/stripe/provider.js';
 import { WalleotProvider } from './providers/walleot/provider.js';
+import { X402Provider } from './providers/x402/provider.js';
 import { SandboxClock } from './sandbox/harness.js';
 import { payThroughLink, type SandboxPayOptions, type SandboxPayResult } from './sandbox/pay.js';
 import { type StripeSandbox, startStripeSandbox } from './sandbox/stripe.js';
 import { startWalleotSandbox, type WalleotSandbox } from './sandbox/walleot.js';
+import { startX402Facilitator, type X402FacilitatorSandbox } from './sandbox/x402-facilitator.js';
 
 export { type Fault, type RecordedRequest, SandboxClock } from './sandbox/harness.js';
 export type { SandboxPayOptions, SandboxPayResult } from './sandbox/pay.js';
 export { type StripeSandbox, type StripeSandboxOptions, startStripeSandbox } from './sandbox/stripe.js';
 export { SandboxConfigError } from './sandbox/tables.js';
 export { startWalleotSandbox, type WalleotSandbox, type WalleotSandboxOptions } from './sandbox/walleot.js';
+export {
+  SANDBOX_X402_ASSET,
+  SANDBOX_X402_NETWORK,
+  type SandboxSigner,
+  type SandboxWallet,
+  startX402Facilitator,
+  type X402FacilitatorOptions,
+  type X402FacilitatorSandbox,
+} from './sandbox/x402-facilitator.js';
 
 export interface SandboxOptions {
   /** Walleot's port; Stripe takes the next one. 0 (default) picks free ports. */
   port?: number;
   walleotPort?: number;
   stripePort?: number;
-  /** Both stand-ins share this clock (default: a fresh one). */
+  /** The x402 facilitator's port (default: a free one). */
+  x402Port?: number;
+  /** All stand-ins share this clock (default: a fresh one). */
   clock?: SandboxClock;
 }
 
 export interface Sandbox {
   walleot: WalleotSandbox;
   stripe: StripeSandbox;
+  /** The x402 facilitator stand-in (verify, settle, supported) with funded test wallets; needs viem (throws without it). */
+  x402: X402FacilitatorSandbox;
   clock: SandboxClock;
   /** Provider instances pointed at this sandbox, ready for `new PayRouter(server, { providers })`. */
   providers(options?: { logger?: Logger; webhooks?: boolean }): {
     walleot: WalleotProvider;
     stripe: StripeProvider;
   };
+  /**
+   * An X402Provider pointed at the facilitator stand-in: paid by agents themselves. Not among
+   * `providers()`, so a router built from `Object.values(sandbox.providers())` offers no machine
+   * payments unless asked. Needs viem (for the stand-in) and @x402/core (for the provider).
+   */
+  x402Provider(options?: { logger?: Logger }): X402Provider;
   /**
    * Play the payer: complete the payment behind `paymentUrl`, the way a person in a browser
    * would. `paymentUrl` is a stand-in checkout link (Walleot or Stripe; what `payment_url` holds
@@ -53,7 +74,7 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-/** Start both stand-ins on 127.0.0.1. */
+/** Start the stand-ins on 127.0.0.1. */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const clock = options.clock ?? new SandboxClock();
   const walleotPort = options.walleotPort ?? options.port ?? 0;
@@ -66,9 +87,28 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     await walleot.close();
     throw error;
   }
+  // viem is an optional peer: without it the sandbox has no x402 facilitator, and says so when asked.
+  let x402: X402FacilitatorSandbox | undefined;
+  let x402Missing: Error | undefined;
+  try {
+    x402 = await startX402Facilitator({ port: options.x402Port ?? 0, clock });
+  } catch (error) {
+    if (!(error instanceof Error && error.message.includes('needs the package viem'))) {
+      await Promise.all([walleot.close(), stripe.close()]);
+      throw error;
+    }
+    x402Missing = error;
+  }
+  const facilitator = (): X402FacilitatorSandbox => {
+    if (x402 === undefined) throw x402Missing ?? new Error('no x402 facilitator');
+    return x402;
+  };
   return {
     walleot,
     stripe,
+    get x402() {
+      return facilitator();
+    },
     clock,
     providers: ({ logger, webhooks = true } = {}) => ({
       walleot: new WalleotProvider({
@@ -84,13 +124,25 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ...(logger ? { logger } : {}),
       }),
     }),
+    x402Provider: ({ logger } = {}) => {
+      const running = facilitator();
+      return new X402Provider({
+        payTo: running.payTo,
+        network: running.network,
+        facilitatorUrl: running.url,
+        testMode: true,
+        timeoutMs: 5000,
+        ...(logger ? { logger } : {}),
+      });
+    },
     pay: (paymentUrl, payOptions) => payThroughLink(paymentUrl, [walleot.origin, stripe.origin], payOptions),
     reset: () => {
       walleot.reset();
       stripe.reset();
+      x402?.reset();
     },
     close: async () => {
-      await Promise.all([walleot.close(), stripe.close()]);
+      await Promise.all([walleot.close(), stripe.close(), x402?.close()]);
     },
   };
 }

@@ -34,7 +34,7 @@ describe('npm run demo', () => {
     expect(second).toMatch(/Paid: \$25\.00 with Card \(Stripe Checkout\)/);
 
     // 3. No elicitation: the payment-required text, paying, confirm_payment.
-    const third = out.slice(out.indexOf('━━ 3.'));
+    const third = out.slice(out.indexOf('━━ 3.'), out.indexOf('━━ 4.'));
     expect(third).toContain('User → process_data({"data":"hello"})');
     expect(third).toContain('| Payment required: $0.25 for "process_data", paid with Walleot balance.');
     expect(third).toMatch(/\| Open this link to pay: http:\/\/127\.0\.0\.1:\d+\/checkout\//);
@@ -42,6 +42,16 @@ describe('npm run demo', () => {
     expect(third).toContain('Tool result: Processed: hello');
     expect(third).toMatch(/Paid: \$0\.25 with Walleot balance/);
     expect(out).toContain('Sandbox payments: 2 Walleot, 1 Stripe.');
+
+    // 4. A scripted agent pays by itself with x402: offer, signed retry, run, settlement.
+    const fourth = out.slice(out.indexOf('━━ 4.'));
+    expect(fourth).toMatch(/x402 offer: 10000 atomic USDC \(\$0\.01\) on eip155:84532/);
+    expect(fourth).toContain('_meta["x402/payment"]');
+    expect(fourth).toContain('Tool result: 5 words');
+    expect(fourth).toMatch(/Settled after the run: transaction 0x[0-9a-f]{64}/);
+    expect(fourth).toContain('Agent paid $0.01 by itself; the tool ran once.');
+    // No private key of a test wallet is ever printed: the one 32-byte hex value is the transaction.
+    expect(out.match(/0x[0-9a-f]{64}/gi)).toHaveLength(1);
   });
 });
 

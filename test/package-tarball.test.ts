@@ -29,8 +29,10 @@ const exec = promisify(execFile);
  * both, no source maps). Source maps alone took it to 533 kB; growth past this needs a reason.
  * 253 KiB with limits, the ledger and telemetry (issue 15: engine/limits, ledger, telemetry, the
  * stores' usage counters, README sections); @opentelemetry/api stays external.
+ * 300 KiB with the x402 provider, the credential path and the facilitator stand-in (both
+ * builds); @x402/core and viem stay external (optional peers).
  */
-const PACKED_BUDGET_BYTES = 275 * 1024;
+const PACKED_BUDGET_BYTES = 320 * 1024;
 
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
   peerDependencies: Record<string, string>;

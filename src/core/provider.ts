@@ -45,6 +45,12 @@ export interface ProviderCapabilities {
    * `expiresAt` can be sent unchanged on every retry. Undefined: any lifetime.
    */
   expiryWindowMs?: { min: number; max: number };
+  /**
+   * The machine-credential protocol an agent pays this provider with by itself (`'x402'`), for
+   * providers whose action is `credential_required`. Such a provider is offered to agents (in the
+   * payment-required result, first for clients known to pay by themselves), never as a link.
+   */
+  credential?: string;
 }
 
 /** What is to be charged. */
@@ -110,6 +116,14 @@ export function redirectUrlOf(action: PaymentAction): string | undefined {
   return action.kind === 'redirect' ? action.url : undefined;
 }
 
+/** How the settlement of a verified credential ended. `receipt` is the provider's own (x402: SettleResponse). */
+export interface CredentialSettlement {
+  ok: boolean;
+  receipt: Record<string, unknown>;
+  /** Why it failed, for the payer. */
+  reason?: string;
+}
+
 /** A verified webhook, normalised. */
 export interface ProviderWebhookEvent extends ProviderPaymentState {
   eventId: string;
@@ -149,6 +163,18 @@ export interface PaymentProvider {
    * run); rejects with ProviderError when the credential does not pay this charge.
    */
   verifyCredential?(credential: unknown, charge: Charge): Promise<ProviderPaymentState>;
+  /**
+   * The requirements a credential for this charge must meet, computed locally with no request
+   * (the same as `createPayment`'s `credential_required` action): every payment-required result
+   * carries them beside the human methods.
+   */
+  offerCredential?(charge: Charge): unknown;
+  /**
+   * Settle a verified credential after a successful run. Resolves the receipt (`ok: false` with a
+   * reason when the settlement failed: then the result is withheld); called at most once per
+   * credential (the engine records the settlement with compare-and-set before asking).
+   */
+  settleCredential?(credential: unknown, charge: Charge): Promise<CredentialSettlement>;
   /** Release pooled connections. */
   close?(): Promise<void>;
 }

@@ -111,6 +111,8 @@ async function createAttempt(core: RouterCore, intentId: string, providerId: str
     idempotencyKey: plan.idempotencyKey,
     createdAt: Date.now(),
     expiresAt: created.expiresAt ?? plan.expiresAt,
+    // An invoice or a credential requirement is kept with the attempt: there is no link to show.
+    ...(created.action.kind === 'redirect' ? {} : { action: created.action }),
   };
   let isNew = false;
   const stored = await updateIntent(core.store, intentId, (current) => {

@@ -159,9 +159,12 @@ export function createPaymentDesk(core: RouterCore): PaymentDesk {
 
   const view = (intent: IntentRecord, status: PaymentStatus = intent.status): DeskPayment => {
     const money = intentMoney(intent);
+    // A machine offer (x402) is paid by an agent in its MCP call, never from a page a person opens.
     const methods = intent.eligible.flatMap((id) => {
       const provider = core.providerById.get(id);
-      return provider === undefined ? [] : [describeMethod(provider, money, core.settings.feesPaidBy)];
+      return provider === undefined || provider.capabilities.credential !== undefined
+        ? []
+        : [describeMethod(provider, money, core.settings.feesPaidBy)];
     });
     const live = liveAttempt(intent);
     const paid = intent.attempts.findLast((a) => a.status === 'paid' || a.status === 'refunded');
@@ -226,7 +229,12 @@ export function createPaymentDesk(core: RouterCore): PaymentDesk {
     async selectMethod(intentId, providerId) {
       const intent = await stored(intentId);
       if (intent === undefined) return { kind: 'not_found' };
-      if (!intent.eligible.includes(providerId) || !core.providerById.has(providerId))
+      const provider = core.providerById.get(providerId);
+      if (
+        !intent.eligible.includes(providerId) ||
+        provider === undefined ||
+        provider.capabilities.credential !== undefined
+      )
         return { kind: 'not_available' };
       if (isFinalStatus(intent.status)) return { kind: 'closed', payment: view(intent) };
       let selected: IntentRecord;

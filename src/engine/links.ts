@@ -42,7 +42,13 @@ export function alternativesFor(rt: RouterCore, intent: IntentRecord): MethodOff
     .flatMap((id) => {
       const provider = rt.providerById.get(id);
       if (!provider) return [];
-      const speed = provider.capabilities.instant ? 'instant' : 'opens a checkout page';
+      const caps = provider.capabilities;
+      const speed =
+        caps.credential !== undefined
+          ? `paid by an agent with ${caps.credential}`
+          : caps.instant
+            ? 'instant'
+            : 'opens a checkout page';
       return [{ provider: id, label: provider.capabilities.label, speed }];
     });
 }

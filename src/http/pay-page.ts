@@ -115,6 +115,7 @@ export async function choosePayMethod(
 const STATUS_TEXT: Record<PaymentStatus, string> = {
   requires_method: 'Choose how you would like to pay.',
   pending: 'Waiting for your payment.',
+  authorized: 'Your agent paid this; the tool is running. Return to your chat.',
   paid: 'Return to your chat; the tool runs as soon as you confirm the payment there.',
   failed:
     'This payment failed. Nothing was charged and nothing ran. Call the tool again in your chat to retry.',
@@ -129,6 +130,7 @@ const HEADING: Record<PaymentStatus, string | undefined> = {
   requires_method: undefined,
   pending: undefined,
   unknown: undefined,
+  authorized: 'Paid by your agent',
   paid: 'Paid',
   failed: 'Payment failed',
   canceled: 'Payment canceled',

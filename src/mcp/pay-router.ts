@@ -39,6 +39,7 @@ import { progressReporter } from './progress.js';
 import { resolveSubject, type SubjectResolver, type ToolExtra } from './subject.js';
 import type { PaidRegisterTool, PaidToolConfig } from './tool-config.js';
 import { tracedCall } from './traced-call.js';
+import { credentialOf } from './x402.js';
 
 type RegisterTool = McpServer['registerTool'];
 
@@ -109,6 +110,8 @@ export class PayRouter {
   readonly #primary: McpServer | undefined;
   readonly #ownsStore: boolean;
   readonly #priceInDescription: PayRouterOptions['priceInDescription'];
+  /** Connections (one McpServer each) that have sent a machine payment. */
+  readonly #machineClients = new WeakSet<McpServer>();
   #closed = false;
   #httpListener: HttpHandler | undefined;
   #toolLimits = false;
@@ -297,7 +300,10 @@ export class PayRouter {
 
   #context(server: McpServer, extra: ToolExtra): CallContext {
     const subject = resolveSubject(server, extra, this.#subject);
-    const client = clientSupport(server);
+    // x402 declares no capability: a connection that has sent a payment pays by itself from then on.
+    const credential = credentialOf(extra._meta as Record<string, unknown> | undefined);
+    if (credential !== undefined) this.#machineClients.add(server);
+    const client = { ...clientSupport(server), machine: this.#machineClients.has(server) };
     const settings = this.#core.settings;
     const interaction =
       settings.flow === 'two_step' || (!client.form && !client.url)
@@ -311,6 +317,7 @@ export class PayRouter {
       deadline: Date.now() + settings.callBudgetMs,
       signal: extra.signal,
       extra,
+      ...(credential === undefined ? {} : { credential }),
       progress: progressReporter(extra),
     };
   }

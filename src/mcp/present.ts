@@ -1,6 +1,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { IntentRecord, ToolResult } from '../core/intent/record.js';
 import type { PaymentStatus } from '../core/intent/status.js';
+import { liveAttempt } from '../core/intent/transitions.js';
 import { alternativesFor, linkFor, methodLabel } from '../engine/links.js';
 import type { Outcome, RefusalReason } from '../engine/pipeline/outcome.js';
 import type { RouterCore } from '../engine/runtime.js';
@@ -21,6 +22,7 @@ import {
   type ResultJson,
   withPaymentMeta,
 } from './payment-result.js';
+import { withMachineOffers, X402_PAYMENT_RESPONSE_META_KEY, x402PaymentRequired } from './x402.js';
 
 export { LIMIT_META_KEY, RECEIPT_META_KEY };
 
@@ -57,7 +59,11 @@ export function presentResult(
     case 'limited':
       return limitResult(outcome.hit, rt.limits?.clock() ?? Date.now()) as ResultJson;
     case 'ran': {
-      const receipt = { [RECEIPT_META_KEY]: receiptInfo(outcome.intent) };
+      const receipt = {
+        [RECEIPT_META_KEY]: receiptInfo(outcome.intent),
+        // The settlement receipt of a machine payment, where x402 clients read it.
+        ...(outcome.receipt ? { [X402_PAYMENT_RESPONSE_META_KEY]: outcome.receipt } : {}),
+      };
       const result = outcome.result as ToolResultWithMeta;
       // A free call has no payment to show: only its receipt.
       if (outcome.intent.free === true) return { ...result, _meta: { ...(result._meta ?? {}), ...receipt } };
@@ -108,17 +114,35 @@ export function presentResult(
       );
     }
     case 'payment_required':
-      return paymentResult(pendingOf(rt, outcome), pendingInfo(rt, outcome), tool.hasOutputSchema);
+      return required(rt, tool, outcome);
     case 'input_required': {
       // 1.x has no input-required results: the same question goes in a payment-required result.
       const reason = outcome.ask.kind === 'choose' ? 'requires_method' : 'new';
       const pending: Pending = { kind: 'payment_required', intent: outcome.intent, reason };
-      return paymentResult(pendingOf(rt, pending), pendingInfo(rt, pending), tool.hasOutputSchema);
+      return required(rt, tool, pending);
     }
   }
 }
 
 export type Pending = Extract<Outcome, { kind: 'payment_required' }>;
+
+/** A payment-required result carrying every eligible offer: the human methods and the machine ones. */
+function required(rt: RouterCore, tool: PresentedTool, outcome: Pending): ResultJson {
+  const paymentInfo = pendingInfo(rt, outcome);
+  const result = paymentResult(pendingOf(rt, outcome), paymentInfo, tool.hasOutputSchema);
+  const error =
+    outcome.reason === 'credential_rejected'
+      ? `Payment not accepted: ${outcome.detail ?? 'invalid payment'}`
+      : outcome.reason === 'settlement_failed'
+        ? `Payment settlement failed: ${outcome.detail ?? 'settlement_failed'}`
+        : undefined;
+  return withMachineOffers(
+    result,
+    x402PaymentRequired(rt, outcome.intent, error),
+    paymentInfo,
+    tool.hasOutputSchema,
+  );
+}
 
 function pendingOf(rt: RouterCore, outcome: Pending): string {
   const { intent } = outcome;
@@ -126,6 +150,16 @@ function pendingOf(rt: RouterCore, outcome: Pending): string {
   const repeat = outcome.repeatOf
     ? `You already paid for this exact call before (payment ${outcome.repeatOf}) and got its result; this is a new purchase.\n`
     : '';
+  const machine = liveAttempt(intent)?.action?.kind === 'credential_required';
+  switch (outcome.reason) {
+    case 'credential_rejected':
+      return `The payment sent with this call was not accepted (${outcome.detail ?? 'invalid'}): "${intent.binding.tool}" did not run and nothing was charged. ${machineHint(rt, intent)}`;
+    case 'settlement_failed':
+      return `"${intent.binding.tool}" ran, but settling its payment failed (${outcome.detail ?? 'unknown reason'}), so its result is withheld and nothing was charged. Retry the same call with a new payment: the result is kept and the tool does not run again.`;
+    case 'new':
+    case 'resumed':
+      if (machine) return repeat + machineHint(rt, intent);
+  }
   switch (outcome.reason) {
     case 'new':
       return repeat + pendingText(intent, methodLabel(rt, intent), url, alternativesFor(rt, intent));
@@ -149,6 +183,18 @@ function pendingOf(rt: RouterCore, outcome: Pending): string {
   }
 }
 
+/** What an agent that pays by itself does next, and what a person can do instead. */
+function machineHint(rt: RouterCore, intent: IntentRecord): string {
+  const human = alternativesFor(rt, intent).filter(
+    (a) => rt.providerById.get(a.provider)?.capabilities.credential === undefined,
+  );
+  const others =
+    human.length > 0
+      ? `\nTo pay another way, call confirm_payment with payment_id "${intent.id}" and method set to one of: ${human.map((a) => `"${a.provider}" (${a.label}, ${a.speed})`).join(', ')}.`
+      : '';
+  return `Payment required: ${amountFor(intent)} for "${intent.binding.tool}". An agent with an x402 wallet pays this by itself: sign one of the offers above and call ${intent.binding.tool} again with the same arguments and the payment in _meta["x402/payment"]. Nothing is charged unless the tool succeeds.${others}`;
+}
+
 export function pendingInfo(rt: RouterCore, outcome: Pending): PaymentInfo {
   const { intent } = outcome;
   const next: Record<Pending['reason'], string> = {
@@ -160,6 +206,8 @@ export function pendingInfo(rt: RouterCore, outcome: Pending): PaymentInfo {
     timed_out: 'Pay at payment_url if not done yet, then call confirm_payment with this payment_id.',
     unknown: 'Call confirm_payment again shortly.',
     provider_failed: `Call ${intent.binding.tool} again to retry.`,
+    credential_rejected: `Call ${intent.binding.tool} again with a valid payment, or pay another way.`,
+    settlement_failed: `Call ${intent.binding.tool} again with a new payment to get the kept result.`,
   };
   const status: PaymentStatus = outcome.reason === 'unknown' ? 'unknown' : intent.status;
   return info(rt, intent, status, next[outcome.reason]);

@@ -49,6 +49,21 @@ export const providerAttemptSchema = z.object({
   idempotencyKey: z.string(),
   createdAt: msEpoch,
   expiresAt: msEpoch.optional(),
+  action: z
+    .discriminatedUnion('kind', [
+      z.object({ kind: z.literal('redirect'), url: z.string() }),
+      z.object({ kind: z.literal('invoice'), invoice: z.string(), scheme: z.string() }),
+      z.object({ kind: z.literal('credential_required'), requirements: z.unknown() }),
+    ])
+    .optional(),
+  settlement: z
+    .object({
+      state: z.enum(['settling', 'settled', 'failed']),
+      at: msEpoch,
+      receipt: z.record(z.string(), z.unknown()).optional(),
+      reason: z.string().optional(),
+    })
+    .optional(),
 }) satisfies z.ZodType<ProviderAttempt>;
 
 export const plannedAttemptSchema = z.object({

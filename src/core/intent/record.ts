@@ -1,4 +1,5 @@
 import type { Money } from '../money/money.js';
+import type { PaymentAction } from '../provider.js';
 import type { PaymentStatus } from './status.js';
 
 /** A tool's result as the engine keeps it: the MCP CallToolResult, as plain JSON. */
@@ -26,6 +27,26 @@ export interface ProviderAttempt {
   createdAt: number;
   /** Provider-side expiry, ms since epoch. */
   expiresAt?: number;
+  /**
+   * What the payer does to pay it, when it is not a link (`url` is then ''): an invoice, or the
+   * requirements a machine credential must meet.
+   */
+  action?: PaymentAction;
+  /** For a machine credential: its settlement after the run, at most once per attempt. */
+  settlement?: AttemptSettlement;
+}
+
+/**
+ * The settlement of a verified machine credential. `settling` is taken with compare-and-set
+ * before the facilitator is asked, so no two callers settle one credential; `settled` keeps the
+ * receipt handed to the client; `failed` says why (the result stays withheld).
+ */
+export interface AttemptSettlement {
+  state: 'settling' | 'settled' | 'failed';
+  at: number;
+  /** The provider's receipt as JSON (x402: the SettleResponse). */
+  receipt?: Record<string, unknown>;
+  reason?: string;
 }
 
 export interface PlannedAttempt {
@@ -117,6 +138,7 @@ export function bindingKey(b: Binding): string {
 
 /** Statuses in which an intent waits to be paid: these count against a subject's open limit. */
 export function isOpenStatus(status: PaymentStatus): boolean {
+  // `authorized` is not open: a verified credential is waiting for its run, not for a payer.
   return status === 'requires_method' || status === 'pending' || status === 'unknown';
 }
 
@@ -127,7 +149,7 @@ export function isOpenStatus(status: PaymentStatus): boolean {
 export function freezeRecord(record: IntentRecord): IntentRecord {
   if (Object.isFrozen(record)) return record;
   Object.freeze(record.binding);
-  for (const attempt of record.attempts) Object.freeze(attempt);
+  for (const attempt of record.attempts) deepFreeze(attempt);
   Object.freeze(record.attempts);
   Object.freeze(record.eligible);
   Object.freeze(record.runErrors);

@@ -1,10 +1,13 @@
 /**
  * The provider-neutral status of a payment, as the user sees it.
+ * `authorized`: a machine credential (x402) was verified for this payment; it is settled after a
+ * successful run (then `paid`), or `failed` when settlement fails. Not final.
  * `unknown` means the provider could not be asked: never paid, never final.
  */
 export const PAYMENT_STATUSES = [
   'requires_method',
   'pending',
+  'authorized',
   'paid',
   'failed',
   'canceled',
@@ -36,11 +39,12 @@ const RANK: Record<PaymentStatus, number> = {
   unknown: 0,
   requires_method: 1,
   pending: 2,
-  failed: 3,
-  canceled: 3,
-  expired: 3,
-  paid: 4,
-  refunded: 5,
+  authorized: 3,
+  failed: 4,
+  canceled: 4,
+  expired: 4,
+  paid: 5,
+  refunded: 6,
 };
 
 /** Whether `next` may replace `current`. Equal ranks among final states never replace each other. */
@@ -48,6 +52,8 @@ export function isForwardTransition(current: PaymentStatus, next: PaymentStatus)
   if (next === 'unknown' || next === current) return false;
   if (current === 'refunded') return false;
   if (current === 'paid') return next === 'refunded';
+  // A verified credential moves only to its settlement's outcome: settled (paid) or not (failed).
+  if (current === 'authorized') return next === 'paid' || next === 'failed';
   if (isFinalStatus(current)) return next === 'paid'; // a late "paid" after a local expiry still wins: money moved
   return RANK[next] > RANK[current];
 }

@@ -27,6 +27,8 @@ export function liveAttempt(intent: IntentRecord): ProviderAttempt | undefined {
 /** An intent a new identical call should pick up instead of starting a new payment. */
 export function isResumable(intent: IntentRecord, now: number): boolean {
   if (intent.expiresAt <= now) return false;
+  // A verified credential whose settlement has not succeeded yet: the retry carries it (or a new one).
+  if (intent.status === 'authorized') return intent.run !== 'refunding' && intent.run !== 'refunded';
   if (intent.status === 'paid') {
     if (intent.run === 'refunding' || intent.run === 'refunded') return false;
     return intent.run !== 'done' || intent.resultDelivered !== true;
@@ -48,12 +50,15 @@ export type ClaimOutcome =
  */
 export function runBlocker(intent: IntentRecord, binding: Binding): ClaimOutcome | undefined {
   if (!sameBinding(intent.binding, binding)) return { kind: 'mismatch' };
-  if (intent.run === 'done' && intent.result) {
+  // A stored result goes out for a paid intent, or an authorized one whose caller settles first;
+  // never for one whose payment failed.
+  if (intent.run === 'done' && intent.result && intent.status !== 'failed') {
     return { kind: 'done', result: intent.result.result as ToolResult };
   }
   // A refund was chosen (or made) when a run failed: no run may follow it.
   if (intent.run === 'refunding' || intent.run === 'refunded') return { kind: 'refunding' };
-  if (intent.status !== 'paid') return { kind: 'not_paid', status: intent.status };
+  if (intent.status !== 'paid' && intent.status !== 'authorized')
+    return { kind: 'not_paid', status: intent.status };
   return undefined;
 }
 
@@ -164,5 +169,66 @@ export function addAttempt(intent: IntentRecord, attempt: ProviderAttempt, now: 
       (attempt.expiresAt ?? now) + 60 * 60 * 1000,
       attempt.status === 'paid' ? now + PAID_RETENTION_MS : 0,
     ),
+  };
+}
+
+/**
+ * A machine credential was verified for this intent: record it as the live attempt and make the
+ * intent `authorized` (settled after a successful run). Refused (undefined) when the intent is
+ * paid or ended, or already authorized by another credential that has not failed to settle.
+ */
+export function authorizeIntent(
+  intent: IntentRecord,
+  attempt: ProviderAttempt,
+  now: number,
+): IntentRecord | undefined {
+  if (intent.attempts.some((a) => a.paymentId === attempt.paymentId && a.providerId === attempt.providerId))
+    return undefined;
+  if (intent.status === 'authorized') {
+    const live = liveAttempt(intent);
+    if (live?.status === 'authorized' && live.settlement?.state !== 'failed') return undefined;
+  } else if (
+    intent.status !== 'requires_method' &&
+    intent.status !== 'pending' &&
+    intent.status !== 'unknown'
+  ) {
+    return undefined;
+  }
+  const { plannedAttempt: _plan, ...rest } = intent;
+  return {
+    ...rest,
+    attempts: [...intent.attempts, attempt],
+    status: 'authorized',
+    updatedAt: now,
+    expiresAt: Math.max(intent.expiresAt, now + 60 * 60 * 1000),
+  };
+}
+
+/** The settlement of the credential attempt `paymentId` changes: taken (`settling`), or its outcome. */
+export function recordSettlement(
+  intent: IntentRecord,
+  paymentId: string,
+  settlement: NonNullable<ProviderAttempt['settlement']>,
+  now: number,
+): IntentRecord | undefined {
+  const index = intent.attempts.findIndex((a) => a.paymentId === paymentId);
+  const attempt = intent.attempts[index];
+  if (attempt === undefined) return undefined;
+  const previous = attempt.settlement?.state;
+  if (settlement.state === 'settling' && previous !== undefined) return undefined;
+  if (settlement.state !== 'settling' && previous !== 'settling') return undefined;
+  const settled = settlement.state === 'settled';
+  const attempts = intent.attempts.slice();
+  attempts[index] = {
+    ...attempt,
+    settlement,
+    ...(settlement.state === 'settling' ? {} : { status: settled ? 'paid' : 'failed' }),
+    rawStatus: settlement.state,
+  };
+  return {
+    ...intent,
+    attempts,
+    ...(settled ? { status: 'paid', expiresAt: Math.max(intent.expiresAt, now + PAID_RETENTION_MS) } : {}),
+    updatedAt: now,
   };
 }

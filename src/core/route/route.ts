@@ -8,6 +8,12 @@ export interface ClientSupport {
   form: boolean;
   /** URL-mode elicitation: the client opens a link for the user. */
   url: boolean;
+  /**
+   * The client pays by itself with a machine credential (it has sent one on this connection or
+   * for this subject): machine offers go first. x402 defines no capability declaration, so this
+   * is learned, never declared.
+   */
+  machine?: boolean;
 }
 
 /**
@@ -42,13 +48,20 @@ export interface EligibleProvider {
   feeMinor: number;
   feeLabel: string;
   instant: boolean;
+  /** The machine-credential protocol of an offer an agent pays by itself (`'x402'`); absent for human methods. */
+  credential?: string;
 }
 
 export type RouteAction =
   /** Nobody can take this charge; nothing is charged. */
   | { kind: 'none'; message: string }
   /** Go straight on with this provider. */
-  | { kind: 'use'; providerId: string; why: string; basis: 'only' | 'remembered' | 'policy' }
+  | {
+      kind: 'use';
+      providerId: string;
+      why: string;
+      basis: 'only' | 'remembered' | 'policy' | 'machine';
+    }
   /** Ask the user to pick among `eligible`. */
   | { kind: 'ask' };
 
@@ -87,6 +100,7 @@ export function routeCharge(input: RoutingInput): RouteDecision {
       feeMinor: feeFor(caps.fee, input.charge),
       feeLabel: caps.fee.label,
       instant: caps.instant,
+      ...(caps.credential === undefined ? {} : { credential: caps.credential }),
       order,
     });
   });
@@ -96,6 +110,15 @@ export function routeCharge(input: RoutingInput): RouteDecision {
       (a, b) => a.feeMinor - b.feeMinor || Number(b.instant) - Number(a.instant) || a.order - b.order,
     );
   }
+  // Machine offers go after the human methods for a person, before them for an agent that pays by
+  // itself; the order within each group is the policy's.
+  // Known to pay by itself: on this connection (client.machine) or as this subject (its remembered
+  // method is a machine offer, set when it last paid with a credential).
+  const machineFirst =
+    input.client.machine === true ||
+    candidates.some((c) => c.providerId === input.remembered && c.credential !== undefined);
+  const group = (c: { credential?: string }) => (c.credential === undefined ? 0 : 1);
+  candidates.sort((a, b) => (machineFirst ? group(b) - group(a) : group(a) - group(b)));
   const remembered = candidates.find((c) => c.providerId === input.remembered);
   if (remembered) {
     candidates.splice(candidates.indexOf(remembered), 1);
@@ -103,7 +126,11 @@ export function routeCharge(input: RoutingInput): RouteDecision {
   }
   const eligible = candidates.map(({ order: _order, ...rest }) => rest);
 
-  return { eligible, excluded, action: decide(eligible, excluded, input, policy, remembered !== undefined) };
+  return {
+    eligible,
+    excluded,
+    action: decide(eligible, excluded, input, policy, remembered !== undefined, machineFirst),
+  };
 }
 
 function decide(
@@ -112,16 +139,30 @@ function decide(
   input: RoutingInput,
   policy: RoutingPolicy,
   fromMemory: boolean,
+  machineFirst: boolean,
 ): RouteAction {
-  const first = eligible[0];
-  if (first === undefined) {
+  if (eligible[0] === undefined) {
     const reasons = excluded.map((e) => `${e.providerId}: ${e.reason}`).join('; ');
     return {
       kind: 'none',
       message: `No configured payment method can take this charge (${reasons || 'no providers'}).`,
     };
   }
-  if (eligible.length === 1) {
+  const machine = eligible.find((e) => e.credential !== undefined);
+  if (machineFirst && machine !== undefined) {
+    return {
+      kind: 'use',
+      providerId: machine.providerId,
+      why: 'this client pays by itself with a machine credential',
+      basis: 'machine',
+    };
+  }
+  // A person is asked, or routed, among the methods a person can use; machine offers still go out
+  // in the payment-required result beside them.
+  const human = eligible.filter((e) => e.credential === undefined);
+  const pool = human.length > 0 ? human : eligible;
+  const first = pool[0]!;
+  if (pool.length === 1) {
     return {
       kind: 'use',
       providerId: first.providerId,
@@ -129,7 +170,7 @@ function decide(
       basis: 'only',
     };
   }
-  if (fromMemory) {
+  if (fromMemory && first.providerId === input.remembered) {
     return {
       kind: 'use',
       providerId: first.providerId,

@@ -36,7 +36,9 @@ export async function collect(
   if (route.action.kind === 'use') {
     providerId = route.action.providerId;
   } else {
-    const choice = await ctx.interaction.chooseMethod(ctx, intent, route.eligible);
+    // A person chooses among the methods a person can use; machine offers go out in the result.
+    const human = route.eligible.filter((e) => e.credential === undefined);
+    const choice = await ctx.interaction.chooseMethod(ctx, intent, human.length > 0 ? human : route.eligible);
     if (choice.kind === 'input_required')
       return { kind: 'input_required', intent, ask: { kind: 'choose', eligible: route.eligible } };
     if (choice.kind === 'deferred') {
@@ -89,6 +91,10 @@ export async function deliver(
   resumed: boolean,
   args?: Record<string, unknown>,
 ): Promise<Outcome> {
+  // An offer the agent pays by itself has no link to hand a person, and nothing to wait for: the
+  // requirements go out in the result, and the retried call brings the credential.
+  if (liveAttempt(intent)?.action?.kind === 'credential_required')
+    return { kind: 'payment_required', intent, reason: resumed ? 'resumed' : 'new' };
   const link: PaymentLink = {
     url: deliveryLinkFor(rt, intent),
     label: methodLabel(rt, intent),

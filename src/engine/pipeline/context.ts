@@ -42,6 +42,13 @@ export interface Interaction {
   completed?(ctx: CallContext, link: PaymentLink): Promise<void>;
 }
 
+/** A machine credential as the protocol layer read it: its protocol and the payload as sent. */
+export interface PresentedCredential {
+  /** Matches a provider's `capabilities.credential` (`'x402'`). */
+  scheme: string;
+  payload: unknown;
+}
+
 /** One tool call as it travels through the pipeline. */
 export interface CallContext {
   /** Who pays: see the subject rule. Anonymous subjects are sessions or connections. */
@@ -54,6 +61,11 @@ export interface CallContext {
   signal: AbortSignal;
   /** The protocol's own per-call context, handed to the tool's handler. */
   extra: CallExtra;
+  /**
+   * A machine credential sent with this call (x402: `_meta["x402/payment"]`), unverified: the
+   * pipeline verifies it against the intent's binding before anything runs.
+   */
+  credential?: PresentedCredential;
   /** A short progress note for clients that asked for progress. */
   progress(message: string): void;
 }

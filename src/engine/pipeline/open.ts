@@ -91,7 +91,8 @@ async function openOrResume(
     const same = existing !== undefined && sameBinding(existing.binding, call.binding);
     if (same && isResumable(existing, Date.now())) {
       rt.logger.debug('resuming payment', { intentId: existing.id, status: existing.status });
-      if (existing.status === 'paid') return { kind: 'run', intent: existing };
+      if (existing.status === 'paid' || existing.status === 'authorized')
+        return { kind: 'run', intent: existing };
       if (!liveAttempt(existing)) return { kind: 'collect', intent: existing };
       const checked = await rt.confirmation.check(existing.id, { fresh: true });
       const current = checked?.intent ?? existing;

@@ -35,7 +35,11 @@ export type PendingReason =
   /** The provider could not be reached to confirm. */
   | 'unknown'
   /** The provider failed to create the payment. */
-  | 'provider_failed';
+  | 'provider_failed'
+  /** A machine credential came with the call and was not accepted (`detail` says why); nothing ran. */
+  | 'credential_rejected'
+  /** The tool ran for a verified credential, but its settlement failed (`detail`): the result is withheld. */
+  | 'settlement_failed';
 
 /**
  * How a paid call ended. Steps return these; only the protocol layer turns them into results,
@@ -59,7 +63,8 @@ export type Outcome =
   | { kind: 'ended'; intent: IntentRecord; status: PaymentStatus }
   /** The payer must answer first: the question goes out in the result, the retry brings the answer. */
   | { kind: 'input_required'; intent: IntentRecord; ask: InputAsk }
-  | { kind: 'ran'; intent: IntentRecord; result: ToolResult }
+  /** `receipt`: the settlement of the machine credential that paid for the run (x402's SettleResponse). */
+  | { kind: 'ran'; intent: IntentRecord; result: ToolResult; receipt?: Record<string, unknown> }
   | { kind: 'tool_failed'; intent: IntentRecord; message: string; refunded: boolean };
 
 /** What an input-required outcome asks: the method choice, or consent to open the payment link. */

@@ -8,6 +8,7 @@ import { expectedBinding, type PaidTool, priceForCall } from '../paid-tool.js';
 import type { RouterCore } from '../runtime.js';
 import { collect, deliver, providerFailure } from './collect.js';
 import { budget, type CallContext } from './context.js';
+import { redeemCredential } from './credential.js';
 import { openIntent, priceCall } from './open.js';
 import type { Outcome } from './outcome.js';
 import { describe, runPaid } from './run.js';
@@ -32,6 +33,12 @@ export class PaidCallPipeline {
     const priced = await priceCall(this.rt, tool, args, ctx);
     if ('kind' in priced) return priced;
     const opened = await openIntent(this.rt, this.#openings, tool, args, priced, ctx);
+    // A machine credential came with the call: it pays this intent, or nothing runs.
+    if (
+      ctx.credential !== undefined &&
+      (opened.kind === 'run' || opened.kind === 'deliver' || opened.kind === 'collect')
+    )
+      return redeemCredential(this.rt, tool, opened.intent, ctx, ctx.credential, args);
     switch (opened.kind) {
       case 'run':
         return runPaid(this.rt, tool, opened.intent, ctx, args);

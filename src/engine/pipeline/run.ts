@@ -1,9 +1,11 @@
 import type { IntentRecord } from '../../core/intent/record.js';
+import { liveAttempt } from '../../core/intent/transitions.js';
 import { closeOtherAttempts } from '../attempts.js';
 import type { PaidTool } from '../paid-tool.js';
 import { runOnce } from '../run-once.js';
 import type { RouterCore } from '../runtime.js';
 import type { CallContext } from './context.js';
+import { settleCredential } from './credential.js';
 import type { Outcome } from './outcome.js';
 
 /**
@@ -19,10 +21,37 @@ export async function runPaid(
   args?: Record<string, unknown>,
 ): Promise<Outcome> {
   await closeOtherAttempts(rt, intent);
+  // A verified credential is settled with the call that carries it: without it nothing runs here.
+  if (intent.status === 'authorized' && ctx.credential === undefined)
+    return { kind: 'payment_required', intent, reason: 'not_yet' };
   const outcome = await runOnce(rt, tool, intent, ctx.extra, args);
   switch (outcome.kind) {
-    case 'result':
-      return { kind: 'ran', intent: outcome.intent, result: outcome.result };
+    case 'result': {
+      if (outcome.intent.status !== 'authorized') {
+        const receipt = liveAttempt(outcome.intent)?.settlement?.receipt;
+        return {
+          kind: 'ran',
+          intent: outcome.intent,
+          result: outcome.result,
+          ...(receipt ? { receipt } : {}),
+        };
+      }
+      // Paid by a machine credential: settled after the successful run, and only then delivered.
+      const settled = await settleCredential(rt, outcome.intent, ctx);
+      if (!settled.ok)
+        return {
+          kind: 'payment_required',
+          intent: settled.intent,
+          reason: 'settlement_failed',
+          detail: settled.reason,
+        };
+      return {
+        kind: 'ran',
+        intent: settled.intent,
+        result: outcome.result,
+        ...(settled.receipt ? { receipt: settled.receipt } : {}),
+      };
+    }
     case 'tool_failed':
       return {
         kind: 'tool_failed',
@@ -47,6 +76,7 @@ export async function runPaid(
 export function describe(intent: IntentRecord): Outcome {
   switch (intent.status) {
     case 'pending':
+    case 'authorized':
       return { kind: 'payment_required', intent, reason: 'not_yet' };
     case 'requires_method':
       return { kind: 'payment_required', intent, reason: 'requires_method' };
