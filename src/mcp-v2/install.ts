@@ -317,7 +317,7 @@ class V2Layer {
     return stateRefusal(this.#rt, tool.name, refusal) as CallToolResult;
   }
 
-  /** The subject rule of DESIGN.md on a v2 context: the option, auth `sub`, the session, else stateless. */
+  /** Who pays, on a v2 context: the subject option, else the auth `sub`, else the session, else this stateless request. */
   #caller(ctx: ServerContext): Caller {
     const fromOption = this.options.subject?.(ctx);
     if (typeof fromOption === 'string' && fromOption.length > 0)
