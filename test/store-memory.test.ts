@@ -51,6 +51,43 @@ describe('memoryStore', () => {
     await store.close();
   });
 
+  it("keeps a subject's newest 10,000 ledger entries in order, each id once, and drops them at retention", async () => {
+    const store = memoryStore();
+    const entry = (n: number, subject = 'user:ledger') => ({
+      id: `pay_x:run:${n}`,
+      at: 1_000 + n,
+      subject,
+      kind: 'run' as const,
+      intentId: 'pay_x',
+      tool: 'work',
+      amount: 5,
+      currency: 'USD',
+      receipt: 'rcpt_x',
+    });
+    for (let n = 0; n < 12_500; n++) expect(await store.appendLedger(entry(n), 60_000)).toBe(true);
+    // A repeated id is not written twice while it is kept.
+    expect(await store.appendLedger(entry(12_499), 60_000)).toBe(false);
+    const kept = await store.listLedger('user:ledger', 0, 20_000);
+    expect(kept).toHaveLength(10_000);
+    expect(kept[0]?.id).toBe('pay_x:run:2500');
+    expect(kept.at(-1)?.id).toBe('pay_x:run:12499');
+    // An entry dropped by the cap may be written again (its id is forgotten with it).
+    expect(await store.appendLedger(entry(0), 60_000)).toBe(true);
+    // since and limit, oldest first.
+    expect((await store.listLedger('user:ledger', 1_000 + 12_000, 3)).map((e) => e.id)).toEqual([
+      'pay_x:run:12000',
+      'pay_x:run:12001',
+      'pay_x:run:12002',
+    ]);
+    // Retention: a short-lived entry of another subject is gone after it, the others stay.
+    expect(await store.appendLedger(entry(1, 'user:brief'), 20)).toBe(true);
+    await waitPast(Date.now() + 30);
+    expect(await store.listLedger('user:brief', 0, 10)).toEqual([]);
+    expect(await store.appendLedger(entry(1, 'user:brief'), 20)).toBe(true);
+    expect(await store.listLedger('user:ledger', 0, 20_000)).toHaveLength(10_000);
+    await store.close();
+  });
+
   it('refuses a maxEntries that is not a positive integer', () => {
     expect(() => memoryStore({ maxEntries: 0 })).toThrow(expect.objectContaining({ code: 'config_error' }));
     expect(() => memoryStore({ maxEntries: 1.5 })).toThrow(/maxEntries/);

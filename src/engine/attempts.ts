@@ -8,6 +8,9 @@ import { mutateIntent, updateIntent } from './intents.js';
 import type { RouterCore } from './runtime.js';
 import { runHook } from './runtime.js';
 
+/** A plan this young, held by the caller, is sent without reading the intent again. */
+const FRESH_PLAN_MS = 10_000;
+
 /** Switching methods back and forth (pay page, confirm_payment) must not mint checkout sessions without end. */
 const MAX_ATTEMPTS_PER_INTENT = 8;
 
@@ -16,12 +19,18 @@ const MAX_ATTEMPTS_PER_INTENT = 8;
  * The request's parameters (idempotency key, expiry) are stored before it is sent, so a retry
  * after a timeout or a crash replays the same request instead of making a second payment.
  */
-export function ensureAttempt(core: RouterCore, intentId: string, providerId: string): Promise<IntentRecord> {
+export function ensureAttempt(
+  core: RouterCore,
+  intentId: string,
+  providerId: string,
+  /** The copy the caller holds: when it already carries this provider's plan, no read is needed to send it. */
+  known?: IntentRecord,
+): Promise<IntentRecord> {
   // Walleot has no idempotency: a second concurrent create would make a second (orphan) session.
   const key = `${core.instanceId}|${intentId}|${providerId}`;
   let pending = creating.get(key);
   if (pending === undefined) {
-    pending = createAttempt(core, intentId, providerId).finally(() => creating.delete(key));
+    pending = createAttempt(core, intentId, providerId, known).finally(() => creating.delete(key));
     creating.set(key, pending);
   }
   return pending;
@@ -58,21 +67,44 @@ export function planAttempt(
   };
 }
 
-async function createAttempt(core: RouterCore, intentId: string, providerId: string): Promise<IntentRecord> {
+async function createAttempt(
+  core: RouterCore,
+  intentId: string,
+  providerId: string,
+  known: IntentRecord | undefined,
+): Promise<IntentRecord> {
   const provider = core.providerById.get(providerId);
   if (!provider)
     throw new ProviderError(providerId, 'not_supported', `provider "${providerId}" is not configured`);
   const now = Date.now();
-  const planned = await mutateIntent(core.store, intentId, (current) => {
-    if (current.attempts.length >= MAX_ATTEMPTS_PER_INTENT) return { value: 'too_many' as const };
-    const live = liveAttempt(current);
-    if (live && live.providerId === providerId && !['failed', 'canceled', 'expired'].includes(live.status)) {
-      return { value: 'exists' as const };
-    }
-    if (current.plannedAttempt?.providerId === providerId) return { value: 'planned' as const };
-    const plan = planAttempt(core, current, providerId, now);
-    return { next: { ...current, plannedAttempt: plan, updatedAt: now }, value: 'planned' as const };
-  });
+  // A copy holding this provider's plan made just now and no attempt yet (the one inserted with
+  // the plan, in this very call) is sent as is: a fresh read would not make read-then-send atomic
+  // either, and a stale copy only re-sends the stored request (same idempotency key), recorded once
+  // below. Older plans take the read, where a plan too old to send is replaced.
+  const plan0 = known?.plannedAttempt;
+  const held =
+    known?.id === intentId &&
+    plan0?.providerId === providerId &&
+    now - plan0.plannedAt < FRESH_PLAN_MS &&
+    known.attempts.length === 0
+      ? { intent: known, value: 'planned' as const }
+      : undefined;
+  const planned =
+    held ??
+    (await mutateIntent(core.store, intentId, (current) => {
+      if (current.attempts.length >= MAX_ATTEMPTS_PER_INTENT) return { value: 'too_many' as const };
+      const live = liveAttempt(current);
+      if (
+        live &&
+        live.providerId === providerId &&
+        !['failed', 'canceled', 'expired'].includes(live.status)
+      ) {
+        return { value: 'exists' as const };
+      }
+      if (current.plannedAttempt?.providerId === providerId) return { value: 'planned' as const };
+      const plan = planAttempt(core, current, providerId, now);
+      return { next: { ...current, plannedAttempt: plan, updatedAt: now }, value: 'planned' as const };
+    }));
   if (!planned) throw new ProviderError(providerId, 'not_found', `payment ${intentId} no longer exists`);
   if (planned.value === 'exists') return planned.intent;
   if (planned.value === 'too_many') {

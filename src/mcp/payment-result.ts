@@ -92,11 +92,3 @@ export function paymentResult(
   }
   return result;
 }
-
-/** Attach the (paid) payment to the tool's own result without touching its content. */
-export function withPaymentMeta<R extends { _meta?: Record<string, unknown> }>(
-  result: R,
-  info: PaymentInfo,
-): R {
-  return { ...result, _meta: { ...(result._meta ?? {}), [PAYMENT_META_KEY]: info } };
-}

@@ -17,10 +17,10 @@ import {
 } from './messages.js';
 import {
   buildPaymentInfo,
+  PAYMENT_META_KEY,
   type PaymentInfo,
   paymentResult,
   type ResultJson,
-  withPaymentMeta,
 } from './payment-result.js';
 import { withMachineOffers, X402_PAYMENT_RESPONSE_META_KEY, x402PaymentRequired } from './x402.js';
 
@@ -59,16 +59,15 @@ export function presentResult(
     case 'limited':
       return limitResult(outcome.hit, rt.limits?.clock() ?? Date.now()) as ResultJson;
     case 'ran': {
-      const receipt = {
-        [RECEIPT_META_KEY]: receiptInfo(outcome.intent),
-        // The settlement receipt of a machine payment, where x402 clients read it.
-        ...(outcome.receipt ? { [X402_PAYMENT_RESPONSE_META_KEY]: outcome.receipt } : {}),
-      };
       const result = outcome.result as ToolResultWithMeta;
-      // A free call has no payment to show: only its receipt.
-      if (outcome.intent.free === true) return { ...result, _meta: { ...(result._meta ?? {}), ...receipt } };
-      const paid = withPaymentMeta(result, info(rt, outcome.intent, 'paid', 'Done: the tool ran.'));
-      return { ...paid, _meta: { ...(paid._meta ?? {}), ...receipt } };
+      // One copy of the tool's `_meta`: the payment (none for a free call of the allowance), the
+      // receipt, and a machine payment's settlement receipt where x402 clients read it.
+      const meta: Record<string, unknown> = { ...(result._meta ?? {}) };
+      if (outcome.intent.free !== true)
+        meta[PAYMENT_META_KEY] = info(rt, outcome.intent, 'paid', 'Done: the tool ran.');
+      meta[RECEIPT_META_KEY] = receiptInfo(outcome.intent);
+      if (outcome.receipt) meta[X402_PAYMENT_RESPONSE_META_KEY] = outcome.receipt;
+      return { ...result, _meta: meta };
     }
     case 'tool_failed':
       return paymentResult(

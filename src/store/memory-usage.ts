@@ -26,7 +26,8 @@ export class MemoryUsage implements UsageStore {
   #sweepAt = 1024;
   /** `<scope>|<id>` -> what a reservation added, until it can be given back no more. */
   readonly #held = new Map<string, Held>();
-  readonly #ledger = new Map<string, LedgerEntry[]>();
+  /** Per subject, oldest first from `head` (dropping from the front is O(1); the array is compacted now and then). */
+  readonly #ledger = new Map<string, { entries: LedgerEntry[]; head: number }>();
   readonly #ledgerIds = new Map<string, number>();
 
   async reserveUsage(r: UsageReservation): Promise<UsageOutcome> {
@@ -89,34 +90,44 @@ export class MemoryUsage implements UsageStore {
     if (known !== undefined && known > now) return false;
     let list = this.#ledger.get(entry.subject);
     if (list === undefined) {
-      list = [];
+      list = { entries: [], head: 0 };
       this.#ledger.set(entry.subject, list);
     }
-    const kept = Object.freeze({ ...entry });
-    list.push(kept);
+    // The engine hands over a frozen entry; anything else is copied so the caller cannot change it.
+    const kept = Object.isFrozen(entry) ? entry : Object.freeze({ ...entry });
+    list.entries.push(kept);
     expiries.set(kept, now + retentionMs);
     this.#ledgerIds.set(entry.id, now + retentionMs);
-    while (list.length > LEDGER_PER_SUBJECT) {
-      const dropped = list.shift();
-      if (dropped) this.#ledgerIds.delete(dropped.id);
-    }
+    while (list.entries.length - list.head > LEDGER_PER_SUBJECT) this.#dropOldest(list);
+    compact(list);
     return true;
   }
 
   async listLedger(subject: string, since: number, limit: number): Promise<LedgerEntry[]> {
     this.#pruneLedger(subject, Date.now());
-    const list = this.#ledger.get(subject) ?? [];
-    return list.filter((e) => e.at >= since).slice(0, limit);
+    const list = this.#ledger.get(subject);
+    const out: LedgerEntry[] = [];
+    if (list === undefined) return out;
+    for (let i = list.head; i < list.entries.length && out.length < limit; i++) {
+      const e = list.entries[i]!;
+      if (e.at >= since) out.push(e);
+    }
+    return out;
   }
 
   #pruneLedger(subject: string, now: number): void {
     const list = this.#ledger.get(subject);
     if (list === undefined) return;
-    while (list.length > 0 && (expiries.get(list[0]!) ?? 0) <= now) {
-      const dropped = list.shift()!;
-      this.#ledgerIds.delete(dropped.id);
-    }
-    if (list.length === 0) this.#ledger.delete(subject);
+    while (list.head < list.entries.length && (expiries.get(list.entries[list.head]!) ?? 0) <= now)
+      this.#dropOldest(list);
+    if (list.head === list.entries.length) this.#ledger.delete(subject);
+    else compact(list);
+  }
+
+  #dropOldest(list: { entries: LedgerEntry[]; head: number }): void {
+    const dropped = list.entries[list.head];
+    list.entries[list.head++] = undefined as unknown as LedgerEntry;
+    if (dropped) this.#ledgerIds.delete(dropped.id);
   }
 
   #used(scope: string, c: UsageCounter, at: number): { used: number; resetsAt: number } {
@@ -142,6 +153,13 @@ export class MemoryUsage implements UsageStore {
     for (const [k, entry] of this.#fixed) if (entry.end <= now) this.#fixed.delete(k);
     this.#sweepAt = Math.max(1024, this.#held.size * 2);
   }
+}
+
+/** Drop the dead front of a subject's entries once it is most of the array (amortised O(1) per entry). */
+function compact(list: { entries: LedgerEntry[]; head: number }): void {
+  if (list.head < 1024 || list.head * 2 < list.entries.length) return;
+  list.entries = list.entries.slice(list.head);
+  list.head = 0;
 }
 
 /** When each ledger entry may be dropped (kept off the frozen entry itself). */

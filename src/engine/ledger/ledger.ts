@@ -63,19 +63,23 @@ export class Ledger {
       reason?: string;
     } = {},
   ): Promise<void> {
-    const { id: suffix, amount, ...rest } = fields;
     const entry: LedgerEntry = {
-      id: `${intent.id}:${kind}${suffix === undefined ? '' : `:${suffix}`}`,
+      id: fields.id === undefined ? `${intent.id}:${kind}` : `${intent.id}:${kind}:${fields.id}`,
       at: Date.now(),
       subject: intent.binding.subject,
       kind,
       intentId: intent.id,
       tool: intent.binding.tool,
-      amount: amount ?? intent.binding.amount,
+      amount: fields.amount ?? intent.binding.amount,
       currency: intent.binding.currency,
       receipt: receiptOf(intent.id),
-      ...definedOnly(rest),
     };
+    if (fields.provider !== undefined) entry.provider = fields.provider;
+    if (fields.providerPaymentId !== undefined) entry.providerPaymentId = fields.providerPaymentId;
+    if (fields.ok !== undefined) entry.ok = fields.ok;
+    if (fields.reason !== undefined) entry.reason = fields.reason;
+    // Frozen before anyone sees it: the store keeps this very object, and listeners cannot change it.
+    Object.freeze(entry);
     try {
       const fresh =
         this.#store === undefined ? true : await this.#store.appendLedger(entry, this.retentionMs);
@@ -91,10 +95,4 @@ export class Ledger {
       }
     }
   }
-}
-
-function definedOnly<T extends object>(value: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(value)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
 }

@@ -56,7 +56,7 @@ export async function collect(
 
   let withAttempt: IntentRecord;
   try {
-    withAttempt = await ensureAttempt(rt, intent.id, providerId);
+    withAttempt = await ensureAttempt(rt, intent.id, providerId, intent);
   } catch (error) {
     return providerFailure(rt, intent, error);
   }
