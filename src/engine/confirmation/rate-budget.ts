@@ -7,6 +7,8 @@
  * waits, so none waits more than about AGE_LIMIT_MS behind a stream of new ones.
  */
 
+import type { AbortLike } from './waiters.js';
+
 /** How many seconds of reads the bucket may save up for a burst. */
 const BURST_MS = 3000;
 /** Activity older than this when a read queues counts as this old: it bounds how long any read is passed over. */
@@ -14,7 +16,7 @@ export const AGE_LIMIT_MS = 60_000;
 
 interface QueuedAcquire {
   grant: (granted: boolean) => void;
-  signal: AbortSignal | undefined;
+  signal: AbortLike | undefined;
   onAbort: () => void;
   /** Higher is served first; see `rank`. */
   rank: number;
@@ -79,7 +81,7 @@ export class TokenBucket {
    * without it, the read counts as active when it queues, and equal ones are served in order).
    * Resolves true with the token taken, or false when `signal` aborts or the bucket closes first.
    */
-  acquire(signal?: AbortSignal, options: { front?: boolean; activeAt?: number } = {}): Promise<boolean> {
+  acquire(signal?: AbortLike, options: { front?: boolean; activeAt?: number } = {}): Promise<boolean> {
     if (this.#closed || signal?.aborted) return Promise.resolve(false);
     if ((this.#queue.length === 0 || options.front === true) && this.#take()) return Promise.resolve(true);
     const now = this.#now();

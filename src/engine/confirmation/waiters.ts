@@ -1,20 +1,53 @@
 /**
- * The interruption plumbing of one `waitFor` call: a stop signal (timeout, caller abort, close) and
- * a wake-up (a status change for its intent) that cut short the current sleep or token wait.
+ * The interruption plumbing of one `waitFor` call: a stop (timeout, caller abort, close) and a
+ * wake-up (a status change for its intent) that cut short the current sleep or token wait.
  * Every timer and listener is removed by `dispose`.
  */
+
+/** What a token wait listens to: an AbortSignal, or a waiter's own lighter step. */
+export interface AbortLike {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /**
- * The reason every waiter's controllers abort with: one shared value, so a wake-up builds no
- * DOMException (what `abort()` without a reason creates each time).
+ * A one-shot abort flag with listeners, for the many waiters a busy server holds at once: an
+ * AbortController (an EventTarget, its signal and a DOMException-shaped reason) weighs several
+ * times more, and a waiter needs two, renewed on every wake-up.
  */
-const WAKE: unique symbol = Symbol('payrouter waiter wake');
+class Step implements AbortLike {
+  aborted = false;
+  #listeners: Array<() => void> | undefined;
+
+  addEventListener(_type: 'abort', listener: () => void, _options?: { once?: boolean }): void {
+    if (this.aborted) return;
+    if (this.#listeners === undefined) this.#listeners = [listener];
+    else this.#listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const listeners = this.#listeners;
+    if (listeners === undefined) return;
+    const index = listeners.indexOf(listener);
+    if (index >= 0) listeners.splice(index, 1);
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    if (listeners !== undefined) for (const listener of listeners) listener();
+  }
+}
 
 export class Waiter {
   /** What `untilStopped` resolves with when the waiter stopped first. */
   static readonly STOPPED: unique symbol = Symbol('stopped');
-  readonly #stop = new AbortController();
+  readonly #stop = new Step();
   /** Aborted by `wake` or `stop`; renewed when the loop takes the wake-up. */
-  #step = new AbortController();
+  #step = new Step();
   #woken = false;
   #timeout: NodeJS.Timeout | undefined;
   readonly #callerSignal: AbortSignal | undefined;
@@ -32,30 +65,30 @@ export class Waiter {
   }
 
   get stopped(): boolean {
-    return this.#stop.signal.aborted;
+    return this.#stop.aborted;
   }
 
   /** Aborts when the current sleep or token wait should end early. */
-  get stepSignal(): AbortSignal {
-    return this.#step.signal;
+  get stepSignal(): AbortLike {
+    return this.#step;
   }
 
   /** A status change arrived: end the current step so the loop re-reads the store. */
   wake(): void {
     this.#woken = true;
-    this.#step.abort(WAKE);
+    this.#step.abort();
   }
 
   stop(): void {
-    this.#stop.abort(WAKE);
-    this.#step.abort(WAKE);
+    this.#stop.abort();
+    this.#step.abort();
   }
 
   /** Whether a wake-up arrived since the last call; starts a fresh step when it did. */
   takeWake(): boolean {
     if (!this.#woken) return false;
     this.#woken = false;
-    if (!this.stopped) this.#step = new AbortController();
+    if (!this.stopped) this.#step = new Step();
     return true;
   }
 
@@ -64,7 +97,7 @@ export class Waiter {
    * a slow provider read must not hold a caller past its deadline.
    */
   untilStopped<T>(work: Promise<T>): Promise<T | typeof Waiter.STOPPED> {
-    const signal = this.#stop.signal;
+    const signal = this.#stop;
     if (signal.aborted) {
       work.catch(() => {});
       return Promise.resolve(Waiter.STOPPED);
@@ -90,7 +123,7 @@ export class Waiter {
 
   /** Resolves after `ms`, or at once when woken or stopped. */
   sleep(ms: number): Promise<void> {
-    const signal = this.#step.signal;
+    const signal = this.#step;
     if (signal.aborted) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = (): void => {

@@ -116,12 +116,14 @@ export async function deliver(
       signal: ctx.signal,
       onPoll: () => ctx.progress('Waiting for the payment to complete…'),
     });
+  // `.then`, not an async arrow: a call waiting minutes holds no extra suspended frame for its span.
   const waited = rt.telemetry
-    ? await rt.telemetry.step('payrouter.await', { 'payrouter.tool': tool.name }, async (span) => {
-        const w = await wait();
-        span?.setAttribute('payrouter.status', w?.intent.status ?? 'unknown');
-        return w;
-      })
+    ? await rt.telemetry.step('payrouter.await', { 'payrouter.tool': tool.name }, (span) =>
+        wait().then((w) => {
+          span?.setAttribute('payrouter.status', w?.intent.status ?? 'unknown');
+          return w;
+        }),
+      )
     : await wait();
   const current = waited?.intent ?? intent;
   if (current.status === 'paid') {

@@ -45,10 +45,12 @@ export class PaidCallPipeline {
       case 'deliver':
         return deliver(this.rt, tool, opened.intent, ctx, true, args);
       case 'collect': {
-        const outcome = await collect(this.rt, tool, opened.intent, ctx, opened.decision, args);
-        return opened.repeatOf && outcome.kind === 'payment_required'
-          ? { ...outcome, repeatOf: opened.repeatOf }
-          : outcome;
+        const collected = collect(this.rt, tool, opened.intent, ctx, opened.decision, args);
+        const { repeatOf } = opened;
+        // Handed on, not awaited, unless there is something to add: a waiting call holds one frame less.
+        if (repeatOf === undefined) return collected;
+        const outcome = await collected;
+        return outcome.kind === 'payment_required' ? { ...outcome, repeatOf } : outcome;
       }
       default:
         return opened;

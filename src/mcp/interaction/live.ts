@@ -67,73 +67,115 @@ export function liveInteraction(
   settings: { flow: PaymentFlow; choiceMs: number; paymentWaitMs: number },
   logger: Logger,
 ): Interaction {
-  const options = (ctx: CallContext, stepMs: number) => ({
-    relatedRequestId: extra.requestId,
-    signal: ctx.signal,
-    timeout: budget(ctx, stepMs),
-  });
-  return {
-    async chooseMethod(ctx, intent, eligible): Promise<Choice> {
-      if (!ctx.client.form) return { kind: 'deferred' };
-      let result: Awaited<ReturnType<McpServer['server']['elicitInput']>>;
-      try {
-        result = await server.server.elicitInput(
-          { mode: 'form', message: choiceQuestion(intent), requestedSchema: choiceSchema(eligible) },
-          options(ctx, settings.choiceMs),
-        );
-      } catch (error) {
-        // Unanswered in time, or the client went away: nobody chose, so nothing is created.
-        if (!ctx.signal.aborted) logger.debug('method choice got no answer', { error });
-        return { kind: 'deferred' };
-      }
-      if (result.action === 'decline') return { kind: 'declined' };
-      if (result.action !== 'accept') return { kind: 'cancelled' };
-      const content = answer.safeParse(result.content ?? {});
-      const chosen = content.success ? eligible.find((e) => e.providerId === content.data.method) : undefined;
-      // An accepted answer naming no offered method chose nothing we can act on.
-      if (!content.success || chosen === undefined) return { kind: 'deferred' };
-      return { kind: 'chosen', providerId: chosen.providerId, remember: content.data.remember === true };
-    },
+  return new LiveInteraction(server, extra, settings, logger);
+}
 
-    async deliver(ctx, intent, link): Promise<Delivery> {
-      const viaUrl = settings.flow !== 'two_step' && ctx.client.url;
-      const viaForm = !viaUrl && settings.flow === 'elicitation' && ctx.client.form;
-      if ((!viaUrl && !viaForm) || link.url === '') return 'deferred';
-      try {
-        const result = viaUrl
-          ? await server.server.elicitInput(
-              {
-                mode: 'url',
-                message: urlConsentMessage(intent, link.label),
-                url: link.url,
-                elicitationId: link.deliveryId,
-              },
-              options(ctx, settings.choiceMs),
-            )
-          : await server.server.elicitInput(
-              {
-                mode: 'form',
-                message: formLinkMessage(intent, link.label, link.url),
-                requestedSchema: PAID_FORM,
-              },
-              options(ctx, settings.paymentWaitMs + settings.choiceMs),
-            );
-        if (result.action === 'accept') return 'accepted';
-        return result.action === 'decline' ? 'declined' : 'cancelled';
-      } catch (error) {
-        if (!ctx.signal.aborted)
-          logger.warn('link elicitation failed; returning the payment link', { error });
-        return 'deferred';
-      }
-    },
+/** A class, not closures: a call waiting minutes for its payment holds one small object. */
+class LiveInteraction implements Interaction {
+  constructor(
+    private readonly server: McpServer,
+    private readonly extra: ToolExtra,
+    private readonly settings: { flow: PaymentFlow; choiceMs: number; paymentWaitMs: number },
+    private readonly logger: Logger,
+  ) {}
 
-    async completed(ctx, link) {
-      if (settings.flow === 'two_step' || !ctx.client.url) return;
-      await server.server
-        .createElicitationCompletionNotifier(link.deliveryId, { relatedRequestId: extra.requestId })()
-        .catch(() => {});
-    },
-  };
+  async chooseMethod(
+    ctx: CallContext,
+    intent: Parameters<Interaction['chooseMethod']>[1],
+    eligible: readonly EligibleProvider[],
+  ): Promise<Choice> {
+    if (!ctx.client.form) return { kind: 'deferred' };
+    let result: Awaited<ReturnType<McpServer['server']['elicitInput']>>;
+    try {
+      result = await this.#elicit(
+        { mode: 'form', message: choiceQuestion(intent), requestedSchema: choiceSchema(eligible) },
+        ctx,
+        this.settings.choiceMs,
+      );
+    } catch (error) {
+      // Unanswered in time, or the client went away: nobody chose, so nothing is created.
+      if (!ctx.signal.aborted) this.logger.debug('method choice got no answer', { error });
+      return { kind: 'deferred' };
+    }
+    if (result.action === 'decline') return { kind: 'declined' };
+    if (result.action !== 'accept') return { kind: 'cancelled' };
+    const content = answer.safeParse(result.content ?? {});
+    const chosen = content.success ? eligible.find((e) => e.providerId === content.data.method) : undefined;
+    // An accepted answer naming no offered method chose nothing we can act on.
+    if (!content.success || chosen === undefined) return { kind: 'deferred' };
+    return { kind: 'chosen', providerId: chosen.providerId, remember: content.data.remember === true };
+  }
+
+  async deliver(
+    ctx: CallContext,
+    intent: Parameters<Interaction['deliver']>[1],
+    link: Parameters<Interaction['deliver']>[2],
+  ): Promise<Delivery> {
+    const { settings } = this;
+    const viaUrl = settings.flow !== 'two_step' && ctx.client.url;
+    const viaForm = !viaUrl && settings.flow === 'elicitation' && ctx.client.form;
+    if ((!viaUrl && !viaForm) || link.url === '') return 'deferred';
+    try {
+      const result = viaUrl
+        ? await this.#elicit(
+            {
+              mode: 'url',
+              message: urlConsentMessage(intent, link.label),
+              url: link.url,
+              elicitationId: link.deliveryId,
+            },
+            ctx,
+            settings.choiceMs,
+          )
+        : await this.#elicit(
+            {
+              mode: 'form',
+              message: formLinkMessage(intent, link.label, link.url),
+              requestedSchema: PAID_FORM,
+            },
+            ctx,
+            settings.paymentWaitMs + settings.choiceMs,
+          );
+      if (result.action === 'accept') return 'accepted';
+      return result.action === 'decline' ? 'declined' : 'cancelled';
+    } catch (error) {
+      if (!ctx.signal.aborted)
+        this.logger.warn('link elicitation failed; returning the payment link', { error });
+      return 'deferred';
+    }
+  }
+
+  async completed(ctx: CallContext, link: Parameters<NonNullable<Interaction['completed']>>[1]) {
+    if (this.settings.flow === 'two_step' || !ctx.client.url) return;
+    await this.server.server
+      .createElicitationCompletionNotifier(link.deliveryId, { relatedRequestId: this.extra.requestId })()
+      .catch(() => {});
+  }
+
+  /**
+   * One elicitation, aborted with the call. The SDK leaves its abort listener (and with it the
+   * whole finished request) on the signal it is given: it gets a signal of its own, unhooked from
+   * the call's once the answer is in, so a call that goes on to wait for its payment keeps nothing.
+   */
+  async #elicit(
+    params: Parameters<McpServer['server']['elicitInput']>[0],
+    ctx: CallContext,
+    stepMs: number,
+  ): Promise<Awaited<ReturnType<McpServer['server']['elicitInput']>>> {
+    const own = new AbortController();
+    const forward = () => own.abort(ctx.signal.reason);
+    if (ctx.signal.aborted) forward();
+    else ctx.signal.addEventListener('abort', forward, { once: true });
+    try {
+      return await this.server.server.elicitInput(params, {
+        relatedRequestId: this.extra.requestId,
+        signal: own.signal,
+        timeout: budget(ctx, stepMs),
+      });
+    } finally {
+      ctx.signal.removeEventListener('abort', forward);
+    }
+  }
 }
 
 /** For clients without elicitation (and `flow: 'two_step'`): everything goes in the result. */
