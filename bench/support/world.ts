@@ -51,6 +51,8 @@ export async function benchClient(
 ): Promise<{ client: Client; close: () => Promise<void> }> {
   const connected = await connectClient(server, {
     elicitation,
+    // The harness keeping every elicitation it answered is not the router's memory.
+    record: false,
     ...(onElicit === undefined ? {} : { onElicit }),
   });
   return { client: connected.client, close: connected.close };
