@@ -88,6 +88,46 @@ describe('memoryStore', () => {
     await store.close();
   });
 
+  it('bounds the ledger across payers too: past maxLedgerEntries the oldest entry of any payer goes first', async () => {
+    const store = memoryStore({ maxLedgerEntries: 5 });
+    const entry = (n: number) => ({
+      id: `pay_${n}:payment`,
+      at: 1_000 + n,
+      subject: `session:s${n}`,
+      kind: 'payment' as const,
+      intentId: `pay_${n}`,
+      tool: 'work',
+      amount: 5,
+      currency: 'USD',
+      receipt: `rcpt_${n}`,
+    });
+    // One entry per payer, as many sessions each opening one payment would leave.
+    for (let n = 0; n < 8; n++) expect(await store.appendLedger(entry(n), 60_000)).toBe(true);
+    const kept: string[] = [];
+    for (let n = 0; n < 8; n++)
+      for (const e of await store.listLedger(`session:s${n}`, 0, 10)) kept.push(e.id);
+    expect(kept).toEqual([
+      'pay_3:payment',
+      'pay_4:payment',
+      'pay_5:payment',
+      'pay_6:payment',
+      'pay_7:payment',
+    ]);
+    // An entry dropped from the front of its payer's list by that payer's own cap or retention
+    // is not counted twice: the bound stays exact.
+    await store.appendLedger({ ...entry(7), id: 'pay_7:run:1', kind: 'run' }, 60_000);
+    expect((await store.listLedger('session:s7', 0, 10)).map((e) => e.id)).toEqual([
+      'pay_7:payment',
+      'pay_7:run:1',
+    ]);
+    expect(await store.listLedger('session:s3', 0, 10)).toEqual([]);
+    await store.close();
+  });
+
+  it('refuses a maxLedgerEntries that is not a positive integer', () => {
+    expect(() => memoryStore({ maxLedgerEntries: 0 })).toThrow(/maxLedgerEntries/);
+  });
+
   it('refuses a maxEntries that is not a positive integer', () => {
     expect(() => memoryStore({ maxEntries: 0 })).toThrow(expect.objectContaining({ code: 'config_error' }));
     expect(() => memoryStore({ maxEntries: 1.5 })).toThrow(/maxEntries/);

@@ -2,6 +2,8 @@ import type { LedgerEntry, UsageCounter, UsageOutcome, UsageReservation, UsageSt
 
 /** Entries one subject keeps in a memory store's ledger at most (oldest dropped first). */
 const LEDGER_PER_SUBJECT = 10_000;
+/** Entries a memory store's ledger keeps over all subjects, by default (oldest dropped first). */
+export const DEFAULT_MAX_LEDGER = 100_000;
 
 interface Held {
   counters: readonly UsageCounter[];
@@ -15,6 +17,16 @@ interface Held {
  * its write, so a reservation is atomic. Counters end with their period; nothing runs on a timer.
  */
 export class MemoryUsage implements UsageStore {
+  /** Entries kept over all payers at most: many payers (sessions are cheap) must not grow it without end. */
+  readonly #maxLedger: number;
+  /** Every kept entry in the order written, over all payers (dropped ones left as holes until compacted). */
+  #order: { entries: LedgerEntry[]; head: number } = { entries: [], head: 0 };
+  #ledgerSize = 0;
+
+  constructor(maxLedgerEntries = DEFAULT_MAX_LEDGER) {
+    this.#maxLedger = maxLedgerEntries;
+  }
+
   /** `<scope>|<key>|<period start>` -> used, and when the period ends. */
   readonly #fixed = new Map<string, { used: number; end: number }>();
   /** `<scope>|<key>` -> reservations in the rolling window, oldest first, and their sum. */
@@ -98,8 +110,25 @@ export class MemoryUsage implements UsageStore {
     list.entries.push(kept);
     expiries.set(kept, now + retentionMs);
     this.#ledgerIds.set(entry.id, now + retentionMs);
+    this.#order.entries.push(kept);
+    this.#ledgerSize += 1;
     while (list.entries.length - list.head > LEDGER_PER_SUBJECT) this.#dropOldest(list);
     compact(list);
+    // Over the bound: the oldest entry of all. Each payer's list is in write order, so it is the
+    // head of its own payer's list, unless that payer's cap or retention dropped it already.
+    while (this.#ledgerSize > this.#maxLedger) {
+      const order = this.#order;
+      const oldest = order.entries[order.head];
+      order.entries[order.head++] = undefined as unknown as LedgerEntry;
+      if (oldest === undefined) continue;
+      const owner = this.#ledger.get(oldest.subject);
+      if (owner !== undefined && owner.entries[owner.head] === oldest) {
+        this.#dropOldest(owner);
+        if (owner.head === owner.entries.length) this.#ledger.delete(oldest.subject);
+        else compact(owner);
+      }
+    }
+    this.#compactOrder();
     return true;
   }
 
@@ -124,10 +153,28 @@ export class MemoryUsage implements UsageStore {
     else compact(list);
   }
 
+  /**
+   * The write order still holds entries a payer's own cap or retention dropped: once it is twice
+   * the entries kept, keep only the live ones (amortised O(1) per entry).
+   */
+  #compactOrder(): void {
+    const order = this.#order;
+    if (order.entries.length - order.head <= 2 * this.#ledgerSize + 1024) return;
+    const live: LedgerEntry[] = [];
+    for (let i = order.head; i < order.entries.length; i++) {
+      const e = order.entries[i];
+      if (e !== undefined && expiries.has(e)) live.push(e);
+    }
+    this.#order = { entries: live, head: 0 };
+  }
+
   #dropOldest(list: { entries: LedgerEntry[]; head: number }): void {
     const dropped = list.entries[list.head];
     list.entries[list.head++] = undefined as unknown as LedgerEntry;
-    if (dropped) this.#ledgerIds.delete(dropped.id);
+    if (dropped === undefined) return;
+    this.#ledgerIds.delete(dropped.id);
+    expiries.delete(dropped);
+    this.#ledgerSize -= 1;
   }
 
   #used(scope: string, c: UsageCounter, at: number): { used: number; resetsAt: number } {

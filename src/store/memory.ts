@@ -9,7 +9,7 @@ import {
 } from '../core/intent/record.js';
 import { type Logger, namespaced, silentLogger } from '../core/logger.js';
 import { StatusListeners } from './listeners.js';
-import { MemoryUsage } from './memory-usage.js';
+import { DEFAULT_MAX_LEDGER, MemoryUsage } from './memory-usage.js';
 import { checkRecord, checkStatusChange, checkTtl, checkVersion } from './schema.js';
 import type {
   InsertOptions,
@@ -30,6 +30,12 @@ export interface MemoryStoreOptions {
    * result was not delivered, and an open one, is never dropped: a new open is refused instead.
    */
   maxEntries?: number;
+  /**
+   * Ledger entries kept over all payers at most (default 100,000; each payer keeps at most its
+   * newest 10,000): past it the oldest entry of any payer goes first. For a ledger that must last,
+   * use redisStore or feed your own storage from `router.ledger.on('entry')`.
+   */
+  maxLedgerEntries?: number;
   /** Where failing status listeners are reported. */
   logger?: Logger;
 }
@@ -48,7 +54,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): PaymentStore & Us
   if (!Number.isInteger(maxEntries) || maxEntries < 1) {
     throw new ConfigError(`memoryStore: maxEntries must be a positive integer, got ${maxEntries}`);
   }
-  return new MemoryPaymentStore(maxEntries, namespaced(options.logger ?? silentLogger, 'store'));
+  const maxLedgerEntries = options.maxLedgerEntries ?? DEFAULT_MAX_LEDGER;
+  if (!Number.isInteger(maxLedgerEntries) || maxLedgerEntries < 1) {
+    throw new ConfigError(
+      `memoryStore: maxLedgerEntries must be a positive integer, got ${maxLedgerEntries}`,
+    );
+  }
+  return new MemoryPaymentStore(
+    maxEntries,
+    maxLedgerEntries,
+    namespaced(options.logger ?? silentLogger, 'store'),
+  );
 }
 
 /**
@@ -73,7 +89,7 @@ interface OpenEntry {
 }
 
 class MemoryPaymentStore implements PaymentStore, UsageStore {
-  readonly #usage = new MemoryUsage();
+  readonly #usage: MemoryUsage;
   readonly #maxEntries: number;
   readonly #records = new Map<string, IntentRecord>();
   /** binding key -> newest intent id */
@@ -93,8 +109,9 @@ class MemoryPaymentStore implements PaymentStore, UsageStore {
   readonly #listeners: StatusListeners;
   #closed = false;
 
-  constructor(maxEntries: number, logger: Logger) {
+  constructor(maxEntries: number, maxLedgerEntries: number, logger: Logger) {
     this.#maxEntries = maxEntries;
+    this.#usage = new MemoryUsage(maxLedgerEntries);
     // ttlAutopurge stays off: lru-cache then checks expiry lazily and sets no purge timers.
     this.#choices = bounded(maxEntries);
     this.#events = bounded(maxEntries);
