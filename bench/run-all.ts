@@ -16,6 +16,7 @@ const BENCHES: ReadonlyArray<{ file: string; flags: string[] }> = [
   { file: 'overhead.ts', flags: [] },
   { file: 'provider-requests.ts', flags: [] },
   { file: 'confirmation-latency.ts', flags: [] },
+  { file: 'time-to-notice.ts', flags: [] },
   { file: 'scale.ts', flags: ['--expose-gc'] },
   { file: 'redis-commands.ts', flags: [] },
   { file: 'limits-telemetry.ts', flags: [] },

@@ -156,6 +156,30 @@ describe('rate budget', () => {
     await Promise.all(fresh);
   });
 
+  it('reads a payment just made ahead of a backlog bigger than a minute of budget, which still moves', async () => {
+    const { TokenBucket: Bucket, AGE_LIMIT_MS } = await import('../src/engine/confirmation/rate-budget.js');
+    // One read per second; 100 reads queued at once, all just made: more than a minute of budget.
+    const bucket = new Bucket({ perMinute: 60, now: () => Date.now() });
+    const granted: string[] = [];
+    for (let i = 0; i < 3; i++) await bucket.acquire(); // the burst, spent
+    const backlog = Array.from({ length: 100 }, (_, i) =>
+      bucket.acquire(undefined, { activeAt: Date.now() }).then(() => granted.push(`backlog_${i}`)),
+    );
+    await vi.advanceTimersByTimeAsync(AGE_LIMIT_MS + 5_000);
+    const before = granted.length;
+    // A payment made now, once the backlog's own activity is past the age limit.
+    const fresh = bucket.acquire(undefined, { activeAt: Date.now() }).then(() => granted.push('fresh'));
+    await vi.advanceTimersByTimeAsync(2_100);
+    // Served within two reads (the overdue backlog gets every other one), not after the ~35 left.
+    expect(granted.slice(before, before + 2)).toContain('fresh');
+    // The backlog kept moving in queue order meanwhile.
+    const served = granted.filter((g) => g.startsWith('backlog_'));
+    expect(served).toEqual(served.map((_, i) => `backlog_${i}`));
+    expect(served.length).toBeGreaterThanOrEqual(AGE_LIMIT_MS / 1000 + 5);
+    bucket.close();
+    await Promise.all([...backlog, fresh]);
+  });
+
   it('keeps 200 waiting intents under the provider budget and serves them in turn', async () => {
     // 60 reads/min at full share: one read per second, a burst of 3.
     const { provider, store, layer } = setup({ statusReadsPerMinute: 60, budgetShare: 1 });

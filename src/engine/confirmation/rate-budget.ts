@@ -1,37 +1,27 @@
+import type { AbortLike } from './waiters.js';
+
 /**
  * Per-provider budgets for status reads: a token bucket refilled continuously, plus a queue so
  * that many waiting intents share the reads and the overall rate to a provider never exceeds its
  * budget, however many waiters exist. The queue is served where a payment is most likely just made
- * first: a read whose payment saw activity recently (a payment just created, a link just accepted,
- * a pay page just opened) goes ahead of older ones; an older read gains on newer ones while it
- * waits, so none waits more than about AGE_LIMIT_MS behind a stream of new ones.
+ * first: among reads whose payment saw activity in the last AGE_LIMIT_MS (created, link accepted,
+ * pay page opened) the most recent goes first; the others take turns in queue order. A read passed
+ * over for AGE_LIMIT_MS gets every other token from then on, so a backlog bigger than the budget
+ * can serve in that time still moves, and new activity still gets at least half the reads.
  */
-
-import type { AbortLike } from './waiters.js';
 
 /** How many seconds of reads the bucket may save up for a burst. */
 const BURST_MS = 3000;
-/** Activity older than this when a read queues counts as this old: it bounds how long any read is passed over. */
+/** Activity this recent puts a read ahead; a read queued this long gets every other token. */
 export const AGE_LIMIT_MS = 60_000;
 
 interface QueuedAcquire {
   grant: (granted: boolean) => void;
   signal: AbortLike | undefined;
   onAbort: () => void;
-  /** Higher is served first; see `rank`. */
-  rank: number;
-}
-
-/**
- * The queue order of a read queued at `queuedAt` whose payment last saw activity at `activeAt`
- * (higher is served first). Reads are served in queue order, except that a read for a payment
- * active just now counts as queued AGE_LIMIT_MS earlier, one active half that long ago as queued
- * half that earlier, and so on: recent activity goes first, and no read is passed over for longer
- * than AGE_LIMIT_MS by reads queued after it.
- */
-function rank(activeAt: number, queuedAt: number): number {
-  const age = Math.min(AGE_LIMIT_MS, Math.max(0, queuedAt - activeAt));
-  return AGE_LIMIT_MS - age - queuedAt;
+  /** When the payment last saw activity. */
+  activeAt: number;
+  queuedAt: number;
 }
 
 export interface TokenBucketOptions {
@@ -47,7 +37,12 @@ export class TokenBucket {
   #tokens: number;
   #refilledAt: number;
   #pausedUntil = 0;
+  /** Reads a person is waiting on, first come first served, ahead of everything else. */
+  readonly #front: QueuedAcquire[] = [];
+  /** Every other read, in queue order. */
   readonly #queue: QueuedAcquire[] = [];
+  /** Whether the last token went to a read passed over too long (they get every other one). */
+  #lastToOverdue = false;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -65,7 +60,7 @@ export class TokenBucket {
 
   /** Take a token now if one is free and nobody is queued ahead; never waits. */
   tryTake(): boolean {
-    if (this.#closed || this.#queue.length > 0) return false;
+    if (this.#closed || this.#waiting() > 0) return false;
     return this.#take();
   }
 
@@ -83,8 +78,9 @@ export class TokenBucket {
    */
   acquire(signal?: AbortLike, options: { front?: boolean; activeAt?: number } = {}): Promise<boolean> {
     if (this.#closed || signal?.aborted) return Promise.resolve(false);
-    if ((this.#queue.length === 0 || options.front === true) && this.#take()) return Promise.resolve(true);
+    if ((this.#waiting() === 0 || options.front === true) && this.#take()) return Promise.resolve(true);
     const now = this.#now();
+    const front = options.front === true;
     return new Promise<boolean>((resolve) => {
       const entry: QueuedAcquire = {
         grant: (granted) => {
@@ -92,36 +88,53 @@ export class TokenBucket {
           resolve(granted);
         },
         signal,
-        rank: options.front === true ? Number.POSITIVE_INFINITY : rank(options.activeAt ?? now, now),
+        activeAt: options.activeAt ?? now,
+        queuedAt: now,
         onAbort: () => {
-          const index = this.#queue.indexOf(entry);
-          if (index >= 0) this.#queue.splice(index, 1);
+          const list = front ? this.#front : this.#queue;
+          const index = list.indexOf(entry);
+          if (index >= 0) list.splice(index, 1);
           entry.grant(false);
           this.#schedule();
         },
       };
       signal?.addEventListener('abort', entry.onAbort, { once: true });
-      this.#enqueue(entry);
+      (front ? this.#front : this.#queue).push(entry);
       this.#schedule();
     });
   }
 
-  /** Insert by rank, highest first; after every entry of the same rank (first come, first served among equals). */
-  #enqueue(entry: QueuedAcquire): void {
+  #waiting(): number {
+    return this.#front.length + this.#queue.length;
+  }
+
+  /**
+   * The read the next token goes to: a person's first; then, every other token, a read passed
+   * over for AGE_LIMIT_MS; else the most recently active read of the last AGE_LIMIT_MS (the
+   * earliest queued among equals); else the earliest queued.
+   */
+  #next(): QueuedAcquire | undefined {
+    if (this.#front.length > 0) return this.#front.shift();
     const queue = this.#queue;
-    if (entry.rank === Number.POSITIVE_INFINITY) {
-      queue.unshift(entry);
-      return;
+    if (queue.length === 0) return undefined;
+    const now = this.#now();
+    const oldest = queue[0]!;
+    if (!this.#lastToOverdue && now - oldest.queuedAt >= AGE_LIMIT_MS) {
+      this.#lastToOverdue = true;
+      return queue.shift();
     }
-    let low = 0;
-    let high = queue.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if ((queue[mid] as QueuedAcquire).rank >= entry.rank) low = mid + 1;
-      else high = mid;
+    this.#lastToOverdue = false;
+    let best = -1;
+    let bestAt = now - AGE_LIMIT_MS;
+    for (let i = 0; i < queue.length; i++) {
+      const activeAt = queue[i]!.activeAt;
+      if (activeAt > bestAt || (best === -1 && activeAt === bestAt)) {
+        best = i;
+        bestAt = activeAt;
+      }
     }
-    if (low === queue.length) queue.push(entry);
-    else queue.splice(low, 0, entry);
+    if (best <= 0) return queue.shift();
+    return queue.splice(best, 1)[0];
   }
 
   /** Give back a token that was taken but not spent on a request. */
@@ -144,7 +157,7 @@ export class TokenBucket {
   close(): void {
     this.#closed = true;
     this.#clearTimer();
-    for (const entry of this.#queue.splice(0)) entry.grant(false);
+    for (const entry of [...this.#front.splice(0), ...this.#queue.splice(0)]) entry.grant(false);
   }
 
   #take(): boolean {
@@ -165,14 +178,14 @@ export class TokenBucket {
   }
 
   #drain(): void {
-    while (this.#queue.length > 0 && this.#take()) this.#queue.shift()!.grant(true);
+    while (this.#waiting() > 0 && this.#take()) this.#next()!.grant(true);
     this.#schedule();
   }
 
   /** Keep exactly one timer while someone is queued: it fires when the next token is due. */
   #schedule(): void {
     this.#clearTimer();
-    if (this.#closed || this.#queue.length === 0) return;
+    if (this.#closed || this.#waiting() === 0) return;
     this.#refill();
     const now = this.#now();
     const untilToken = this.unlimited ? 0 : Math.max(0, (1 - this.#tokens) / this.#ratePerMs);
