@@ -104,11 +104,8 @@ export async function runOnce(
       current,
     );
     if (claim?.value.kind === 'claimed') {
-      if (claim.value.fence === 1) {
-        await recordPaid(core, claim.intent);
-        if (core.hooks.onPaid !== undefined)
-          await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(claim.intent));
-      }
+      // An authorized credential is announced when its settlement succeeds, not here.
+      if (claim.value.fence === 1 && claim.intent.status === 'paid') await announcePaid(core, claim.intent);
       return execute(core, tool, claim.intent, claim.value.fence, owner, extra, args ?? {});
     }
     // Nothing to run after all (done meanwhile, or a run of an older version still holds it).
@@ -291,7 +288,13 @@ async function refund(core: RouterCore, intent: IntentRecord): Promise<boolean> 
   return ok;
 }
 
-/** The ledger line of a payment's first claim: `paid` (with its provider payment) or `free`. */
+/** A payment became paid (first claim, or a credential's settlement): ledger, metrics, `onPaid`. */
+export async function announcePaid(core: RouterCore, intent: IntentRecord): Promise<void> {
+  await recordPaid(core, intent);
+  if (core.hooks.onPaid !== undefined) await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(intent));
+}
+
+/** The ledger line of a paid payment: `paid` (with its provider payment) or `free`. */
 async function recordPaid(core: RouterCore, intent: IntentRecord): Promise<void> {
   const free = intent.free === true;
   const paid = intent.attempts.find((a) => a.status === 'paid');
