@@ -14,6 +14,7 @@ import {
   spawnInstance,
   startInstance,
   type UserClient,
+  waitUntil,
 } from './support/instances.js';
 import { paymentOf, textOf } from './support/paid-server.js';
 import { type RedisServer, startRedisServer } from './support/redis-server.js';
@@ -27,6 +28,7 @@ let B: Instance;
 /** Started together up front: a child takes seconds to boot (tsx compiles the library). */
 let plainA: Promise<ChildInstance> | undefined;
 let holdingA: Promise<ChildInstance> | undefined;
+let refundingA: Promise<ChildInstance> | undefined;
 const open: UserClient[] = [];
 
 /** Runs of B's tools (B is in this process; A's runs are reported by its signals). */
@@ -42,7 +44,7 @@ beforeAll(async () => {
     sandbox: endpointsOf(sandbox),
     router: { leaseMs: LEASE_MS },
     tools: (server) => {
-      for (const tool of ['slow_report', 'quick_report']) {
+      for (const tool of ['slow_report', 'quick_report', 'failing_report']) {
         registerReportTool(server, tool, async (topic) => {
           runsOnB.push({ tool, topic });
           return `${tool} on ${topic} by B`;
@@ -52,9 +54,11 @@ beforeAll(async () => {
   });
   plainA = startA();
   holdingA = startA({ HOLD_AFTER_STORE: '1' });
+  refundingA = startA({ HOLD_BEFORE_REFUND: '1' });
   // Observed by the tests (and afterAll); this only keeps a failed start from going unhandled.
   plainA.catch(() => {});
   holdingA.catch(() => {});
+  refundingA.catch(() => {});
 });
 
 afterEach(async () => {
@@ -63,7 +67,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await Promise.all(
-    [plainA, holdingA].map((child) =>
+    [plainA, holdingA, refundingA].map((child) =>
       child?.then(
         (c) => c.kill(),
         () => {},
@@ -176,5 +180,61 @@ describe('an instance killed mid-call', () => {
     expect(paymentOf(done)).toMatchObject({ payment_id: paymentId, status: 'paid' });
     expect(runsOf(topic)).toEqual([]);
     expect(await B.store.get(paymentId)).toMatchObject({ run: 'done', fence: 1, resultDelivered: true });
+  });
+
+  it('a refund A decided but never made is made by the next confirm (or the same call) on B, once, and recorded once', async () => {
+    const A = await refundingA!;
+    const onA = await user(A.mcpUrl, 'heidi');
+    // Two payments whose failed runs A ends with the refund decided; A freezes in each right after
+    // that write, before asking Stripe, and then dies.
+    const stuck: Array<{ topic: string; paymentId: string; sessionId: string }> = [];
+    for (const topic of ['refund-by-confirm', 'refund-by-call']) {
+      const paymentId = await paidCall(onA, 'failing_report', topic);
+      const sessionId = (await B.store.get(paymentId))!.attempts.at(-1)!.paymentId;
+      const doomed = confirmOnDoomed(onA, paymentId);
+      await A.waitForSignal(`refunding ${paymentId}`);
+      expect(doomed.result).toBeUndefined();
+      stuck.push({ topic, paymentId, sessionId });
+    }
+    await A.kill();
+    for (const { topic, paymentId, sessionId } of stuck) {
+      expect(A.signals()).toContain(`failed failing_report ${topic}`);
+      expect(await B.store.get(paymentId)).toMatchObject({ status: 'paid', run: 'refunding' });
+      expect(sandbox.stripe.getRefunds(sessionId)).toHaveLength(0);
+    }
+    const [byConfirm, byCall] = stuck as [(typeof stuck)[0], (typeof stuck)[0]];
+    // A held the run lease for its refunds; it runs out on Redis's clock (a 1 ms probe lease
+    // taken once it has, and left to lapse).
+    for (const { paymentId } of stuck)
+      await waitUntil(
+        async () => (await B.store.acquireLease(paymentId, 'probe', 1)).kind === 'acquired',
+        "A's lease to run out",
+      );
+
+    // The payer confirms again on B: B waits out A's lease, makes the refund, and runs nothing.
+    const onB = await user(B.mcpUrl, 'heidi');
+    const confirmed = await onB.call('confirm_payment', { payment_id: byConfirm.paymentId });
+    expect(paymentOf(confirmed), textOf(confirmed)).toMatchObject({
+      payment_id: byConfirm.paymentId,
+      status: 'refunded',
+    });
+    // The same call made again finds its payment and makes its refund too.
+    const called = await onB.call('failing_report', { topic: byCall.topic });
+    expect(paymentOf(called), textOf(called)).toMatchObject({
+      payment_id: byCall.paymentId,
+      status: 'refunded',
+    });
+
+    for (const { topic, paymentId, sessionId } of stuck) {
+      expect(await B.store.get(paymentId)).toMatchObject({ status: 'refunded', run: 'refunded' });
+      expect(sandbox.stripe.getRefunds(sessionId)).toHaveLength(1);
+      // Asked again: nothing more is refunded or run.
+      await onB.call('confirm_payment', { payment_id: paymentId });
+      expect(sandbox.stripe.getRefunds(sessionId)).toHaveLength(1);
+      expect(runsOf(topic)).toEqual([]);
+      const subject = (await B.store.get(paymentId))!.binding.subject;
+      const entries = await B.router.ledger.list({ subject });
+      expect(entries.filter((e) => e.intentId === paymentId && e.kind === 'refund')).toHaveLength(1);
+    }
   });
 });

@@ -4,9 +4,10 @@
 // for the payment. Real SDK clients, the Stripe stand-in over HTTP.
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { memoryStore, type PaymentStore, PayRouter } from '../src/index.js';
+import type { PaymentProvider } from '../src/providers.js';
 import { type Sandbox, startSandbox } from '../src/sandbox.js';
 import { connectClient, paymentOf, textOf } from './support/paid-server.js';
 
@@ -127,5 +128,76 @@ describe("onToolError: 'refund'", () => {
       amount: { minor: 2500, currency: 'USD' },
       provider: 'stripe',
     });
+  });
+});
+
+describe('a refund whose refunder died before making it', () => {
+  /** A router on `store` whose Stripe provider is `provider`, with a short run lease. */
+  async function routerOn(store: PaymentStore, provider: PaymentProvider, runs: Run[], fail: () => boolean) {
+    const server = new McpServer({ name: 'refunds', version: '1.0.0' });
+    const router = new PayRouter(server, {
+      providers: [provider],
+      store,
+      flow: 'two_step',
+      onToolError: 'refund',
+      leaseMs: 200,
+      subject: () => 'rita',
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    routers.push(router);
+    server.registerTool(
+      'flaky',
+      {
+        description: 'Fails when told',
+        inputSchema: { n: z.number() },
+        price: { amount: '25.00', currency: 'USD' },
+      },
+      async ({ n }, extra) => {
+        const ok = !fail();
+        runs.push({ ok, payment: (extra as { payment?: unknown }).payment });
+        if (!ok) throw new Error('the run breaks');
+        return { content: [{ type: 'text', text: `flaky ${n} ok` }] };
+      },
+    );
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    closers.push(close);
+    return (name: string, args: Record<string, unknown>) =>
+      client.callTool({ name, arguments: args }) as Promise<CallToolResult>;
+  }
+
+  it('is retried by the next confirm; refused by Stripe, the payment is kept and that confirm runs the tool', async () => {
+    const runs: Run[] = [];
+    const store = memoryStore();
+    const stripe = sandbox.providers().stripe;
+    // Instance A "dies" right before its refund request: the request never leaves.
+    const dying = new Proxy(stripe, {
+      get(target, property) {
+        if (property === 'refundPayment') return () => new Promise<never>(() => {});
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as PaymentProvider;
+    const onA = await routerOn(store, dying, runs, () => true);
+    const onB = await routerOn(store, stripe, runs, () => false);
+    const required = await onA('flaky', { n: 3 });
+    const paymentId = paymentOf(required)!.payment_id;
+    const sessionId = (await store.get(paymentId))!.attempts.at(-1)!.paymentId;
+    sandbox.stripe.pay(sessionId);
+    void onA('confirm_payment', { payment_id: paymentId }).catch(() => {});
+    await vi.waitFor(async () => expect(await store.get(paymentId)).toMatchObject({ run: 'refunding' }));
+    // A held the run lease for its refund; it runs out (a 1 ms probe lease taken once it has).
+    await vi.waitFor(async () =>
+      expect((await store.acquireLease(paymentId, 'probe', 1)).kind).toBe('acquired'),
+    );
+
+    // Stripe refuses the refund B makes: nothing was returned, so the payment is kept for a retry,
+    // and this very confirm is that retry.
+    sandbox.stripe.fail({ status: 402, pathIncludes: '/v1/refunds' });
+    const confirmed = await onB('confirm_payment', { payment_id: paymentId });
+    expect(textOf(confirmed)).toBe('flaky 3 ok');
+    expect(refunds()).toBe(1);
+    expect(sandbox.stripe.getRefunds(sessionId)).toHaveLength(0);
+    expect(runs.map((r) => r.ok)).toEqual([false, true]);
+    expect(await store.get(paymentId)).toMatchObject({ status: 'paid', run: 'done' });
   });
 });

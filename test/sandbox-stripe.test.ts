@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SandboxStateError, type StripeSandbox, startStripeSandbox } from '../src/sandbox/stripe.js';
 import { SandboxConfigError } from '../src/sandbox.js';
 
@@ -207,16 +207,24 @@ describe('Stripe sandbox: sessions through the real stripe SDK', () => {
   });
 
   it('lapses an open session when expires_at passes on the sandbox clock', async () => {
-    const now = sandbox.clock.nowSeconds();
-    const session = await stripe.checkout.sessions.create(priced('usd', 50, { expires_at: now + 1800 }));
-    expect(session.expires_at).toBe(now + 1800);
-    sandbox.clock.advance(1799);
-    expect((await stripe.checkout.sessions.retrieve(session.id)).status).toBe('open');
-    sandbox.clock.advance(1);
-    const lapsed = await stripe.checkout.sessions.retrieve(session.id);
-    expect(lapsed.status).toBe('expired');
-    expect(lapsed.url).toBeNull();
-    expect(sandbox.webhookEvents.map((e) => e.type)).toEqual(['checkout.session.expired']);
+    // The sandbox clock is the wall clock plus what the test advances: with the wall clock
+    // running, a second boundary passing between two lines here (30 min minus a second left, or
+    // one second early) would make this test about timing. The wall clock stands still instead.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      const now = sandbox.clock.nowSeconds();
+      const session = await stripe.checkout.sessions.create(priced('usd', 50, { expires_at: now + 1800 }));
+      expect(session.expires_at).toBe(now + 1800);
+      sandbox.clock.advance(1799);
+      expect((await stripe.checkout.sessions.retrieve(session.id)).status).toBe('open');
+      sandbox.clock.advance(1);
+      const lapsed = await stripe.checkout.sessions.retrieve(session.id);
+      expect(lapsed.status).toBe('expired');
+      expect(lapsed.url).toBeNull();
+      expect(sandbox.webhookEvents.map((e) => e.type)).toEqual(['checkout.session.expired']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('takes async payments through complete/unpaid to paid or failed', async () => {

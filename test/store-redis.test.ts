@@ -168,6 +168,32 @@ describe('redisStore', () => {
     expect(await payments.findByPayment('walleot', 'w_ttl')).toBeUndefined();
   });
 
+  for (const status of ['paid', 'authorized'] as const) {
+    it(`keeps ${status === 'paid' ? 'a paid' : 'an authorized'} intent findable by its binding for as long as its record lives`, async () => {
+      const redis = client();
+      const prefix = freshPrefix();
+      const payments = store(redis, prefix);
+      // Open with a short life: the binding index is written with it.
+      const record = makeRecord({ expiresAt: Date.now() + 300, attempts: [attempt('x402', `v_${status}`)] });
+      await payments.insert(record);
+      const becomes = await payments.update(
+        { ...record, status, expiresAt: Date.now() + 600, updatedAt: Date.now() },
+        1,
+      );
+      // Still `status`, the record's life grows again (a stored result is kept longer).
+      const longer = Date.now() + 60_000;
+      await payments.update({ ...becomes!, expiresAt: longer, updatedAt: Date.now() }, 2);
+      await waitPast(Date.now() + 600);
+      expect(await payments.get(record.id)).toMatchObject({ status, version: 3 });
+      expect(await payments.findByBinding(bindingKey(record.binding))).toMatchObject({
+        id: record.id,
+        status,
+      });
+      const index = `${prefix}{${slotOfIntentId(record.id)}}:b:${bindingKey(record.binding)}`;
+      expect(await redis.pttl(index)).toBeGreaterThan(30_000);
+    });
+  }
+
   it('keeps every key of one subject in one hash slot, and ids carry the slot', async () => {
     const redis = client();
     const prefix = freshPrefix();

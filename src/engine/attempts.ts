@@ -49,11 +49,14 @@ export function planAttempt(
   intent: Pick<IntentRecord, 'id' | 'attempts'>,
   providerId: string,
   now: number,
+  /** A plan made again for the same attempt: its key must differ from the refused one's. */
+  again = false,
 ): PlannedAttempt {
   const publicUrl = core.settings.publicUrl;
+  const key = `payrouter_${intent.id}_${intent.attempts.length + 1}_${providerId}`;
   return {
     providerId,
-    idempotencyKey: `payrouter_${intent.id}_${intent.attempts.length + 1}_${providerId}`,
+    idempotencyKey: again ? `${key}_${now.toString(36)}` : key,
     expiresAt: now + core.settings.paymentTtlMs,
     plannedAt: now,
     ...(publicUrl === undefined
@@ -114,11 +117,11 @@ async function createAttempt(
       `payment ${intentId} has switched methods too often`,
     );
   }
-  const plan = planned.intent.plannedAttempt!;
+  let plan = planned.intent.plannedAttempt!;
   const intent = planned.intent;
 
   // Everything sent comes from the stored plan: a retry by any instance sends the same request.
-  const create = () =>
+  const send = () =>
     provider.createPayment(
       { money: intentMoney(intent), description: intent.description, intentId: intent.id },
       {
@@ -128,9 +131,22 @@ async function createAttempt(
         ...(plan.returnUrls ? { returnUrls: plan.returnUrls } : {}),
       },
     );
-  const created: CreatedPayment = core.telemetry
-    ? await tracedCreate(core, intent, providerId, create)
-    : await create();
+  const create = () => (core.telemetry ? tracedCreate(core, intent, providerId, send) : send());
+  let created: CreatedPayment;
+  try {
+    created = await create();
+  } catch (error) {
+    // The stored plan is always sent first: it may have reached the provider before (an answer
+    // lost, a crash), and only its own key finds that payment again. Refused because its expiry
+    // has fallen out of the provider's window, nothing was made with it: plan it again.
+    const again = isStale(plan, provider.capabilities.expiryWindowMs, Date.now())
+      ? await replan(core, intentId, plan, error)
+      : undefined;
+    if (again === undefined) throw error;
+    if (again.kind === 'recorded') return again.intent;
+    plan = again.plan;
+    created = await create();
+  }
   core.logger.debug('payment created', { intentId, providerId, paymentId: created.paymentId });
   // Only a redirect has a link to show; an action the agent completes by itself leaves it empty.
   const url = redirectUrlOf(created.action) ?? '';
@@ -178,6 +194,43 @@ async function createAttempt(
     });
   }
   return stored;
+}
+
+/** A plan whose expiry no longer lies within the provider's window from now. */
+function isStale(plan: PlannedAttempt, window: { min: number } | undefined, now: number): boolean {
+  return window !== undefined && plan.expiresAt - now < window.min;
+}
+
+/**
+ * Replace a refused stale plan by a new one (new key, new expiry), once across instances: the
+ * plan another caller put there meanwhile is used as it is, and a payment recorded meanwhile is
+ * the answer.
+ */
+async function replan(
+  core: RouterCore,
+  intentId: string,
+  refused: PlannedAttempt,
+  error: unknown,
+): Promise<{ kind: 'plan'; plan: PlannedAttempt } | { kind: 'recorded'; intent: IntentRecord } | undefined> {
+  if (!(error instanceof ProviderError) || error.code !== 'invalid_request') return undefined;
+  const now = Date.now();
+  const changed = await mutateIntent(core.store, intentId, (current) => {
+    const plan = current.plannedAttempt;
+    if (plan === undefined || plan.providerId !== refused.providerId) return { value: undefined };
+    if (plan.idempotencyKey !== refused.idempotencyKey) return { value: plan };
+    const next = planAttempt(core, current, refused.providerId, now, true);
+    return { next: { ...current, plannedAttempt: next, updatedAt: now }, value: next };
+  });
+  if (changed === undefined) return undefined;
+  if (changed.value !== undefined) {
+    core.logger.info('a payment plan refused for its expiry was planned again', {
+      intentId,
+      providerId: refused.providerId,
+    });
+    return { kind: 'plan', plan: changed.value };
+  }
+  const live = liveAttempt(changed.intent);
+  return live?.providerId === refused.providerId ? { kind: 'recorded', intent: changed.intent } : undefined;
 }
 
 /** Cancel the live provider payment when the provider can; returns the provider's view. */

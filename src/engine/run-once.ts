@@ -81,10 +81,23 @@ export async function runOnce(
   const owner = `${core.instanceId}:${String(extra.requestId)}:${(claimCounter++).toString(36)}`;
   const leaseMs = core.settings.leaseMs;
   let current: IntentRecord | undefined = intent;
+  let refundWaited = false;
   for (;;) {
     current ??= await core.store.get(intent.id);
     if (current === undefined) return { kind: 'gone' };
     const blocked = runBlocker(current, expected);
+    if (blocked?.kind === 'refunding' && current.run === 'refunding') {
+      // A refund chosen but not settled: its refunder holds the run lease, or died holding it
+      // (then the first read after the lease runs out makes it). A live one is waited for once.
+      const held = await core.store.acquireLease(intent.id, owner, leaseMs);
+      if (held.kind === 'busy') {
+        if (refundWaited || extra.signal.aborted) return { kind: 'refunded', intent: current };
+        refundWaited = true;
+        await waitForChange(core, intent.id, Math.max(10, held.remainingMs), extra.signal);
+      } else await resumeRefund(core, intent.id, owner);
+      current = undefined;
+      continue;
+    }
     if (blocked !== undefined) return finish(core, blocked, current);
 
     const lease = await core.store.acquireLease(intent.id, owner, leaseMs);
@@ -104,11 +117,8 @@ export async function runOnce(
       current,
     );
     if (claim?.value.kind === 'claimed') {
-      if (claim.value.fence === 1) {
-        await recordPaid(core, claim.intent);
-        if (core.hooks.onPaid !== undefined)
-          await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(claim.intent));
-      }
+      // An authorized credential is announced when its settlement succeeds, not here.
+      if (claim.value.fence === 1 && claim.intent.status === 'paid') await announcePaid(core, claim.intent);
       return execute(core, tool, claim.intent, claim.value.fence, owner, extra, args ?? {});
     }
     // Nothing to run after all (done meanwhile, or a run of an older version still holds it).
@@ -241,9 +251,9 @@ async function execute(
     (current) => releaseRun(current, fence, message, Date.now(), refundable),
     intent,
   );
-  await core.store.releaseLease(intent.id, owner).catch((error: unknown) => {
-    core.logger.warn('giving back a run lease failed', { intentId: intent.id, error });
-  });
+  const refunding = refundable && released?.run === 'refunding';
+  // A refund keeps the run lease until it is settled: one refunder at a time, across instances.
+  if (!refunding) await giveBackLease(core, intent.id, owner);
   await publishQuietly(core, released ?? intent);
   await core.ledger?.record(intent, 'run', {
     id: String(fence),
@@ -252,7 +262,9 @@ async function execute(
     ...providerOf(intent),
   });
   await runHook(core, 'onToolRun', core.hooks.onToolRun, { ...eventOf(intent), ok: false, error: message });
-  const refunded = refundable && released?.run === 'refunding' ? await refund(core, released) : false;
+  const refunded = refunding
+    ? await refund(core, released).finally(() => giveBackLease(core, intent.id, owner))
+    : false;
   const latest = refunded ? ((await core.store.get(intent.id)) ?? released) : released;
   return {
     kind: 'tool_failed',
@@ -291,7 +303,35 @@ async function refund(core: RouterCore, intent: IntentRecord): Promise<boolean> 
   return ok;
 }
 
-/** The ledger line of a payment's first claim: `paid` (with its provider payment) or `free`. */
+/** A payment became paid (first claim, or a credential's settlement): ledger, metrics, `onPaid`. */
+export async function announcePaid(core: RouterCore, intent: IntentRecord): Promise<void> {
+  await recordPaid(core, intent);
+  if (core.hooks.onPaid !== undefined) await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(intent));
+}
+
+/**
+ * Make a refund whose refunder died between deciding it and settling it (the caller holds the run
+ * lease). The provider's refund is idempotent per payment and the ledger keeps one entry per
+ * refund, so a refund that did reach the provider before the crash is not made twice.
+ */
+async function resumeRefund(core: RouterCore, intentId: string, owner: string): Promise<void> {
+  try {
+    const latest = await core.store.get(intentId);
+    if (latest?.run !== 'refunding') return;
+    core.logger.warn('making a refund decided by a run that did not settle it', { intentId });
+    await refund(core, latest);
+  } finally {
+    await giveBackLease(core, intentId, owner);
+  }
+}
+
+async function giveBackLease(core: RouterCore, intentId: string, owner: string): Promise<void> {
+  await core.store.releaseLease(intentId, owner).catch((error: unknown) => {
+    core.logger.warn('giving back a run lease failed', { intentId, error });
+  });
+}
+
+/** The ledger line of a paid payment: `paid` (with its provider payment) or `free`. */
 async function recordPaid(core: RouterCore, intent: IntentRecord): Promise<void> {
   const free = intent.free === true;
   const paid = intent.attempts.find((a) => a.status === 'paid');

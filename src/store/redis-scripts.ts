@@ -102,12 +102,14 @@ return {1}
 /**
  * Compare-and-set: replace the record only when its stored version equals the expected one.
  * Indexes are touched only when they change: an intent that stops being open leaves its
- * subject's open set; one that becomes paid stretches its binding index to its own expiry (a
- * retry must find a paid intent that is still owed its run). Provider-payment indexes live in
+ * subject's open set; a paid or authorized one stretches its binding index to its own expiry
+ * whenever it becomes so or its expiry grows, so the index lives as long as the record (a retry
+ * must find an intent that is still owed its run or its settlement). Provider-payment indexes live in
  * other slots and are written by the caller for the attempts this reports as new.
  * KEYS[1] record, KEYS[2] the subject's open set, KEYS[3] binding index.
  * ARGV[1] expected version, ARGV[2] new record JSON, ARGV[3] ttl ms, ARGV[4] new status,
- * ARGV[5] member in the open set, ARGV[6] '1' when the new record is already expired (deleted).
+ * ARGV[5] member in the open set, ARGV[6] '1' when the new record is already expired (deleted),
+ * ARGV[7] the new record's expiresAt.
  * Returns {1, attempts before} when written, {0} on a version conflict or a missing record.
  */
 export const compareAndSetScript = new LuaScript(`
@@ -128,7 +130,8 @@ if ARGV[6] == '1' then
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 if was_open and not is_open(ARGV[4]) then redis.call('ZREM', KEYS[2], ARGV[5]) end
-if decoded['status'] ~= 'paid' and ARGV[4] == 'paid' then
+if (ARGV[4] == 'paid' or ARGV[4] == 'authorized')
+  and (decoded['status'] ~= ARGV[4] or tonumber(ARGV[7]) > (tonumber(decoded['expiresAt']) or 0)) then
   redis.call('PEXPIRE', KEYS[3], ARGV[3], 'GT')
 end
 return {1, before}

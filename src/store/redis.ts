@@ -219,6 +219,7 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
               next.status,
               openMember(next.id, argumentBytes(next)),
               ttl <= 0 ? '1' : '0',
+              next.expiresAt,
             ],
           ),
     );

@@ -30,7 +30,9 @@ export function isResumable(intent: IntentRecord, now: number): boolean {
   // A verified credential whose settlement has not succeeded yet: the retry carries it (or a new one).
   if (intent.status === 'authorized') return intent.run !== 'refunding' && intent.run !== 'refunded';
   if (intent.status === 'paid') {
-    if (intent.run === 'refunding' || intent.run === 'refunded') return false;
+    // A refund decided and not settled (its refunder may have died): the same call finishes it.
+    if (intent.run === 'refunding') return true;
+    if (intent.run === 'refunded') return false;
     return intent.run !== 'done' || intent.resultDelivered !== true;
   }
   return intent.status === 'requires_method' || intent.status === 'pending' || intent.status === 'unknown';

@@ -4,8 +4,9 @@ import { intentMoney } from '../../core/intent/record.js';
 import { authorizeIntent, liveAttempt, recordSettlement } from '../../core/intent/transitions.js';
 import type { Charge, PaymentProvider } from '../../core/provider.js';
 import { closeOtherAttempts } from '../attempts.js';
-import { mutateIntent, updateIntent } from '../intents.js';
+import { mutateIntent } from '../intents.js';
 import type { PaidTool } from '../paid-tool.js';
+import { announcePaid } from '../run-once.js';
 import type { RouterCore } from '../runtime.js';
 import type { CallContext, PresentedCredential } from './context.js';
 import type { Outcome } from './outcome.js';
@@ -171,20 +172,21 @@ export async function settleCredential(
   }
 
   const settled = await provider.settleCredential(ctx.credential.payload, chargeOf(intent));
-  const recorded =
-    (await updateIntent(rt.store, intent.id, (current) =>
-      recordSettlement(
-        current,
-        attempt.paymentId,
-        {
-          state: settled.ok ? 'settled' : 'failed',
-          at: Date.now(),
-          receipt: settled.receipt,
-          ...(settled.reason === undefined ? {} : { reason: settled.reason }),
-        },
-        Date.now(),
-      ),
-    )) ?? taken.intent;
+  const written = await mutateIntent(rt.store, intent.id, (current) => ({
+    next: recordSettlement(
+      current,
+      attempt.paymentId,
+      {
+        state: settled.ok ? 'settled' : 'failed',
+        at: Date.now(),
+        receipt: settled.receipt,
+        ...(settled.reason === undefined ? {} : { reason: settled.reason }),
+      },
+      Date.now(),
+    ),
+    value: undefined,
+  }));
+  const recorded = written?.intent ?? taken.intent;
   await rt.store
     .publish({ intentId: recorded.id, status: recorded.status, version: recorded.version })
     .catch(() => undefined);
@@ -196,6 +198,8 @@ export async function settleCredential(
     });
     return { ok: false, intent: recorded, reason: settled.reason ?? 'settlement_failed' };
   }
+  // The money moved with this write: announced once, by the caller that settled.
+  if (written?.changed === true && recorded.status === 'paid') await announcePaid(rt, recorded);
   // Paid now: no other attempt of this intent (a checkout link the person also opened) keeps money.
   await closeOtherAttempts(rt, recorded);
   return { ok: true, intent: recorded, receipt: settled.receipt };
