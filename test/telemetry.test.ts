@@ -125,7 +125,8 @@ describe('OpenTelemetry', () => {
     expect(metrics.get('payrouter.payments.created')).toBe(1);
     expect(metrics.get('payrouter.payments.paid')).toBe(1);
     expect(metrics.get('payrouter.payment.time_to_paid')).toBe(1);
-    expect(metrics.get('payrouter.provider.duration')).toBe(1);
+    // Every provider request: the create, and the status read confirm_payment made.
+    expect(metrics.get('payrouter.provider.duration')).toBe(2);
   });
 
   it('URL elicitation flow: route, create, await and run under one call span; a limit refusal is a span and a metric', async () => {

@@ -7,6 +7,8 @@ import { type CreatedPayment, redirectUrlOf } from '../core/provider.js';
 import { mutateIntent, updateIntent } from './intents.js';
 import type { RouterCore } from './runtime.js';
 import { runHook } from './runtime.js';
+import { recordTransition } from './telemetry/payment-metrics.js';
+import { createAttributes } from './telemetry/steps.js';
 
 /** Switching methods back and forth (pay page, confirm_payment) must not mint checkout sessions without end. */
 const MAX_ATTEMPTS_PER_INTENT = 8;
@@ -16,12 +18,18 @@ const MAX_ATTEMPTS_PER_INTENT = 8;
  * The request's parameters (idempotency key, expiry) are stored before it is sent, so a retry
  * after a timeout or a crash replays the same request instead of making a second payment.
  */
-export function ensureAttempt(core: RouterCore, intentId: string, providerId: string): Promise<IntentRecord> {
+export function ensureAttempt(
+  core: RouterCore,
+  intentId: string,
+  providerId: string,
+  /** The call asking (its `extra`), whose span gets the create step. */
+  call?: object,
+): Promise<IntentRecord> {
   // Walleot has no idempotency: a second concurrent create would make a second (orphan) session.
   const key = `${core.instanceId}|${intentId}|${providerId}`;
   let pending = creating.get(key);
   if (pending === undefined) {
-    pending = createAttempt(core, intentId, providerId).finally(() => creating.delete(key));
+    pending = createAttempt(core, intentId, providerId, call).finally(() => creating.delete(key));
     creating.set(key, pending);
   }
   return pending;
@@ -58,7 +66,12 @@ export function planAttempt(
   };
 }
 
-async function createAttempt(core: RouterCore, intentId: string, providerId: string): Promise<IntentRecord> {
+async function createAttempt(
+  core: RouterCore,
+  intentId: string,
+  providerId: string,
+  call: object | undefined,
+): Promise<IntentRecord> {
   const provider = core.providerById.get(providerId);
   if (!provider)
     throw new ProviderError(providerId, 'not_supported', `provider "${providerId}" is not configured`);
@@ -96,8 +109,9 @@ async function createAttempt(core: RouterCore, intentId: string, providerId: str
         ...(plan.returnUrls ? { returnUrls: plan.returnUrls } : {}),
       },
     );
-  const created: CreatedPayment = core.telemetry
-    ? await tracedCreate(core, intent, providerId, create)
+  const traced = call === undefined ? undefined : core.telemetry?.callOf(call);
+  const created: CreatedPayment = traced
+    ? await traced.step('payrouter.create', create, undefined, createAttributes(intent, providerId))
     : await create();
   core.logger.debug('payment created', { intentId, providerId, paymentId: created.paymentId });
   // Only a redirect has a link to show; an action the agent completes by itself leaves it empty.
@@ -115,16 +129,20 @@ async function createAttempt(core: RouterCore, intentId: string, providerId: str
     ...(created.action.kind === 'redirect' ? {} : { action: created.action }),
   };
   let isNew = false;
+  let before = intent.status;
   const stored = await updateIntent(core.store, intentId, (current) => {
     // A concurrent call may have recorded the same payment (same idempotency key) first.
     if (current.attempts.some((a) => a.idempotencyKey === attempt.idempotencyKey)) return undefined;
     if (current.status === 'canceled' || current.status === 'paid') return undefined;
     isNew = true;
+    before = current.status;
     const { plannedAttempt: _plan, ...rest } = current;
     return addAttempt(rest, attempt, Date.now());
   });
   if (!stored) throw new ProviderError(providerId, 'not_found', `payment ${intentId} no longer exists`);
   if (isNew) {
+    // A payment paid on creation (prepaid credits) moved the intent to paid in this write.
+    recordTransition(core.telemetry, before, stored);
     await core.ledger?.record(stored, 'payment', {
       id: plan.idempotencyKey,
       provider: providerId,
@@ -255,41 +273,8 @@ async function afterRefund(
     providerPaymentId: attempt.paymentId,
     ...(reason === undefined ? {} : { reason }),
   });
-  core.telemetry?.count('payrouter.payments.refunded', { 'payrouter.provider': attempt.providerId });
   // Only when the intent itself is refunded: a second payment refunded for one call leaves the first spent.
   if (intent.status === 'refunded') await core.limits?.release(intent.binding.subject, intent.id);
-}
-
-/** The create span, with the provider's latency and errors as metrics. */
-async function tracedCreate(
-  core: RouterCore,
-  intent: IntentRecord,
-  providerId: string,
-  create: () => Promise<CreatedPayment>,
-): Promise<CreatedPayment> {
-  const telemetry = core.telemetry!;
-  const started = performance.now();
-  const attributes = { 'payrouter.provider': providerId, 'payrouter.operation': 'create' };
-  try {
-    return await telemetry.step(
-      'payrouter.create',
-      {
-        ...attributes,
-        'payrouter.tool': intent.binding.tool,
-        'payrouter.amount': intent.binding.amount,
-        'payrouter.currency': intent.binding.currency,
-      },
-      create,
-    );
-  } catch (error) {
-    telemetry.count('payrouter.provider.errors', {
-      ...attributes,
-      'payrouter.error': error instanceof ProviderError ? error.code : 'error',
-    });
-    throw error;
-  } finally {
-    telemetry.observe('payrouter.provider.duration', performance.now() - started, attributes);
-  }
 }
 
 /**

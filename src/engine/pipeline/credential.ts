@@ -7,6 +7,7 @@ import { closeOtherAttempts } from '../attempts.js';
 import { mutateIntent, updateIntent } from '../intents.js';
 import type { PaidTool } from '../paid-tool.js';
 import type { RouterCore } from '../runtime.js';
+import { recordTransition } from '../telemetry/payment-metrics.js';
 import type { CallContext, PresentedCredential } from './context.js';
 import type { Outcome } from './outcome.js';
 import { runPaid } from './run.js';
@@ -185,6 +186,7 @@ export async function settleCredential(
         Date.now(),
       ),
     )) ?? taken.intent;
+  recordTransition(rt.telemetry, taken.intent.status, recorded);
   await rt.store
     .publish({ intentId: recorded.id, status: recorded.status, version: recorded.version })
     .catch(() => undefined);
