@@ -1,11 +1,25 @@
 // Issue 15: the telemetry example, run with an in-memory span exporter and a metric reader: the
 // span tree of each flow, continuing the client's trace from _meta.traceparent, and the metrics.
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AggregationTemporality, MetricReader } from '@opentelemetry/sdk-metrics';
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { x402Client } from '@x402/core/client';
+import type { PaymentRequired } from '@x402/core/types';
+import { ExactEvmScheme } from '@x402/evm/exact/client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createServer } from '../examples/telemetry.js';
+import { memoryStore, PayRouter, type PayRouterOptions } from '../src/index.js';
+import { type Sandbox, startSandbox } from '../src/sandbox.js';
 import { connectClient, payAt, paymentOf, textOf } from './support/paid-server.js';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 class TestReader extends MetricReader {
   constructor() {
@@ -125,7 +139,8 @@ describe('OpenTelemetry', () => {
     expect(metrics.get('payrouter.payments.created')).toBe(1);
     expect(metrics.get('payrouter.payments.paid')).toBe(1);
     expect(metrics.get('payrouter.payment.time_to_paid')).toBe(1);
-    expect(metrics.get('payrouter.provider.duration')).toBe(1);
+    // Every provider request: the create, and the status read confirm_payment made.
+    expect(metrics.get('payrouter.provider.duration')).toBe(2);
   });
 
   it('URL elicitation flow: route, create, await and run under one call span; a limit refusal is a span and a metric', async () => {
@@ -169,5 +184,124 @@ describe('OpenTelemetry', () => {
       expect(root.parentSpanContext).toBeUndefined();
       expect(root.spanContext().traceId).not.toBe(TRACE_ID);
     }
+  });
+});
+
+describe('OpenTelemetry: the span tree of the other flows', () => {
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    sandbox = await startSandbox();
+  });
+  afterAll(async () => {
+    await sandbox.close();
+  });
+
+  async function tracedServer(providers: PayRouterOptions['providers']) {
+    const exporter = new InMemorySpanExporter();
+    const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const server = new McpServer({ name: 'traced', version: '1.0.0' });
+    const router = new PayRouter(server, {
+      store: memoryStore(),
+      providers,
+      logger: quiet,
+      telemetry: { tracerProvider },
+      timeouts: { choiceMs: 5000, paymentWaitMs: 3000 },
+      confirmation: { pendingTtlMs: 50, poll: { initialMs: 20, maxMs: 100 } },
+    });
+    server.registerTool(
+      'report',
+      {
+        description: 'A report',
+        inputSchema: { topic: z.string() },
+        price: { amount: '25.00', currency: 'USD' },
+      },
+      async ({ topic }) => ({ content: [{ type: 'text', text: `Report on ${topic}` }] }),
+    );
+    server.registerTool(
+      'note',
+      {
+        description: 'A note',
+        inputSchema: { topic: z.string() },
+        price: { amount: '0.25', currency: 'USD' },
+      },
+      async ({ topic }) => ({ content: [{ type: 'text', text: `Note on ${topic}` }] }),
+    );
+    cleanups.push(async () => {
+      await router.close();
+      await tracerProvider.shutdown();
+    });
+    return { server, exporter };
+  }
+
+  it('method choice by form, then the link by URL: route, choose, create, await, run', async () => {
+    const { walleot, stripe } = sandbox.providers({ logger: quiet });
+    const { server, exporter } = await tracedServer([walleot, stripe]);
+    const { client, close } = await connectClient(server, {
+      elicitation: 'form+url',
+      onElicit: async (request) => {
+        if ('url' in request && typeof request.url === 'string') {
+          await payAt(request.url);
+          return { action: 'accept' };
+        }
+        return { action: 'accept', content: { method: 'stripe', remember: false } };
+      },
+    });
+    cleanups.push(close);
+    const result = (await client.callTool({
+      name: 'report',
+      arguments: { topic: 'owls' },
+      _meta: { traceparent },
+    })) as CallToolResult;
+    expect(textOf(result)).toBe('Report on owls');
+
+    const spans = exporter.getFinishedSpans();
+    const [tree] = treesOf(spans);
+    expect(tree!.children).toEqual([
+      'payrouter.route',
+      'payrouter.choose',
+      'payrouter.create',
+      'payrouter.await',
+      'payrouter.run',
+    ]);
+    for (const span of spans) expect(span.spanContext().traceId).toBe(TRACE_ID);
+    expect(tree!.root.parentSpanContext?.spanId).toBe(CLIENT_SPAN);
+    expect(spans.find((s) => s.name === 'payrouter.choose')!.attributes['payrouter.choice']).toBe('stripe');
+    expect(tree!.root.attributes).toMatchObject({
+      'payrouter.provider': 'stripe',
+      'payrouter.outcome': 'ran',
+    });
+  });
+
+  it('an agent paying with x402: the requirement, then the paid call, each in the client trace', async () => {
+    const { walleot } = sandbox.providers({ logger: quiet });
+    const { server, exporter } = await tracedServer([walleot, sandbox.x402Provider({ logger: quiet })]);
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    cleanups.push(close);
+    const agent = new x402Client().register(
+      'eip155:84532',
+      new ExactEvmScheme(sandbox.x402.newWallet().account),
+    );
+    const call = (meta: Record<string, unknown>) =>
+      client.callTool({
+        name: 'note',
+        arguments: { topic: 'bats' },
+        _meta: { traceparent, ...meta },
+      }) as Promise<CallToolResult>;
+    const first = await call({});
+    const required = first.structuredContent as unknown as PaymentRequired;
+    const paid = await call({ 'x402/payment': await agent.createPaymentPayload(required) });
+    expect(textOf(paid)).toBe('Note on bats');
+
+    const spans = exporter.getFinishedSpans();
+    for (const span of spans) expect(span.spanContext().traceId).toBe(TRACE_ID);
+    const trees = treesOf(spans);
+    expect(trees.map((t) => [t.root.attributes['payrouter.outcome'], t.children])).toEqual([
+      ['payment_required', ['payrouter.route', 'payrouter.create']],
+      ['ran', ['payrouter.run']],
+    ]);
+    expect(trees[1]!.root.attributes).toMatchObject({
+      'payrouter.provider': 'x402',
+      'payrouter.status': 'paid',
+    });
   });
 });

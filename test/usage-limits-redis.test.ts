@@ -2,6 +2,7 @@
 // admit one; a free allowance is shared; the ledger keeps and emits each entry once.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { LedgerEntry, PayRouterOptions } from '../src/index.js';
 import { type Sandbox, startSandbox } from '../src/sandbox.js';
 import {
@@ -45,6 +46,17 @@ const tools = (server: McpServer) => {
       limits: { free: { calls: 1, per: 'day' } },
     },
     async () => ({ content: [{ type: 'text', text: 'sample' }] }),
+  );
+  server.registerTool(
+    'counted',
+    {
+      description: 'Three a day',
+      inputSchema: { n: z.number() },
+      price: { amount: '1.00', currency: 'EUR' },
+      providers: ['stripe'],
+      limits: { calls: [{ max: 3, per: 'day' }] },
+    },
+    async ({ n }) => ({ content: [{ type: 'text', text: `counted ${n}` }] }),
   );
 };
 
@@ -121,5 +133,100 @@ describe('limits across two instances on one Redis', () => {
     const emitted = entries.filter((e) => e.subject === 'user:zoe');
     expect(emitted.map((e) => e.id).sort()).toEqual(ledger.map((e) => e.id).sort());
     expect(await A.router.ledger.list({ subject: 'user:zoe' })).toEqual(ledger);
+  });
+});
+
+describe('edges of a cap and a quota across two instances on one Redis (one clock, moved by hand)', () => {
+  let C: Instance;
+  let D: Instance;
+  let now = Date.UTC(2026, 11, 1, 23, 59, 59, 0);
+  const clock = () => now;
+
+  beforeAll(async () => {
+    const endpoints = endpointsOf(sandbox);
+    const edges: Omit<Partial<PayRouterOptions>, 'providers' | 'store' | 'publicUrl'> = {
+      flow: 'two_step',
+      limits: {
+        // report costs 1.00: two a day per payer.
+        spend: [{ max: '2.00', currency: 'USD', per: 'day' }],
+        clock,
+      },
+    };
+    C = await startInstance({ name: 'C', redisUrl: redis.url, sandbox: endpoints, tools, router: edges });
+    D = await startInstance({ name: 'D', redisUrl: redis.url, sandbox: endpoints, tools, router: edges });
+  });
+  afterAll(async () => {
+    await C?.close();
+    await D?.close();
+  });
+
+  async function pair(user: string): Promise<[UserClient, UserClient]> {
+    const p: [UserClient, UserClient] = [
+      await connectUser(C.mcpUrl, user),
+      await connectUser(D.mcpUrl, user),
+    ];
+    clients.push(...p);
+    return p;
+  }
+  const race = (onC: UserClient, onD: UserClient, label: string, n: number) =>
+    Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        (i % 2 === 0 ? onC : onD).call('report', { topic: `${label} ${i}` }),
+      ),
+    );
+  const pendingOf = (results: Array<{ _meta?: Record<string, unknown> }>) =>
+    results.filter((r) => paymentOf(r as never)?.status === 'pending');
+
+  it('a refund on one instance gives the budget back on the other; a new day (UTC) gives it all back at 00:00', async () => {
+    now = Date.UTC(2026, 11, 1, 23, 59, 59, 0);
+    const [onC, onD] = await pair('ursula');
+    const first = await race(onC, onD, 'day one', 6);
+    const admitted = pendingOf(first);
+    expect(admitted).toHaveLength(2);
+    for (const r of first.filter((r) => limitOf(r) !== undefined))
+      expect(limitOf(r)).toMatchObject({
+        kind: 'spend',
+        used: '2.00',
+        limit: '2.00',
+        resets_at: '2026-12-02T00:00:00.000Z',
+      });
+
+    // Paid through C, run on D, refunded on C: its 1.00 comes back for a call on D.
+    const paid = paymentOf(admitted[0]!)!;
+    const intent = await C.store.get(paid.payment_id);
+    sandbox.stripe.pay(intent!.attempts.at(-1)!.paymentId);
+    expect(textOf(await onD.call('confirm_payment', { payment_id: paid.payment_id }))).toContain('report on');
+    expect(limitOf(await onD.call('report', { topic: 'before the refund' }))).toMatchObject({ used: '2.00' });
+    expect((await C.router.refund(paid.payment_id, { reason: 'edge test' })).status).toBe('refunded');
+    expect(paymentOf(await onD.call('report', { topic: 'after the refund' }))?.status).toBe('pending');
+    expect(limitOf(await onC.call('report', { topic: 'no budget' }))).toMatchObject({ used: '2.00' });
+
+    // The last millisecond of the day is still today; midnight UTC is a new period on both.
+    now = Date.UTC(2026, 11, 1, 23, 59, 59, 999);
+    expect(pendingOf(await race(onC, onD, 'late', 2))).toHaveLength(0);
+    now = Date.UTC(2026, 11, 2, 0, 0, 0, 0);
+    expect(pendingOf(await race(onC, onD, 'day two', 6))).toHaveLength(2);
+  });
+
+  it("a tool's call quota across both instances: the call that reaches it is admitted, the ones past it refused", async () => {
+    now = Date.UTC(2026, 11, 5, 12, 0, 0, 0);
+    const [onC, onD] = await pair('vera');
+    // Priced in EUR: the USD spend cap does not count it, only its own quota (3 a day) does.
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? onC : onD).call('counted', { n: i })),
+    );
+    expect(pendingOf(results)).toHaveLength(3);
+    const limited = results.filter((r) => limitOf(r) !== undefined);
+    expect(limited).toHaveLength(5);
+    for (const r of limited)
+      expect(limitOf(r)).toMatchObject({
+        kind: 'calls',
+        tool: 'counted',
+        limit: '3',
+        used: '3',
+        resets_at: '2026-12-06T00:00:00.000Z',
+      });
+    const sessions = sandbox.stripe.listSessions().filter((x) => x.currency === 'eur');
+    expect(sessions).toHaveLength(3);
   });
 });

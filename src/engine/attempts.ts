@@ -7,6 +7,8 @@ import { type CreatedPayment, redirectUrlOf } from '../core/provider.js';
 import { mutateIntent, updateIntent } from './intents.js';
 import type { RouterCore } from './runtime.js';
 import { runHook } from './runtime.js';
+import { recordTransition } from './telemetry/payment-metrics.js';
+import { createAttributes } from './telemetry/steps.js';
 
 /** A plan this young, held by the caller, is sent without reading the intent again. */
 const FRESH_PLAN_MS = 10_000;
@@ -25,12 +27,14 @@ export function ensureAttempt(
   providerId: string,
   /** The copy the caller holds: when it already carries this provider's plan, no read is needed to send it. */
   known?: IntentRecord,
+  /** The call asking (its `extra`), whose span gets the create step. */
+  call?: object,
 ): Promise<IntentRecord> {
   // Walleot has no idempotency: a second concurrent create would make a second (orphan) session.
   const key = `${core.instanceId}|${intentId}|${providerId}`;
   let pending = creating.get(key);
   if (pending === undefined) {
-    pending = createAttempt(core, intentId, providerId, known).finally(() => creating.delete(key));
+    pending = createAttempt(core, intentId, providerId, known, call).finally(() => creating.delete(key));
     creating.set(key, pending);
   }
   return pending;
@@ -75,6 +79,7 @@ async function createAttempt(
   intentId: string,
   providerId: string,
   known: IntentRecord | undefined,
+  call: object | undefined,
 ): Promise<IntentRecord> {
   const provider = core.providerById.get(providerId);
   if (!provider)
@@ -131,7 +136,9 @@ async function createAttempt(
         ...(plan.returnUrls ? { returnUrls: plan.returnUrls } : {}),
       },
     );
-  const create = () => (core.telemetry ? tracedCreate(core, intent, providerId, send) : send());
+  const traced = call === undefined ? undefined : core.telemetry?.callOf(call);
+  const create = () =>
+    traced ? traced.step('payrouter.create', send, undefined, createAttributes(intent, providerId)) : send();
   let created: CreatedPayment;
   try {
     created = await create();
@@ -163,16 +170,20 @@ async function createAttempt(
     ...(created.action.kind === 'redirect' ? {} : { action: created.action }),
   };
   let isNew = false;
+  let before = intent.status;
   const stored = await updateIntent(core.store, intentId, (current) => {
     // A concurrent call may have recorded the same payment (same idempotency key) first.
     if (current.attempts.some((a) => a.idempotencyKey === attempt.idempotencyKey)) return undefined;
     if (current.status === 'canceled' || current.status === 'paid') return undefined;
     isNew = true;
+    before = current.status;
     const { plannedAttempt: _plan, ...rest } = current;
     return addAttempt(rest, attempt, Date.now());
   });
   if (!stored) throw new ProviderError(providerId, 'not_found', `payment ${intentId} no longer exists`);
   if (isNew) {
+    // A payment paid on creation (prepaid credits) moved the intent to paid in this write.
+    recordTransition(core.telemetry, before, stored);
     await core.ledger?.record(stored, 'payment', {
       id: plan.idempotencyKey,
       provider: providerId,
@@ -340,41 +351,8 @@ async function afterRefund(
     providerPaymentId: attempt.paymentId,
     ...(reason === undefined ? {} : { reason }),
   });
-  core.telemetry?.count('payrouter.payments.refunded', { 'payrouter.provider': attempt.providerId });
   // Only when the intent itself is refunded: a second payment refunded for one call leaves the first spent.
   if (intent.status === 'refunded') await core.limits?.release(intent.binding.subject, intent.id);
-}
-
-/** The create span, with the provider's latency and errors as metrics. */
-async function tracedCreate(
-  core: RouterCore,
-  intent: IntentRecord,
-  providerId: string,
-  create: () => Promise<CreatedPayment>,
-): Promise<CreatedPayment> {
-  const telemetry = core.telemetry!;
-  const started = performance.now();
-  const attributes = { 'payrouter.provider': providerId, 'payrouter.operation': 'create' };
-  try {
-    return await telemetry.step(
-      'payrouter.create',
-      {
-        ...attributes,
-        'payrouter.tool': intent.binding.tool,
-        'payrouter.amount': intent.binding.amount,
-        'payrouter.currency': intent.binding.currency,
-      },
-      create,
-    );
-  } catch (error) {
-    telemetry.count('payrouter.provider.errors', {
-      ...attributes,
-      'payrouter.error': error instanceof ProviderError ? error.code : 'error',
-    });
-    throw error;
-  } finally {
-    telemetry.observe('payrouter.provider.duration', performance.now() - started, attributes);
-  }
 }
 
 /**

@@ -20,6 +20,7 @@ import {
   priceForCall,
 } from './paid-tool.js';
 import { type RouterCore, runHook } from './runtime.js';
+import { describeRun } from './telemetry/steps.js';
 
 /** Makes run owners unique within this process. */
 let claimCounter = 0;
@@ -172,13 +173,8 @@ async function execute(
   const stopRenewing = leaseKeeperOf(core).keep(intent.id, owner);
   try {
     const run = () => Promise.resolve(tool.handler(args, extra, runPaymentOf(intent)));
-    result = core.telemetry
-      ? await core.telemetry.step('payrouter.run', { 'payrouter.tool': tool.name }, async (span) => {
-          const r = await run();
-          span?.setAttribute('payrouter.outcome', r.isError === true ? 'tool_error' : 'ok');
-          return r;
-        })
-      : await run();
+    const traced = core.telemetry?.callOf(extra);
+    result = traced ? await traced.step('payrouter.run', run, describeRun) : await run();
     if (result.isError === true) failure = firstText(result) ?? 'the tool reported an error';
   } catch (error) {
     failure = error instanceof Error ? error.message : String(error);
@@ -340,18 +336,12 @@ async function recordPaid(core: RouterCore, intent: IntentRecord): Promise<void>
     ...providerOf(intent),
     ...(paid ? { providerPaymentId: paid.paymentId } : {}),
   });
-  const attributes = {
-    'payrouter.tool': intent.binding.tool,
-    'payrouter.currency': intent.binding.currency,
-    ...(paid ? { 'payrouter.provider': paid.providerId } : {}),
-  };
-  core.telemetry?.count(free ? 'payrouter.calls.free' : 'payrouter.payments.paid', attributes);
-  if (!free)
-    core.telemetry?.observe(
-      'payrouter.payment.time_to_paid',
-      Math.max(0, Date.now() - intent.createdAt),
-      attributes,
-    );
+  // A payment's paid count and time to paid are recorded where its status became paid.
+  if (free)
+    core.telemetry?.count('payrouter.calls.free', {
+      'payrouter.tool': intent.binding.tool,
+      'payrouter.currency': intent.binding.currency,
+    });
 }
 
 function ledgerAmount(intent: IntentRecord): number {

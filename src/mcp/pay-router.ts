@@ -27,6 +27,7 @@ import {
 import type { CallContext } from '../engine/pipeline/context.js';
 import { PaidCallPipeline } from '../engine/pipeline/pipeline.js';
 import type { RouterCore } from '../engine/runtime.js';
+import { timedProvider } from '../engine/telemetry/provider-metrics.js';
 import { createHttpHandler, type HttpHandler } from '../http/index.js';
 import { memoryStore } from '../store/memory.js';
 import type { PaymentStore } from '../store/types.js';
@@ -130,9 +131,14 @@ export class PayRouter {
     const settings = resolveSettings(options);
     const logger: Logger = options.logger ? redactingLogger(options.logger) : consoleLogger();
     const providers = resolveProviders(options.providers, logger, settings);
-    const providerById = new Map<string, PaymentProvider>(providers.map((p) => [p.id, p]));
     this.#ownsStore = options.store === undefined;
     const store: PaymentStore = options.store ?? memoryStore();
+    const usage = usageParts(options, store, logger);
+    // With telemetry, every provider request is timed and its failures counted.
+    const { telemetry } = usage;
+    const providerById = new Map<string, PaymentProvider>(
+      providers.map((p) => [p.id, telemetry ? timedProvider(telemetry, p) : p]),
+    );
     // With publicUrl, webhooks and return redirects reach us: polling is only the fallback for them.
     const pushed = (id: string) => {
       const caps = providerById.get(id)?.capabilities;
@@ -143,9 +149,9 @@ export class PayRouter {
       providers: providerById,
       logger: namespaced(logger, 'confirmation'),
       pushed,
+      telemetry,
       ...(options.confirmation ?? {}),
     });
-    const usage = usageParts(options, store, logger);
     this.#core = {
       ...usage,
       settings,

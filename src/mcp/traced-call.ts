@@ -1,10 +1,44 @@
-import type { CallContext, Interaction } from '../engine/pipeline/context.js';
+import type { IntentRecord } from '../core/intent/record.js';
+import type { EligibleProvider } from '../core/route/route.js';
+import type { CallContext, Choice, Interaction, PaymentLink } from '../engine/pipeline/context.js';
 import type { Outcome } from '../engine/pipeline/outcome.js';
 import type { RouterCore } from '../engine/runtime.js';
+import { describeChoice } from '../engine/telemetry/steps.js';
+import type { CallTrace } from '../engine/telemetry/telemetry.js';
+
+/** The call's interaction, with the method choice as a child span of the call. */
+class TracedInteraction implements Interaction {
+  readonly #inner: Interaction;
+  readonly #call: CallTrace;
+  readonly completed?: (ctx: CallContext, link: PaymentLink) => Promise<void>;
+
+  constructor(inner: Interaction, call: CallTrace) {
+    this.#inner = inner;
+    this.#call = call;
+    if (inner.completed) this.completed = (ctx, link) => inner.completed!(ctx, link);
+  }
+
+  chooseMethod(
+    ctx: CallContext,
+    intent: IntentRecord,
+    eligible: readonly EligibleProvider[],
+  ): Promise<Choice> {
+    return this.#call.step(
+      'payrouter.choose',
+      () => this.#inner.chooseMethod(ctx, intent, eligible),
+      describeChoice,
+    );
+  }
+
+  deliver(ctx: CallContext, intent: IntentRecord, link: PaymentLink) {
+    return this.#inner.deliver(ctx, intent, link);
+  }
+}
 
 /**
  * One paid call inside its span, continuing the client's trace from `_meta.traceparent` and
- * `tracestate`; the method choice gets a child span. With telemetry off, the call runs as is.
+ * `tracestate`; the steps find the call by its `extra`. With telemetry off, or nothing recording
+ * the span, the call runs as is.
  */
 export async function tracedCall(
   core: RouterCore,
@@ -14,41 +48,33 @@ export async function tracedCall(
 ): Promise<Outcome> {
   const telemetry = core.telemetry;
   if (telemetry === undefined) return run(ctx);
-  const meta = (ctx.extra as { _meta?: Record<string, unknown> })._meta;
-  const span = telemetry.startCall('payrouter.paid_call', { 'payrouter.tool': tool }, meta);
-  if (span === undefined) return run(ctx);
-  return telemetry.within(span, async () => {
-    const inner = ctx.interaction;
-    const interaction: Interaction = {
-      ...inner,
-      chooseMethod: (c, intent, eligible) =>
-        telemetry.step('payrouter.choose', { 'payrouter.tool': tool }, async (s) => {
-          const choice = await inner.chooseMethod(c, intent, eligible);
-          s?.setAttribute('payrouter.choice', choice.kind === 'chosen' ? choice.providerId : choice.kind);
-          return choice;
-        }),
-      deliver: (c, intent, link) => inner.deliver(c, intent, link),
-      ...(inner.completed
-        ? {
-            completed: (c: CallContext, link: Parameters<NonNullable<Interaction['completed']>>[1]) =>
-              inner.completed!(c, link),
-          }
-        : {}),
-    };
-    const outcome = await run({ ...ctx, interaction });
-    span.setAttribute(
-      'payrouter.outcome',
-      outcome.kind === 'refused' ? `refused:${outcome.reason}` : outcome.kind,
+  const key = ctx.extra;
+  const call = telemetry.startCall(key, tool, (key as { _meta?: Record<string, unknown> })._meta);
+  if (call === undefined) return run(ctx);
+  let outcome: Outcome;
+  try {
+    outcome = await call.within(() =>
+      run({ ...ctx, interaction: new TracedInteraction(ctx.interaction, call) }),
     );
-    if ('intent' in outcome) {
-      const { intent } = outcome;
-      span.setAttribute('payrouter.amount', intent.free === true ? 0 : intent.binding.amount);
-      span.setAttribute('payrouter.currency', intent.binding.currency);
-      const provider = intent.free === true ? 'free' : intent.attempts.at(-1)?.providerId;
-      if (provider) span.setAttribute('payrouter.provider', provider);
-      span.setAttribute('payrouter.status', intent.status);
-    }
-    if (outcome.kind === 'limited') span.setAttribute('payrouter.limit.kind', outcome.hit.kind);
-    return outcome;
-  });
+  } catch (error) {
+    telemetry.endCall(key, error);
+    throw error;
+  }
+  const { span } = call;
+  span.setAttribute(
+    'payrouter.outcome',
+    outcome.kind === 'refused' ? `refused:${outcome.reason}` : outcome.kind,
+  );
+  if ('intent' in outcome) {
+    const { intent } = outcome;
+    const free = intent.free === true;
+    span.setAttribute('payrouter.amount', free ? 0 : intent.binding.amount);
+    span.setAttribute('payrouter.currency', intent.binding.currency);
+    const provider = free ? 'free' : intent.attempts.at(-1)?.providerId;
+    if (provider !== undefined) span.setAttribute('payrouter.provider', provider);
+    span.setAttribute('payrouter.status', intent.status);
+  }
+  if (outcome.kind === 'limited') span.setAttribute('payrouter.limit.kind', outcome.hit.kind);
+  telemetry.endCall(key);
+  return outcome;
 }

@@ -6,6 +6,7 @@ import { isFinalStatus, PAYMENT_STATUSES, type PaymentStatus } from '../../core/
 import { type Logger, silentLogger } from '../../core/logger.js';
 import type { PaymentProvider, ProviderPaymentState } from '../../core/provider.js';
 import type { PaymentStore, StatusChange } from '../../store/types.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import { RateBudget, type TokenBucket } from './rate-budget.js';
 import { applyProviderStateToStore } from './status-update.js';
 import { Waiter, WaiterRegistry } from './waiters.js';
@@ -34,6 +35,8 @@ export interface ConfirmationOptions {
    */
   pushed?: (providerId: string) => boolean;
   now?: () => number;
+  /** Status changes this layer writes and the read budget's use, as metrics. */
+  telemetry?: Telemetry | undefined;
 }
 
 export interface Confirmation {
@@ -126,6 +129,7 @@ export class ConfirmationLayer {
   readonly #pendingTtlMs: number;
   readonly #poll: { initialMs: number; factor: number; maxMs: number; jitter: number };
   readonly #budget: RateBudget;
+  readonly #telemetry: Telemetry | undefined;
   readonly #cache: LRUCache<string, CacheEntry, ReadContext>;
   readonly #waiters = new WaiterRegistry();
   readonly #flights = new Map<string, Flight>();
@@ -159,7 +163,12 @@ export class ConfirmationLayer {
       maxMs: parsed.data.poll?.maxMs ?? 5000,
       jitter: parsed.data.poll?.jitter ?? 0.2,
     };
-    this.#budget = new RateBudget({ share: parsed.data.budgetShare ?? 0.8, now: this.#now });
+    this.#telemetry = options.telemetry;
+    this.#budget = new RateBudget({
+      share: parsed.data.budgetShare ?? 0.8,
+      now: this.#now,
+      ...(options.telemetry ? { telemetry: options.telemetry } : {}),
+    });
     this.#cache = new LRUCache<string, CacheEntry, ReadContext>({
       // Bounded by size, not `max`: `max` preallocates every slot, and deleting the last entry then
       // clears all of them (about 0.2 ms on every completed call of a quiet server).
@@ -304,6 +313,7 @@ export class ConfirmationLayer {
     const update = await applyProviderStateToStore(this.#store, intentId, providerId, parsed.data, {
       now: this.#now,
       logger: this.#logger,
+      telemetry: this.#telemetry,
     });
     if (update === undefined) return undefined;
     if (update.written && !this.#closed) {
@@ -373,6 +383,7 @@ export class ConfirmationLayer {
         now: this.#now,
         logger: this.#logger,
         known: intent,
+        telemetry: this.#telemetry,
         onWritten: (record) => {
           flight.wroteVersion = record.version;
         },
@@ -406,6 +417,7 @@ export class ConfirmationLayer {
         const update = await applyProviderStateToStore(this.#store, intent.id, attempt.providerId, state, {
           now: this.#now,
           logger: this.#logger,
+          telemetry: this.#telemetry,
         });
         if (update !== undefined) current = update.intent;
       } catch (error) {

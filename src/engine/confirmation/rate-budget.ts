@@ -1,3 +1,4 @@
+import type { Telemetry } from '../telemetry/telemetry.js';
 import type { AbortLike } from './waiters.js';
 
 /**
@@ -24,10 +25,15 @@ interface QueuedAcquire {
   queuedAt: number;
 }
 
+/** What became of one read's ask for a token: metrics of the budget's use. */
+export type ReadOutcome = 'granted' | 'denied' | 'queued' | 'abandoned' | 'returned';
+
 export interface TokenBucketOptions {
   /** Reads allowed per minute; `Infinity` means no limit. */
   perMinute: number;
   now: () => number;
+  /** Told what became of each ask (budget metrics). */
+  onRead?: ((outcome: ReadOutcome) => void) | undefined;
 }
 
 export class TokenBucket {
@@ -45,8 +51,10 @@ export class TokenBucket {
   #lastToOverdue = false;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #onRead: ((outcome: ReadOutcome) => void) | undefined;
 
   constructor(options: TokenBucketOptions) {
+    this.#onRead = options.onRead;
     this.#ratePerMs = options.perMinute / 60_000;
     this.#capacity = Math.max(1, this.#ratePerMs * BURST_MS);
     this.#now = options.now;
@@ -58,16 +66,26 @@ export class TokenBucket {
     return this.#ratePerMs === Number.POSITIVE_INFINITY;
   }
 
+  /** The share of the bucket spent now (0 full, 1 empty), and how many reads wait for a token. */
+  use(): { used: number; queued: number } {
+    if (!this.unlimited && !this.#closed) this.#refill();
+    const used = this.unlimited ? 0 : Math.max(0, Math.min(1, 1 - this.#tokens / this.#capacity));
+    return { used, queued: this.#waiting() };
+  }
+
   /** Take a token now if one is free and nobody is queued ahead; never waits. */
   tryTake(): boolean {
-    if (this.#closed || this.#waiting() > 0) return false;
-    return this.#take();
+    return this.#told(!this.#closed && this.#waiting() === 0 && this.#take());
   }
 
   /** Take a token now if one is free, ahead of anyone queued (a read a person is waiting on); never waits. */
   tryTakeFront(): boolean {
-    if (this.#closed) return false;
-    return this.#take();
+    return this.#told(!this.#closed && this.#take());
+  }
+
+  #told(granted: boolean): boolean {
+    this.#onRead?.(granted ? 'granted' : 'denied');
+    return granted;
   }
 
   /**
@@ -78,13 +96,18 @@ export class TokenBucket {
    */
   acquire(signal?: AbortLike, options: { front?: boolean; activeAt?: number } = {}): Promise<boolean> {
     if (this.#closed || signal?.aborted) return Promise.resolve(false);
-    if ((this.#waiting() === 0 || options.front === true) && this.#take()) return Promise.resolve(true);
+    if ((this.#waiting() === 0 || options.front === true) && this.#take()) {
+      this.#onRead?.('granted');
+      return Promise.resolve(true);
+    }
     const now = this.#now();
     const front = options.front === true;
+    this.#onRead?.('queued');
     return new Promise<boolean>((resolve) => {
       const entry: QueuedAcquire = {
         grant: (granted) => {
           signal?.removeEventListener('abort', entry.onAbort);
+          this.#onRead?.(granted ? 'granted' : 'abandoned');
           resolve(granted);
         },
         signal,
@@ -140,6 +163,7 @@ export class TokenBucket {
   /** Give back a token that was taken but not spent on a request. */
   refund(): void {
     if (this.unlimited || this.#closed) return;
+    this.#onRead?.('returned');
     this.#refill();
     this.#tokens = Math.min(this.#capacity, this.#tokens + 1);
     this.#drain();
@@ -203,21 +227,33 @@ export class TokenBucket {
   }
 }
 
-/** One token bucket per provider id, sized from the provider's `statusReadsPerMinute`. */
+/**
+ * One token bucket per provider id, sized from the provider's `statusReadsPerMinute`. With
+ * telemetry: `payrouter.rate_budget.reads` counts each ask by outcome, and two gauges read at
+ * collection say how much of each provider's bucket is spent and how many reads wait.
+ */
 export class RateBudget {
   readonly #buckets = new Map<string, TokenBucket>();
   readonly #share: number;
   readonly #now: () => number;
+  readonly #telemetry: Telemetry | undefined;
+  readonly #unregister: Array<() => void> = [];
 
-  constructor(options: { share: number; now: () => number }) {
+  constructor(options: { share: number; now: () => number; telemetry?: Telemetry }) {
     this.#share = options.share;
     this.#now = options.now;
+    this.#telemetry = options.telemetry;
   }
 
   bucket(providerId: string, statusReadsPerMinute: number): TokenBucket {
     let bucket = this.#buckets.get(providerId);
     if (bucket === undefined) {
-      bucket = new TokenBucket({ perMinute: statusReadsPerMinute * this.#share, now: this.#now });
+      if (this.#buckets.size === 0) this.#observe();
+      bucket = new TokenBucket({
+        perMinute: statusReadsPerMinute * this.#share,
+        now: this.#now,
+        onRead: this.#counter(providerId),
+      });
       this.#buckets.set(providerId, bucket);
     }
     return bucket;
@@ -225,5 +261,39 @@ export class RateBudget {
 
   close(): void {
     for (const bucket of this.#buckets.values()) bucket.close();
+    for (const unregister of this.#unregister.splice(0)) unregister();
+  }
+
+  #counter(providerId: string): ((outcome: ReadOutcome) => void) | undefined {
+    const telemetry = this.#telemetry;
+    if (telemetry === undefined) return undefined;
+    // One attributes object per outcome, made once: counting a read allocates nothing.
+    const attributes = {} as Record<ReadOutcome, Record<string, string>>;
+    for (const outcome of ['granted', 'denied', 'queued', 'abandoned', 'returned'] as const)
+      attributes[outcome] = { 'payrouter.provider': providerId, 'payrouter.rate_budget.outcome': outcome };
+    return (outcome) => telemetry.count('payrouter.rate_budget.reads', attributes[outcome]);
+  }
+
+  #observe(): void {
+    const telemetry = this.#telemetry;
+    if (telemetry === undefined) return;
+    this.#unregister.push(
+      telemetry.gauge(
+        'payrouter.rate_budget.used',
+        "Share of the provider's status-read budget spent now (0 to 1)",
+        (result) => {
+          for (const [id, bucket] of this.#buckets)
+            if (!bucket.unlimited) result.observe(bucket.use().used, { 'payrouter.provider': id });
+        },
+      ),
+      telemetry.gauge(
+        'payrouter.rate_budget.queued',
+        'Status reads waiting for the read budget',
+        (result) => {
+          for (const [id, bucket] of this.#buckets)
+            result.observe(bucket.use().queued, { 'payrouter.provider': id });
+        },
+      ),
+    );
   }
 }

@@ -6,6 +6,8 @@ import { formatMoney } from '../../core/money/money.js';
 import type { ProviderPaymentState } from '../../core/provider.js';
 import type { PaymentStore } from '../../store/types.js';
 import { mutateIntent } from '../intents.js';
+import { recordTransition } from '../telemetry/payment-metrics.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 
 /**
  * The one write path for statuses learned from a provider (status read, verified webhook, return
@@ -90,6 +92,8 @@ export async function applyProviderStateToStore(
     onWritten?: (record: IntentRecord) => void;
     /** A copy the caller already holds: tried first; compare-and-set catches it if stale. */
     known?: IntentRecord | undefined;
+    /** Where the status change is counted: only here, by the writer that made it. */
+    telemetry?: Telemetry | undefined;
   },
 ): Promise<StatusUpdate | undefined> {
   const outcome = await mutateIntent<{ mismatch: boolean; before: PaymentStatus }>(
@@ -123,6 +127,7 @@ export async function applyProviderStateToStore(
   options.onWritten?.(intent);
   const statusChanged = intent.status !== value.before;
   if (statusChanged) {
+    recordTransition(options.telemetry, value.before, intent);
     try {
       await store.publish({ intentId, status: intent.status, version: intent.version });
     } catch (error) {

@@ -7,6 +7,7 @@ import { advanceStatus, liveAttempt } from '../../core/intent/transitions.js';
 import { cancelLiveAttempt, refundAttempt } from '../attempts.js';
 import { updateIntent } from '../intents.js';
 import type { RouterCore } from '../runtime.js';
+import { recordTransition } from '../telemetry/payment-metrics.js';
 
 /** What an operator action did: `changed` false when it had been done before (idempotent). */
 export interface OperatorResult {
@@ -95,7 +96,8 @@ export async function operatorCancel(
   const canceled =
     (await updateIntent(core.store, intent.id, (c) => advanceStatus(c, 'canceled', Date.now()), latest)) ??
     latest;
-  if (canceled.status === 'canceled') {
+  if (canceled.status === 'canceled' && latest.status !== 'canceled') {
+    recordTransition(core.telemetry, latest.status, canceled);
     await core.store.publish({ intentId: canceled.id, status: canceled.status, version: canceled.version });
   }
   await core.ledger?.record(canceled, 'cancel', {

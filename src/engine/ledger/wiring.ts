@@ -32,13 +32,12 @@ const UNPAID_ENDS = new Set(['failed', 'canceled', 'expired', 'refunded']);
 
 /**
  * Budget held by a payment that ended unpaid (or was refunded) comes back, once, whichever
- * instance sees the change first; the metrics count how payments ended. Returns an unsubscribe.
+ * instance sees the change first. (How payments ended is counted by the writer of the change,
+ * not here: every instance sees every change.) Returns an unsubscribe.
  */
 export function watchEnds(core: RouterCore, limitsInUse: () => boolean): () => void {
   return core.store.subscribe((change: StatusChange) => {
-    if (!UNPAID_ENDS.has(change.status)) return;
-    core.telemetry?.count(`payrouter.payments.${change.status}`);
-    if (!limitsInUse()) return;
+    if (!UNPAID_ENDS.has(change.status) || !limitsInUse()) return;
     void (async () => {
       const intent = await core.store.get(change.intentId);
       if (intent !== undefined && UNPAID_ENDS.has(intent.status))

@@ -9,6 +9,7 @@ import { updateIntent } from '../intents.js';
 import { deliveryLinkFor, methodLabel } from '../links.js';
 import type { PaidTool } from '../paid-tool.js';
 import type { RouterCore } from '../runtime.js';
+import { describeWait } from '../telemetry/steps.js';
 import { budget, type CallContext, type PaymentLink } from './context.js';
 import type { Outcome } from './outcome.js';
 import { runPaid } from './run.js';
@@ -56,7 +57,7 @@ export async function collect(
 
   let withAttempt: IntentRecord;
   try {
-    withAttempt = await ensureAttempt(rt, intent.id, providerId, intent);
+    withAttempt = await ensureAttempt(rt, intent.id, providerId, intent, ctx.extra);
   } catch (error) {
     return providerFailure(rt, intent, error);
   }
@@ -116,15 +117,8 @@ export async function deliver(
       signal: ctx.signal,
       onPoll: () => ctx.progress('Waiting for the payment to complete…'),
     });
-  // `.then`, not an async arrow: a call waiting minutes holds no extra suspended frame for its span.
-  const waited = rt.telemetry
-    ? await rt.telemetry.step('payrouter.await', { 'payrouter.tool': tool.name }, (span) =>
-        wait().then((w) => {
-          span?.setAttribute('payrouter.status', w?.intent.status ?? 'unknown');
-          return w;
-        }),
-      )
-    : await wait();
+  const traced = rt.telemetry?.callOf(ctx.extra);
+  const waited = traced ? await traced.step('payrouter.await', wait, describeWait) : await wait();
   const current = waited?.intent ?? intent;
   if (current.status === 'paid') {
     await ctx.interaction.completed?.(ctx, link);

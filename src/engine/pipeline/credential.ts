@@ -8,6 +8,7 @@ import { mutateIntent } from '../intents.js';
 import type { PaidTool } from '../paid-tool.js';
 import { announcePaid } from '../run-once.js';
 import type { RouterCore } from '../runtime.js';
+import { recordTransition } from '../telemetry/payment-metrics.js';
 import type { CallContext, PresentedCredential } from './context.js';
 import type { Outcome } from './outcome.js';
 import { runPaid } from './run.js';
@@ -187,6 +188,8 @@ export async function settleCredential(
     value: undefined,
   }));
   const recorded = written?.intent ?? taken.intent;
+  // Counted by the writer that moved the status, once across instances.
+  if (written?.changed === true) recordTransition(rt.telemetry, taken.intent.status, recorded);
   await rt.store
     .publish({ intentId: recorded.id, status: recorded.status, version: recorded.version })
     .catch(() => undefined);

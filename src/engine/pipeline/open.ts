@@ -10,6 +10,7 @@ import { insertIntent } from '../intents.js';
 import type { LimitHit } from '../limits/limits.js';
 import { type PaidTool, priceForCall } from '../paid-tool.js';
 import type { RouterCore } from '../runtime.js';
+import { describeRoute } from '../telemetry/steps.js';
 import type { CallContext } from './context.js';
 import type { Outcome } from './outcome.js';
 
@@ -138,13 +139,8 @@ async function openOrResume(
           client: ctx.client,
           policy: rt.settings.policy,
         });
-      decision = rt.telemetry
-        ? rt.telemetry.stepSync('payrouter.route', { 'payrouter.tool': tool.name }, (span) => {
-            const d = route();
-            span?.setAttribute('payrouter.eligible', d.eligible.map((e) => e.providerId).join(','));
-            return d;
-          })
-        : route();
+      const traced = rt.telemetry?.callOf(ctx.extra);
+      decision = traced ? traced.stepSync('payrouter.route', route, describeRoute) : route();
       if (decision.action.kind === 'none')
         return { kind: 'refused', reason: 'no_method', detail: decision.action.message };
       const refusal = await beforeCharge(rt, tool, args, call.money, ctx.subject);
