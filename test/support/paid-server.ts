@@ -186,3 +186,5 @@ export async function startWorld() {
     },
   };
 }
+
+export type World = Awaited<ReturnType<typeof startWorld>>;
