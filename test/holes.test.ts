@@ -194,6 +194,7 @@ describe('item 10: return URLs belong to the stored plan', () => {
     world.sandbox.stripe.fail({ delayMs: 1000, pathIncludes: '/v1/checkout/sessions' });
     const failed = await call(ca.client, 'card', {});
     expect(textOf(failed)).toContain('Nothing was charged');
+    // A deliberate sleep: past the fault's 1000 ms delay, so Stripe has answered A's late create.
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const retried = await call(cb.client, 'card', {});
     const payment = paymentOf(retried)!;
