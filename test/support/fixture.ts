@@ -143,6 +143,9 @@ export const test = base
 
 export const it = test;
 
+/** What the `closeAfter` fixture gives, for helpers that take it as an argument. */
+export type CloseAfter = (...items: Closable[]) => void;
+
 /** The client factory the `connectClient` fixture gives, for helpers that take it as an argument. */
 export type ConnectClient = (
   ...args: Parameters<typeof connect>
