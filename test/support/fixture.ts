@@ -15,10 +15,10 @@
  *   closeAfter       test   closeAfter(...things): things with close()        closed after the test, last first
  *   fileWorld        file   one startWorld() for the file, not reset          world.close() after the file
  *   fileHttpWorld    file   one startHttpWorld() for the file, not reset      close() after the file
- *   fileWalleotSandbox file one startWalleotSandbox() for the file         close() after the file
+ *   fileWalleotSandbox   file  one startWalleotSandbox() for the file   close() after the file
  *   sandbox          file   one startSandbox() (Walleot + Stripe stand-ins)   sandbox.close() after the file
- *   walleotSandbox   test   the file's Walleot stand-in (startWalleotSandbox)  reset() after the test; closed after
- *                                                                            the file (fileWalleotSandbox)
+ *   walleotSandbox   test   the file's Walleot stand-in (startWalleotSandbox) reset() after the test; closed
+ *                           over fileWalleotSandbox                          after the file
  *   redis            file   a real redis-server on a free port (redis-server  stop() after the file
  *                           test/support/redis-server.ts), empty at start
  *   lateHttp         file   listenLate(): a node:http server whose listener   close() after the file
