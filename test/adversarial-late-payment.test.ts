@@ -1,27 +1,18 @@
 // A payment the user makes after the call ended without it: the router must not keep that money
 // without running the tool or saying so.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { it } from './support/fixture.js';
 import { storeOf } from './support/http-world.js';
-import { connectClient, payAt, paymentOf, startWorld, textOf } from './support/paid-server.js';
-
-let world: Awaited<ReturnType<typeof startWorld>>;
-
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => {
-  await world?.close();
-});
-beforeEach(() => {
-  world.sandbox.reset();
-  world.runs.length = 0;
-});
+import { payAt, paymentOf, textOf } from './support/paid-server.js';
 
 describe('a Walleot link paid after the user declined it', () => {
-  it('is noticed by confirm_payment: the tool runs (or the user is told the truth), never "nothing was charged"', async () => {
+  it('is noticed by confirm_payment: the tool runs (or the user is told the truth), never "nothing was charged"', async ({
+    world,
+    connectClient,
+  }) => {
     const { server, router } = world.makeServer();
-    const { client, close } = await connectClient(server, {
+    const { client } = await connectClient(server, {
       elicitation: 'url',
       onElicit: () => ({ action: 'decline' }),
     });
@@ -48,6 +39,5 @@ describe('a Walleot link paid after the user declined it', () => {
     expect(textOf(after)).not.toContain('Nothing was charged');
     expect(textOf(after)).toBe('Processed: late');
     expect(world.runsOf('process_data')).toBe(1);
-    await close();
   });
 });

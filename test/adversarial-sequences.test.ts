@@ -10,7 +10,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { canonicalJson, sha256Hex } from '../src/core/canonical-json.js';
 import {
@@ -23,10 +23,11 @@ import {
 } from '../src/index.js';
 import { StripeProvider, WalleotProvider } from '../src/providers.js';
 import type { CheckoutSessionEvent } from '../src/sandbox/stripe.js';
-import { type Sandbox, startSandbox } from '../src/sandbox.js';
-import { listenLate } from './support/http-world.js';
+import type { Sandbox } from '../src/sandbox.js';
+import { it, test } from './support/fixture.js';
+import type { listenLate } from './support/http-world.js';
 import { connectClient, paymentOf, textOf } from './support/paid-server.js';
-import { type RedisServer, startRedisServer } from './support/redis-server.js';
+import type { RedisServer } from './support/redis-server.js';
 
 const SEED = Number(process.env['FC_SEED'] ?? 20_261_125);
 const NUM_RUNS = Number(process.env['FC_RUNS'] ?? 30);
@@ -48,13 +49,13 @@ let http: Awaited<ReturnType<typeof listenLate>>;
 const stripeSigner = new Stripe('sk_test_signing_only');
 const publicUrl = () => `${http.origin}/payrouter`;
 
-beforeAll(async () => {
-  [sandbox, redis, http] = await Promise.all([startSandbox(), startRedisServer(), listenLate()]);
+// The sandbox, redis-server and HTTP server are the fixture's (one per file, closed after afterAll).
+test.beforeAll(async ({ sandbox: fileSandbox, redis: fileRedis, lateHttp }) => {
+  [sandbox, redis, http] = [fileSandbox, fileRedis, lateHttp];
   redisClient = new Redis(redis.url, { maxRetriesPerRequest: 2 });
 });
-afterAll(async () => {
+test.afterAll(() => {
   redisClient?.disconnect();
-  await Promise.all([sandbox?.close(), redis?.stop(), http?.close()]);
 });
 
 interface Run {

@@ -3,25 +3,14 @@
 // nothing created in the store, nothing sent to a provider, no intent moved.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { type IntentRecord, memoryStore, type PaymentStore } from '../src/index.js';
-import { startHttpWorld } from './support/http-world.js';
-import { connectClient, paymentOf, textOf } from './support/paid-server.js';
+import { type ConnectClient, it } from './support/fixture.js';
+import type { HttpWorld } from './support/http-world.js';
+import { paymentOf, textOf } from './support/paid-server.js';
 
-let world: Awaited<ReturnType<typeof startHttpWorld>>;
 const stripeSigner = new Stripe('sk_test_signing_only');
-
-beforeAll(async () => {
-  world = await startHttpWorld();
-});
-afterAll(async () => {
-  await world?.close();
-});
-beforeEach(() => {
-  world.sandbox.reset();
-  world.runs.length = 0;
-});
 
 /** Strings that break naive HTML, JSON, SQL, shells and bidi text; an emoji outside the BMP. */
 const HOSTILE = `<script>alert("x")</script> <img src=x onerror=alert(1)> "double" 'single' \`back\` & &amp; \u202Egnp.exe\u202C \u200F rtl \u200E 🔥✨ ' OR 1=1; -- $(rm -rf /)`;
@@ -48,7 +37,7 @@ function watchedStore() {
   return { store, writes, reads, ids };
 }
 
-const providerRequests = () =>
+const providerRequests = (world: HttpWorld) =>
   world.sandbox.walleot.requests.entries.length + world.sandbox.stripe.requests.entries.length;
 
 /** Every intent's id@version: equal snapshots mean nothing changed. */
@@ -57,7 +46,10 @@ async function snapshot(store: PaymentStore, ids: Set<string>) {
   return records.map((r) => (r === undefined ? 'gone' : `${r.id}@${r.version}:${r.status}`)).sort();
 }
 
-async function setup(options: { maxArgumentBytes?: number } = {}) {
+async function setup(
+  { world, connectClient }: { world: HttpWorld; connectClient: ConnectClient },
+  options: { maxArgumentBytes?: number } = {},
+) {
   const watched = watchedStore();
   const made = world.makeHttpServer({ store: watched.store, ...options });
   made.server.registerTool(
@@ -92,8 +84,11 @@ async function setup(options: { maxArgumentBytes?: number } = {}) {
 }
 
 describe('tool arguments', () => {
-  it('malformed arguments: the SDK’s validation error; nothing stored, nothing sent to a provider', async () => {
-    const { call, writes, close } = await setup();
+  it('malformed arguments: the SDK’s validation error; nothing stored, nothing sent to a provider', async ({
+    httpWorld: world,
+    connectClient,
+  }) => {
+    const { call, writes } = await setup({ world, connectClient });
     for (const args of [{ data: 42 }, { data: null }, {}, { data: ['a'] }, { other: 'x' }]) {
       const result = await call('process_data', args);
       expect(result.isError).toBe(true);
@@ -101,13 +96,15 @@ describe('tool arguments', () => {
       expect(paymentOf(result)).toBeUndefined();
     }
     expect(writes).toEqual([]);
-    expect(providerRequests()).toBe(0);
+    expect(providerRequests(world)).toBe(0);
     expect(world.runs).toEqual([]);
-    await close();
   });
 
-  it('arguments over maxArgumentBytes: a clear error that says nothing was charged; nothing created', async () => {
-    const { call, writes, close } = await setup({ maxArgumentBytes: 1024 });
+  it('arguments over maxArgumentBytes: a clear error that says nothing was charged; nothing created', async ({
+    httpWorld: world,
+    connectClient,
+  }) => {
+    const { call, writes } = await setup({ world, connectClient }, { maxArgumentBytes: 1024 });
     const result = await call('process_data', { data: 'x'.repeat(2000) });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toBe(
@@ -117,28 +114,32 @@ describe('tool arguments', () => {
     const emoji = await call('process_data', { data: '🔥'.repeat(300) }); // 1,200 bytes in UTF-8
     expect(textOf(emoji)).toContain('too large');
     expect(writes).toEqual([]);
-    expect(providerRequests()).toBe(0);
+    expect(providerRequests(world)).toBe(0);
     // Just under the limit is a normal paid call.
     const fits = await call('process_data', { data: 'x'.repeat(900) });
     expect(paymentOf(fits)?.status).toBe('pending');
-    await close();
   });
 
-  it('hostile strings as arguments reach the tool exactly as sent, once paid', async () => {
-    const { call, close, store } = await setup();
+  it('hostile strings as arguments reach the tool exactly as sent, once paid', async ({
+    httpWorld: world,
+    connectClient,
+  }) => {
+    const { call, store } = await setup({ world, connectClient });
     const started = paymentOf(await call('hostile', { text: HOSTILE }))!;
     const intent = (await store.get(started.payment_id))!;
     world.sandbox.walleot.setStatus(intent.attempts[0]!.paymentId, 'paid');
     const done = await call('confirm_payment', { payment_id: started.payment_id });
     expect(textOf(done)).toBe(`echo ${HOSTILE}`);
     expect(world.runs).toEqual([{ tool: 'hostile', args: { text: HOSTILE }, hasSignal: true }]);
-    await close();
   });
 });
 
 describe('confirm_payment arguments and payment ids', () => {
-  it('missing, too long, wrong type: validation errors; forged and junk ids: “Unknown payment_id”; nothing changes', async () => {
-    const { call, writes, reads, ids, store, close } = await setup();
+  it('missing, too long, wrong type: validation errors; forged and junk ids: “Unknown payment_id”; nothing changes', async ({
+    httpWorld: world,
+    connectClient,
+  }) => {
+    const { call, writes, reads, ids, store } = await setup({ world, connectClient });
     const mine = paymentOf(await call('process_data', { data: 'mine' }))!;
     const before = await snapshot(store, ids);
     writes.length = 0;
@@ -179,13 +180,15 @@ describe('confirm_payment arguments and payment ids', () => {
     expect(writes).toEqual([]);
     expect(await snapshot(store, ids)).toEqual(before);
     expect(world.runs).toEqual([]);
-    await close();
   });
 });
 
 describe('webhooks', () => {
-  it('tampered, unsigned, wrongly signed, stale or non-JSON bodies: 400 and nothing changes', async () => {
-    const { call, store, ids, writes, close } = await setup();
+  it('tampered, unsigned, wrongly signed, stale or non-JSON bodies: 400 and nothing changes', async ({
+    httpWorld: world,
+    connectClient,
+  }) => {
+    const { call, store, ids, writes } = await setup({ world, connectClient });
     const started = paymentOf(await call('hostile_card', { text: 'webhook' }))!;
     const intent = (await store.get(started.payment_id))!;
     const sessionId = intent.attempts[0]!.paymentId;
@@ -230,7 +233,6 @@ describe('webhooks', () => {
     expect(writes).toEqual([]);
     expect(await snapshot(store, ids)).toEqual(before);
     expect(world.runs).toEqual([]);
-    await close();
   });
 });
 
@@ -245,8 +247,8 @@ describe('HTML pages show hostile strings escaped', () => {
     expect(html, where).toContain('🔥✨');
   }
 
-  it('the hosted pay page and the return page', async () => {
-    const { call, close } = await setup();
+  it('the hosted pay page and the return page', async ({ httpWorld: world, connectClient }) => {
+    const { call } = await setup({ world, connectClient });
     const payment = paymentOf(await call('hostile', { text: 'page' }))!;
     const pay = await fetch(`${world.publicUrl}/pay/${payment.payment_id}`);
     expect(pay.status).toBe(200);
@@ -258,11 +260,10 @@ describe('HTML pages show hostile strings escaped', () => {
     expect(back.status).toBe(200);
     const html = await back.text();
     expect(html).not.toContain('<script>alert');
-    await close();
   });
 
-  it('the Walleot and Stripe sandbox checkout pages', async () => {
-    const { call, store, close } = await setup();
+  it('the Walleot and Stripe sandbox checkout pages', async ({ httpWorld: world, connectClient }) => {
+    const { call, store } = await setup({ world, connectClient });
     for (const tool of ['hostile', 'hostile_card']) {
       const payment = paymentOf(await call(tool, { text: 'checkout' }))!;
       const intent = (await store.get(payment.payment_id))!;
@@ -270,11 +271,13 @@ describe('HTML pages show hostile strings escaped', () => {
       expect(checkout.status).toBe(200);
       expectEscaped(await checkout.text(), `${tool} checkout page`);
     }
-    await close();
   });
 
-  it('the pay page form: a forged or hostile method is refused with 400 and changes nothing', async () => {
-    const { call, store, ids, writes, close } = await setup();
+  it('the pay page form: a forged or hostile method is refused with 400 and changes nothing', async ({
+    httpWorld: world,
+    connectClient,
+  }) => {
+    const { call, store, ids, writes } = await setup({ world, connectClient });
     const payment = paymentOf(await call('report', { topic: HOSTILE }))!;
     const before = await snapshot(store, ids);
     writes.length = 0;
@@ -306,7 +309,6 @@ describe('HTML pages show hostile strings escaped', () => {
     }
     expect(writes).toEqual([]);
     expect(await snapshot(store, ids)).toEqual(before);
-    expect(providerRequests()).toBe(0); // the report's payment waits for a method: nothing was created
-    await close();
+    expect(providerRequests(world)).toBe(0); // the report's payment waits for a method: nothing was created
   });
 });

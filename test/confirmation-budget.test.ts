@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, vi } from 'vitest';
 import { ProviderError } from '../src/core/errors.js';
 import {
   ConfirmationLayer,
@@ -7,24 +7,26 @@ import {
 } from '../src/engine/confirmation/index.js';
 import { memoryStore } from '../src/store/index.js';
 import { FakeProvider, fakeIntent } from './support/fake-provider.js';
+import { type CloseAfter, it } from './support/fixture.js';
 
 /**
  * Polling cadence, rate budgets and timers, on vitest's fake clock: `Date.now`, `setTimeout` and the
  * layer's `now` all follow `advanceTimersByTimeAsync`, so read counts are exact.
  */
 
-const opened: Array<{ close(): unknown }> = [];
-
-beforeEach(() => {
+beforeEach(({ onTestFinished }) => {
   vi.useFakeTimers();
+  // onTestFinished runs after the fixtures' teardown: what closeAfter closes is closed on this clock.
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
 });
 
-afterEach(async () => {
-  for (const item of opened.splice(0).reverse()) await item.close();
-  vi.useRealTimers();
-});
-
-function setup(options: Partial<ConfirmationOptions> & { statusReadsPerMinute?: number } = {}) {
+/** What it opens is closed after the test (closeAfter). */
+function setup(
+  closeAfter: CloseAfter,
+  options: Partial<ConfirmationOptions> & { statusReadsPerMinute?: number } = {},
+) {
   const { statusReadsPerMinute, ...layerOptions } = options;
   const provider = new FakeProvider(statusReadsPerMinute === undefined ? {} : { statusReadsPerMinute });
   const store = memoryStore({ maxEntries: 1000 });
@@ -33,7 +35,7 @@ function setup(options: Partial<ConfirmationOptions> & { statusReadsPerMinute?: 
     providers: new Map([[provider.id, provider]]),
     ...layerOptions,
   });
-  opened.push(store, layer);
+  closeAfter(store, layer);
   return { provider, store, layer };
 }
 
@@ -42,8 +44,8 @@ function gaps(times: number[]): number[] {
 }
 
 describe('polling back-off', () => {
-  it('spaces provider reads further apart over time, up to the maximum delay', async () => {
-    const { provider, store, layer } = setup({
+  it('spaces provider reads further apart over time, up to the maximum delay', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter, {
       pendingTtlMs: 1,
       // Without jitter, so the back-off schedule itself is what is checked (jitter: below).
       poll: { initialMs: 100, factor: 2, maxMs: 1600, jitter: 0 },
@@ -57,8 +59,8 @@ describe('polling back-off', () => {
     expect(gaps(provider.reads.map((r) => r.at))).toEqual([100, 200, 400, 800, 1600, 1600, 1600, 1600, 1600]);
   });
 
-  it('serves polls from the cache while a read is fresh', async () => {
-    const { provider, store, layer } = setup({
+  it('serves polls from the cache while a read is fresh', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter, {
       pendingTtlMs: 1000,
       poll: { initialMs: 100, factor: 1, jitter: 0 },
     });
@@ -76,8 +78,10 @@ describe('polling back-off', () => {
 });
 
 describe('polling jitter', () => {
-  it('draws each delay within ±20% of its back-off step by default, so waiters started together drift apart', async () => {
-    const { provider, store, layer } = setup({
+  it('draws each delay within ±20% of its back-off step by default, so waiters started together drift apart', async ({
+    closeAfter,
+  }) => {
+    const { provider, store, layer } = setup(closeAfter, {
       pendingTtlMs: 1,
       poll: { initialMs: 100, factor: 2, maxMs: 1600 },
     });
@@ -107,9 +111,11 @@ describe('polling jitter', () => {
 });
 
 describe('rate budget', () => {
-  it('reads the payment just opened before older ones waiting for the same budget', async () => {
+  it('reads the payment just opened before older ones waiting for the same budget', async ({
+    closeAfter,
+  }) => {
     // 60 reads/min at full share: one read per second, a burst of 3.
-    const { provider, store, layer } = setup({
+    const { provider, store, layer } = setup(closeAfter, {
       statusReadsPerMinute: 60,
       budgetShare: 1,
       poll: { initialMs: 100, factor: 1, jitter: 0 },
@@ -180,9 +186,11 @@ describe('rate budget', () => {
     await Promise.all([...backlog, fresh]);
   });
 
-  it('keeps 200 waiting intents under the provider budget and serves them in turn', async () => {
+  it('keeps 200 waiting intents under the provider budget and serves them in turn', async ({
+    closeAfter,
+  }) => {
     // 60 reads/min at full share: one read per second, a burst of 3.
-    const { provider, store, layer } = setup({ statusReadsPerMinute: 60, budgetShare: 1 });
+    const { provider, store, layer } = setup(closeAfter, { statusReadsPerMinute: 60, budgetShare: 1 });
     const ids = Array.from({ length: 200 }, (_, i) => `in_${i}`);
     for (const id of ids) await store.insert(fakeIntent(provider, id));
 
@@ -199,8 +207,8 @@ describe('rate budget', () => {
     expect(results.every((r) => r?.status === 'pending')).toBe(true);
   });
 
-  it('answers direct checks with the stored status once the budget is spent', async () => {
-    const { provider, store, layer } = setup({ statusReadsPerMinute: 60, budgetShare: 1 });
+  it('answers direct checks with the stored status once the budget is spent', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter, { statusReadsPerMinute: 60, budgetShare: 1 });
     const ids = Array.from({ length: 100 }, (_, i) => `in_${i}`);
     for (const id of ids) await store.insert(fakeIntent(provider, id));
     provider.setStatus('pay_in_99', 'paid');
@@ -215,8 +223,8 @@ describe('rate budget', () => {
     expect(provider.readCount).toBe(4);
   });
 
-  it('pauses a provider for the Retry-After of a 429', async () => {
-    const { provider, store, layer } = setup({ statusReadsPerMinute: 600 });
+  it('pauses a provider for the Retry-After of a 429', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter, { statusReadsPerMinute: 600 });
     await store.insert(fakeIntent(provider, 'in_1'));
     provider.failNext(
       new ProviderError('fake', 'rate_limited', 'HTTP 429', { status: 429, retryAfterMs: 10_000 }),
@@ -263,8 +271,8 @@ describe('rate budget', () => {
 });
 
 describe('timers', () => {
-  it('clears every timer when a waiter resolves and when the layer closes', async () => {
-    const { provider, store, layer } = setup({ statusReadsPerMinute: 60, budgetShare: 1 });
+  it('clears every timer when a waiter resolves and when the layer closes', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter, { statusReadsPerMinute: 60, budgetShare: 1 });
     const ids = Array.from({ length: 10 }, (_, i) => `in_${i}`);
     for (const id of ids) await store.insert(fakeIntent(provider, id));
 

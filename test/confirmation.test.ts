@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { ConfigError, ProviderError } from '../src/core/errors.js';
 import {
   type Confirmation,
@@ -8,31 +8,26 @@ import {
 import { memoryStore } from '../src/store/index.js';
 import type { PaymentStore, StatusChange } from '../src/store/types.js';
 import { FakeProvider, fakeIntent } from './support/fake-provider.js';
+import { type CloseAfter, it } from './support/fixture.js';
 
-/** Everything a test opened, closed after it. */
-const opened: Array<{ close(): unknown }> = [];
-
-afterEach(async () => {
-  for (const item of opened.splice(0).reverse()) await item.close();
-});
-
-function setup(options: Partial<ConfirmationOptions> = {}) {
+/** What it opens is closed after the test (closeAfter). */
+function setup(closeAfter: CloseAfter, options: Partial<ConfirmationOptions> = {}) {
   const provider = new FakeProvider();
   const store = options.store ?? memoryStore();
   const layer = new ConfirmationLayer({ store, providers: new Map([[provider.id, provider]]), ...options });
-  opened.push(store, layer);
+  closeAfter(store, layer);
   return { provider, store, layer };
 }
 
-function changesOf(store: PaymentStore): StatusChange[] {
+function changesOf(closeAfter: CloseAfter, store: PaymentStore): StatusChange[] {
   const changes: StatusChange[] = [];
-  opened.push({ close: store.subscribe((change) => changes.push(change)) });
+  closeAfter({ close: store.subscribe((change) => changes.push(change)) });
   return changes;
 }
 
 describe('check', () => {
-  it('coalesces 50 concurrent checks of a pending intent into one provider read', async () => {
-    const { provider, store, layer } = setup();
+  it('coalesces 50 concurrent checks of a pending intent into one provider read', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1'));
     provider.closeGate();
     const checks = Array.from({ length: 50 }, () => layer.check('in_1'));
@@ -46,8 +41,8 @@ describe('check', () => {
     expect(provider.readCount).toBe(1);
   });
 
-  it('answers final statuses from the store without asking the provider', async () => {
-    const { provider, store, layer } = setup();
+  it('answers final statuses from the store without asking the provider', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_paid', 'paid'));
     await store.insert(fakeIntent(provider, 'in_expired', 'expired'));
 
@@ -56,17 +51,17 @@ describe('check', () => {
     expect(provider.readCount).toBe(0);
   });
 
-  it('returns undefined for an unknown intent', async () => {
-    const { provider, layer } = setup();
+  it('returns undefined for an unknown intent', async ({ closeAfter }) => {
+    const { provider, layer } = setup(closeAfter);
     expect(await layer.check('nope')).toBeUndefined();
     expect(await layer.waitFor('nope', { timeoutMs: 1000 })).toBeUndefined();
     expect(provider.readCount).toBe(0);
   });
 
-  it('writes a provider read through the store and publishes the status change', async () => {
-    const { provider, store, layer } = setup();
+  it('writes a provider read through the store and publishes the status change', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1'));
-    const changes = changesOf(store);
+    const changes = changesOf(closeAfter, store);
     provider.setStatus('pay_in_1', 'paid', 'complete/paid');
 
     const answer = await layer.check('in_1');
@@ -81,8 +76,10 @@ describe('check', () => {
     expect(provider.readCount).toBe(1);
   });
 
-  it('reports an unreachable provider as unknown with the error, and leaves the store alone', async () => {
-    const { provider, store, layer } = setup();
+  it('reports an unreachable provider as unknown with the error, and leaves the store alone', async ({
+    closeAfter,
+  }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1'));
     provider.setStatus('pay_in_1', 'paid');
     provider.failNext(new ProviderError('fake', 'provider_unavailable', 'HTTP 503', { status: 503 }));
@@ -99,8 +96,8 @@ describe('check', () => {
     expect((await layer.check('in_1', { fresh: true }))?.status).toBe('paid');
   });
 
-  it('treats a malformed provider answer as unknown, never as paid', async () => {
-    const { provider, store, layer } = setup();
+  it('treats a malformed provider answer as unknown, never as paid', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1'));
     provider.getPayment = async () => ({ paymentId: 'pay_in_1', status: 'PAID' }) as never;
 
@@ -111,8 +108,8 @@ describe('check', () => {
     expect((await store.get('in_1'))?.status).toBe('pending');
   });
 
-  it('reads the live (last) attempt', async () => {
-    const { provider, store, layer } = setup();
+  it('reads the live (last) attempt', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     const intent = fakeIntent(provider, 'in_1');
     provider.setStatus('pay_new', 'paid');
     intent.attempts.push({ ...intent.attempts[0]!, paymentId: 'pay_new', idempotencyKey: 'key_new' });
@@ -124,9 +121,9 @@ describe('check', () => {
     expect(stored?.attempts.map((a) => a.status)).toEqual(['pending', 'paid']);
   });
 
-  it('refuses invalid options with a ConfigError', () => {
+  it('refuses invalid options with a ConfigError', ({ closeAfter }) => {
     const store = memoryStore();
-    opened.push(store);
+    closeAfter(store);
     const providers = new Map([['fake', new FakeProvider()]]);
     expect(() => new ConfirmationLayer({ store, providers, budgetShare: 2 })).toThrow(ConfigError);
     expect(() => new ConfirmationLayer({ store, providers, pendingTtlMs: 0 })).toThrow(ConfigError);
@@ -136,10 +133,10 @@ describe('check', () => {
 });
 
 describe('applyProviderState', () => {
-  it('moves forward only: a stale pending after paid is ignored', async () => {
-    const { provider, store, layer } = setup();
+  it('moves forward only: a stale pending after paid is ignored', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1'));
-    const changes = changesOf(store);
+    const changes = changesOf(closeAfter, store);
 
     const paid = await layer.applyProviderState('in_1', 'fake', {
       paymentId: 'pay_in_1',
@@ -160,8 +157,8 @@ describe('applyProviderState', () => {
     expect(provider.readCount).toBe(0);
   });
 
-  it('lets a late paid override a local expiry (money moved)', async () => {
-    const { provider, store, layer } = setup();
+  it('lets a late paid override a local expiry (money moved)', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1', 'expired'));
 
     const after = await layer.applyProviderState('in_1', 'fake', {
@@ -174,8 +171,8 @@ describe('applyProviderState', () => {
     expect((await layer.check('in_1'))?.status).toBe('paid');
   });
 
-  it('never writes unknown, and ignores payments the intent does not own', async () => {
-    const { provider, store, layer } = setup();
+  it('never writes unknown, and ignores payments the intent does not own', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1'));
 
     await layer.applyProviderState('in_1', 'fake', {
@@ -201,8 +198,8 @@ describe('applyProviderState', () => {
     expect(missing).toBeUndefined();
   });
 
-  it('rejects a malformed state without touching the store', async () => {
-    const { provider, store, layer } = setup();
+  it('rejects a malformed state without touching the store', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1'));
     const bad = { paymentId: 'pay_in_1', status: 'PAID', rawStatus: 'paid' } as never;
 
@@ -210,8 +207,8 @@ describe('applyProviderState', () => {
     expect((await store.get('in_1'))?.version).toBe(1);
   });
 
-  it('applies concurrent updates through compare-and-set without losing one', async () => {
-    const { provider, store, layer } = setup();
+  it('applies concurrent updates through compare-and-set without losing one', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     const intent = fakeIntent(provider, 'in_1');
     intent.attempts.unshift({ ...intent.attempts[0]!, paymentId: 'pay_old', idempotencyKey: 'key_old' });
     await store.insert(intent);
@@ -234,10 +231,12 @@ describe('applyProviderState', () => {
 });
 
 describe('waitFor', () => {
-  it('wakes at once when another instance applies paid, with no extra provider reads', async () => {
-    const { provider, store, layer } = setup({ poll: { initialMs: 60_000 } });
+  it('wakes at once when another instance applies paid, with no extra provider reads', async ({
+    closeAfter,
+  }) => {
+    const { provider, store, layer } = setup(closeAfter, { poll: { initialMs: 60_000 } });
     const other = new ConfirmationLayer({ store, providers: new Map([[provider.id, provider]]) });
-    opened.push(other);
+    closeAfter(other);
     await store.insert(fakeIntent(provider, 'in_1'));
     const polls: Confirmation[] = [];
 
@@ -255,15 +254,15 @@ describe('waitFor', () => {
     expect(provider.readCount).toBe(1);
   });
 
-  it('resolves at once for an intent that is already final', async () => {
-    const { provider, store, layer } = setup();
+  it('resolves at once for an intent that is already final', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1', 'failed'));
     expect((await layer.waitFor('in_1', { timeoutMs: 60_000 }))?.status).toBe('failed');
     expect(provider.readCount).toBe(0);
   });
 
-  it('returns the latest pending confirmation when the timeout passes', async () => {
-    const { provider, store, layer } = setup({ pendingTtlMs: 1, poll: { initialMs: 20 } });
+  it('returns the latest pending confirmation when the timeout passes', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter, { pendingTtlMs: 1, poll: { initialMs: 20 } });
     await store.insert(fakeIntent(provider, 'in_1'));
 
     const result = await layer.waitFor('in_1', { timeoutMs: 150 });
@@ -273,8 +272,8 @@ describe('waitFor', () => {
     expect(provider.readCount).toBeGreaterThanOrEqual(1);
   });
 
-  it('stops at an abort and returns the latest state', async () => {
-    const { provider, store, layer } = setup({ poll: { initialMs: 60_000 } });
+  it('stops at an abort and returns the latest state', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter, { poll: { initialMs: 60_000 } });
     await store.insert(fakeIntent(provider, 'in_1'));
     const controller = new AbortController();
 
@@ -288,8 +287,8 @@ describe('waitFor', () => {
     expect(provider.readCount).toBe(1);
   });
 
-  it('returns the stored state at once for a signal that is already aborted', async () => {
-    const { provider, store, layer } = setup();
+  it('returns the stored state at once for a signal that is already aborted', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1'));
 
     const result = await layer.waitFor('in_1', { timeoutMs: 60_000, signal: AbortSignal.abort() });
@@ -298,8 +297,8 @@ describe('waitFor', () => {
     expect(provider.readCount).toBe(0);
   });
 
-  it('does not wait for a hanging provider read past its deadline', async () => {
-    const { provider, store, layer } = setup();
+  it('does not wait for a hanging provider read past its deadline', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1'));
     provider.closeGate();
 
@@ -309,8 +308,8 @@ describe('waitFor', () => {
     provider.openGate();
   });
 
-  it('resolves when `until` accepts a non-final state', async () => {
-    const { provider, store, layer } = setup();
+  it('resolves when `until` accepts a non-final state', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter);
     await store.insert(fakeIntent(provider, 'in_1'));
 
     const result = await layer.waitFor('in_1', { timeoutMs: 60_000, until: (c) => c.status === 'pending' });
@@ -318,8 +317,11 @@ describe('waitFor', () => {
     expect(result?.status).toBe('pending');
   });
 
-  it('picks up a payment the provider reports as paid while waiting', async () => {
-    const { provider, store, layer } = setup({ pendingTtlMs: 1, poll: { initialMs: 10, maxMs: 20 } });
+  it('picks up a payment the provider reports as paid while waiting', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter, {
+      pendingTtlMs: 1,
+      poll: { initialMs: 10, maxMs: 20 },
+    });
     await store.insert(fakeIntent(provider, 'in_1'));
 
     const waiting = layer.waitFor('in_1', {
@@ -331,8 +333,8 @@ describe('waitFor', () => {
     expect((await store.get('in_1'))?.status).toBe('paid');
   });
 
-  it('resolves pending waiters with their latest state on close', async () => {
-    const { provider, store, layer } = setup({ poll: { initialMs: 60_000 } });
+  it('resolves pending waiters with their latest state on close', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter, { poll: { initialMs: 60_000 } });
     await store.insert(fakeIntent(provider, 'in_1'));
     const polls: Confirmation[] = [];
 
@@ -346,11 +348,13 @@ describe('waitFor', () => {
     expect(provider.readCount).toBe(1);
   });
 
-  it('holds no timer that keeps the process alive, and leaves none behind after close', async () => {
+  it('holds no timer that keeps the process alive, and leaves none behind after close', async ({
+    closeAfter,
+  }) => {
     const provider = new FakeProvider({ statusReadsPerMinute: 60 });
     const store = memoryStore();
     const layer = new ConfirmationLayer({ store, providers: new Map([[provider.id, provider]]) });
-    opened.push(store, layer);
+    closeAfter(store, layer);
     const ids = Array.from({ length: 20 }, (_, i) => `in_${i}`);
     for (const id of ids) await store.insert(fakeIntent(provider, id));
     const refTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;

@@ -5,12 +5,13 @@
 // a client-side request timeout, so a hang fails the test).
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { type IntentRecord, memoryStore, type PaymentStore, PayRouter, silentLogger } from '../src/index.js';
 import { StripeProvider, WalleotProvider } from '../src/providers.js';
 import type { Fault } from '../src/sandbox/harness.js';
-import { type Sandbox, startSandbox } from '../src/sandbox.js';
+import type { Sandbox } from '../src/sandbox.js';
+import { it, test } from './support/fixture.js';
 import { connectClient, paymentOf, textOf } from './support/paid-server.js';
 
 /** Provider deadline per HTTP attempt: a hang costs this (times the one retry), not minutes. */
@@ -72,8 +73,9 @@ function classify(result: CallToolResult, expected: string): Outcome {
   throw new Error(`unexpected result for "${expected}": ${JSON.stringify(result)}`);
 }
 
-beforeAll(async () => {
-  sandbox = await startSandbox();
+// The sandbox is the fixture's (one per file, closed after afterAll).
+test.beforeAll(async ({ sandbox: fileSandbox }) => {
+  sandbox = fileSandbox;
   walleot = new WalleotProvider({
     apiKey: sandbox.walleot.apiKey,
     baseUrl: sandbox.walleot.baseUrl,
@@ -113,11 +115,10 @@ beforeAll(async () => {
   closeClient = connected.close;
 });
 
-afterAll(async () => {
+test.afterAll(async () => {
   await closeClient?.();
   await router?.close();
   await walleot?.close();
-  await sandbox?.close();
 });
 
 /** Whether the stand-in holds this provider payment as paid. */

@@ -1,19 +1,12 @@
 // Holes an attacker or a hurried author finds: each test is named after the item it closes.
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { canonicalJson } from '../src/core/canonical-json.js';
 import { ConfigError, PayRouter, silentLogger } from '../src/index.js';
-import { connectClient, payAt, paymentOf, startWorld, textOf } from './support/paid-server.js';
-
-let world: Awaited<ReturnType<typeof startWorld>>;
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => {
-  await world.close();
-});
+import { it } from './support/fixture.js';
+import { payAt, paymentOf, textOf } from './support/paid-server.js';
 
 const call = async (
   client: { callTool: (p: { name: string; arguments?: Record<string, unknown> }) => Promise<unknown> },
@@ -22,7 +15,10 @@ const call = async (
 ) => (await client.callTool({ name, arguments: args })) as CallToolResult;
 
 describe('item 2: transforming input schemas are applied once', () => {
-  it('an in-call run gets exactly what an unpaid call gets; a one-way transform is refused at registration', async () => {
+  it('an in-call run gets exactly what an unpaid call gets; a one-way transform is refused at registration', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer({ flow: 'two_step' });
     const seen: unknown[] = [];
     expect(() =>
@@ -59,7 +55,7 @@ describe('item 2: transforming input schemas are applied once', () => {
         return { content: [{ type: 'text', text: `got ${value}` }] };
       },
     );
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const pending = paymentOf(await call(client, 'dollars', { cents: 500 }))!;
     await payAt(pending.payment_url!);
     // Deferred run (confirm_payment): parsed once from the stored wire form.
@@ -72,12 +68,11 @@ describe('item 2: transforming input schemas are applied once', () => {
     const inCall = await call(client, 'dollars', { cents: 1234 });
     expect(textOf(inCall)).toBe('got 12.34');
     expect(seen).toEqual(['5.00', '12.34']);
-    await close();
   });
 });
 
 describe('item 3: a priced tool never runs free by accident', () => {
-  it('installing on a server whose tools already exist is an error at install', () => {
+  it('installing on a server whose tools already exist is an error at install', ({ world }) => {
     const router = new PayRouter({ providers: [world.sandbox.providers().walleot] });
     const early = new McpServer({ name: 'early', version: '1.0.0' });
     early.registerTool('free_first', { description: 'registered before the router' }, async () => ({
@@ -94,7 +89,10 @@ describe('item 3: a priced tool never runs free by accident', () => {
 });
 
 describe('item 5: confirm_payment checks the tool as it is now', () => {
-  it('a $0.25 payment does not run the $25.00 tool of the same name on another server', async () => {
+  it('a $0.25 payment does not run the $25.00 tool of the same name on another server', async ({
+    world,
+    connectClient,
+  }) => {
     const { server, router } = world.makeServer({ flow: 'two_step' });
     const cheap = router.install(new McpServer({ name: 'cheap', version: '1.0.0' }));
     const dear = router.install(new McpServer({ name: 'dear', version: '1.0.0' }));
@@ -140,26 +138,31 @@ describe('item 11: canonical arguments keep own __proto__ keys', () => {
 });
 
 describe('item 14: deeply nested arguments', () => {
-  it('20,000-deep arguments get a clear error, not a stack overflow, and nothing is charged', async () => {
+  it('20,000-deep arguments get a clear error, not a stack overflow, and nothing is charged', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer({ flow: 'two_step' });
     server.registerTool(
       'deep',
       { inputSchema: { tree: z.unknown() }, price: { amount: '0.25', currency: 'USD' } },
       async () => ({ content: [{ type: 'text', text: 'ran' }] }),
     );
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     let tree: unknown = 'leaf';
     for (let i = 0; i < 20_000; i++) tree = [tree];
     const result = await call(client, 'deep', { tree });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(/deeper than 64 levels.*Nothing was charged/);
     expect(paymentOf(result)).toBeUndefined();
-    await close();
   });
 });
 
 describe('item 10: return URLs belong to the stored plan', () => {
-  it('an instance with another publicUrl retrying a create sends the same request under the same key', async () => {
+  it('an instance with another publicUrl retrying a create sends the same request under the same key', async ({
+    world,
+    connectClient,
+  }) => {
     const { StripeProvider } = await import('../src/providers.js');
     const { memoryStore } = await import('../src/index.js');
     const store = memoryStore();
@@ -191,6 +194,7 @@ describe('item 10: return URLs belong to the stored plan', () => {
     world.sandbox.stripe.fail({ delayMs: 1000, pathIncludes: '/v1/checkout/sessions' });
     const failed = await call(ca.client, 'card', {});
     expect(textOf(failed)).toContain('Nothing was charged');
+    // A deliberate sleep: past the fault's 1000 ms delay, so Stripe has answered A's late create.
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const retried = await call(cb.client, 'card', {});
     const payment = paymentOf(retried)!;

@@ -1,32 +1,28 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import express from 'express';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import type { PayRouter } from '../src/index.js';
-import { listenLate, postForm, storeOf } from './support/http-world.js';
-import { connectClient, paymentOf, startWorld } from './support/paid-server.js';
+import { type ConnectClient, it, test } from './support/fixture.js';
+import { type listenLate, postForm, storeOf } from './support/http-world.js';
+import { paymentOf, type World } from './support/paid-server.js';
 
-let world: Awaited<ReturnType<typeof startWorld>>;
 let http: Awaited<ReturnType<typeof listenLate>>;
 let publicUrl: string;
 const stripeSdk = new Stripe('sk_test_signing_only');
 
-beforeAll(async () => {
-  world = await startWorld();
-  http = await listenLate();
+// The HTTP server is the fixture's (one per file); each test's world comes from the fixture too.
+test.beforeAll(({ lateHttp }) => {
+  http = lateHttp;
   publicUrl = `${http.origin}/payrouter`;
-});
-afterAll(async () => {
-  await http?.close();
-  await world?.close();
-});
-beforeEach(() => {
-  world.sandbox.reset();
-  world.runs.length = 0;
 });
 
 /** A paid Stripe intent (yen: only Stripe can take it) and its signed completion webhook. */
-async function paidStripeEvent(router: PayRouter, server: Parameters<typeof connectClient>[0]) {
+async function paidStripeEvent(
+  { world, connectClient }: { world: World; connectClient: ConnectClient },
+  router: PayRouter,
+  server: Parameters<ConnectClient>[0],
+) {
   const { client, close } = await connectClient(server, { elicitation: 'none' });
   const payment = paymentOf(
     (await client.callTool({ name: 'status_now', arguments: {} })) as CallToolResult,
@@ -50,7 +46,10 @@ async function paidStripeEvent(router: PayRouter, server: Parameters<typeof conn
 }
 
 describe('mounted in Express under the publicUrl path', () => {
-  it('serves its pages under the prefix and hands unknown paths to the next middleware', async () => {
+  it('serves its pages under the prefix and hands unknown paths to the next middleware', async ({
+    world,
+    connectClient,
+  }) => {
     const { server, router } = world.makeServer({ publicUrl });
     const app = express();
     app.use('/payrouter', router.httpHandler());
@@ -62,7 +61,7 @@ describe('mounted in Express under the publicUrl path', () => {
     });
     http.use(app);
 
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const payment = paymentOf(
       (await client.callTool({ name: 'report', arguments: { topic: 'dogs' } })) as CallToolResult,
     )!;
@@ -75,27 +74,31 @@ describe('mounted in Express under the publicUrl path', () => {
     const unknown = await fetch(`${publicUrl}/somewhere/else`);
     expect(unknown.status).toBe(404);
     expect(await unknown.text()).toBe('express fallback');
-    await close();
   });
 
-  it('behind express.json() a webhook cannot be verified: 400 says to mount the handler first, nothing changes', async () => {
+  it('behind express.json() a webhook cannot be verified: 400 says to mount the handler first, nothing changes', async ({
+    world,
+    connectClient,
+  }) => {
     const { server, router } = world.makeServer({ publicUrl });
     const app = express();
     app.use(express.json());
     app.use('/payrouter', router.httpHandler());
     http.use(app);
 
-    const { intentId, deliver, close } = await paidStripeEvent(router, server);
+    const { intentId, deliver } = await paidStripeEvent({ world, connectClient }, router, server);
     const response = await deliver();
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: string }).error).toContain(
       'Mount router.httpHandler() before any body parser',
     );
     expect((await storeOf(router).get(intentId))?.status).toBe('pending');
-    await close();
   });
 
-  it('uses the raw body express.raw() kept, and the form express.urlencoded() parsed', async () => {
+  it('uses the raw body express.raw() kept, and the form express.urlencoded() parsed', async ({
+    world,
+    connectClient,
+  }) => {
     const { server, router } = world.makeServer({ publicUrl });
     const app = express();
     app.use(express.raw({ type: 'application/json' }));
@@ -103,7 +106,7 @@ describe('mounted in Express under the publicUrl path', () => {
     app.use('/payrouter', router.httpHandler());
     http.use(app);
 
-    const { client, intentId, deliver, close } = await paidStripeEvent(router, server);
+    const { client, intentId, deliver } = await paidStripeEvent({ world, connectClient }, router, server);
     const response = await deliver();
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ received: true });
@@ -115,7 +118,6 @@ describe('mounted in Express under the publicUrl path', () => {
     const chosen = await postForm(report.payment_url!, { method: 'stripe' });
     expect(chosen.status).toBe(303);
     expect(chosen.headers.get('location')!.startsWith(`${world.sandbox.stripe.origin}/checkout/`)).toBe(true);
-    await close();
   });
 });
 
@@ -141,7 +143,7 @@ describe("the host app's own /webhooks, /pay and /return routes (issue 11 item 1
     expect(await (await fetch(`${http.origin}/return/from-sso`)).text()).toBe('app return');
   }
 
-  async function expectPayPage(server: Parameters<typeof connectClient>[0]) {
+  async function expectPayPage(connectClient: ConnectClient, server: Parameters<ConnectClient>[0]) {
     const { client, close } = await connectClient(server, { elicitation: 'none' });
     const payment = paymentOf(
       (await client.callTool({ name: 'report', arguments: { topic: 'bees' } })) as CallToolResult,
@@ -153,33 +155,42 @@ describe("the host app's own /webhooks, /pay and /return routes (issue 11 item 1
     await close();
   }
 
-  it('mounted at the root of an Express app: answers only under publicUrl, the app keeps its routes', async () => {
+  it('mounted at the root of an Express app: answers only under publicUrl, the app keeps its routes', async ({
+    world,
+    connectClient,
+  }) => {
     const { server, router } = world.makeServer({ publicUrl });
     const app = express();
     app.use(router.httpHandler());
     appRoutes(app);
     http.use(app);
     await expectAppRoutes();
-    await expectPayPage(server);
+    await expectPayPage(connectClient, server);
   });
 
-  it('mounted under the publicUrl path next to the app routes: both keep working', async () => {
+  it('mounted under the publicUrl path next to the app routes: both keep working', async ({
+    world,
+    connectClient,
+  }) => {
     const { server, router } = world.makeServer({ publicUrl });
     const app = express();
     appRoutes(app);
     app.use('/payrouter', router.httpHandler());
     http.use(app);
     await expectAppRoutes();
-    await expectPayPage(server);
+    await expectPayPage(connectClient, server);
   });
 
-  it('as a plain listener: paths outside publicUrl get 404, whatever they look like', async () => {
+  it('as a plain listener: paths outside publicUrl get 404, whatever they look like', async ({
+    world,
+    connectClient,
+  }) => {
     const { server, router } = world.makeServer({ publicUrl });
     http.use(router.httpHandler());
     const outside = await fetch(`${http.origin}/pay/pay_${'A'.repeat(24)}`);
     expect(outside.status).toBe(404);
     expect(await outside.text()).toContain('There is nothing at this address.');
     expect((await fetch(`${http.origin}/webhooks/stripe`, { method: 'POST', body: '{}' })).status).toBe(404);
-    await expectPayPage(server);
+    await expectPayPage(connectClient, server);
   });
 });

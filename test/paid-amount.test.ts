@@ -1,9 +1,10 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect } from 'vitest';
 import type { Logger } from '../src/index.js';
-import { postForm, startHttpWorld } from './support/http-world.js';
-import { connectClient, paymentOf, textOf } from './support/paid-server.js';
+import { it } from './support/fixture.js';
+import { type HttpWorld, postForm } from './support/http-world.js';
+import { paymentOf, textOf } from './support/paid-server.js';
 
 /**
  * Issue 11 item 12: a provider's "paid" counts only for the intent's own amount and currency. A
@@ -12,7 +13,6 @@ import { connectClient, paymentOf, textOf } from './support/paid-server.js';
  * endpoint over HTTP, the Stripe stand-in.
  */
 
-let world: Awaited<ReturnType<typeof startHttpWorld>>;
 const signer = new Stripe('sk_test_signing_only');
 const errors: Array<{ message: string; fields?: Record<string, unknown> }> = [];
 const logger: Logger = {
@@ -24,20 +24,18 @@ const logger: Logger = {
   },
 };
 
-beforeAll(async () => {
-  world = await startHttpWorld();
-});
-afterAll(async () => {
-  await world?.close();
-});
 beforeEach(() => {
-  world.sandbox.reset();
-  world.runs.length = 0;
   errors.length = 0;
 });
 
 /** A signed completion of `sessionId` reporting `amount_total` of `currency` as paid. */
-async function deliverCompleted(eventId: string, sessionId: string, amountTotal: number, currency: string) {
+async function deliverCompleted(
+  world: HttpWorld,
+  eventId: string,
+  sessionId: string,
+  amountTotal: number,
+  currency: string,
+) {
   const session = world.sandbox.stripe.getSession(sessionId)!;
   const payload = JSON.stringify({
     id: eventId,
@@ -72,9 +70,12 @@ async function deliverCompleted(eventId: string, sessionId: string, amountTotal:
 }
 
 describe('a paid amount or currency other than the intent’s is not paid', () => {
-  it('a signed completion of 1 JPY for a 25.00 USD call does not unlock it; 25.00 USD does', async () => {
+  it('a signed completion of 1 JPY for a 25.00 USD call does not unlock it; 25.00 USD does', async ({
+    httpWorld: world,
+    connectClient,
+  }) => {
     const { server } = world.makeHttpServer({ logger, timeouts: { choiceMs: 5000, paymentWaitMs: 100 } });
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const confirm = async (paymentId: string) =>
       (await client.callTool({
         name: 'confirm_payment',
@@ -97,7 +98,7 @@ describe('a paid amount or currency other than the intent’s is not paid', () =
       currency: 'usd',
     });
 
-    const forged = await deliverCompleted('evt_wrong_amount', sessionId!, 1, 'jpy');
+    const forged = await deliverCompleted(world, 'evt_wrong_amount', sessionId!, 1, 'jpy');
     expect(forged.status).toBe(200);
     const refused = await confirm(payment.payment_id);
     expect(refused.isError).toBe(true);
@@ -116,15 +117,14 @@ describe('a paid amount or currency other than the intent’s is not paid', () =
     );
 
     // Same currency, another amount: still not paid.
-    expect((await deliverCompleted('evt_wrong_minor', sessionId!, 2499, 'usd')).status).toBe(200);
+    expect((await deliverCompleted(world, 'evt_wrong_minor', sessionId!, 2499, 'usd')).status).toBe(200);
     expect((await confirm(payment.payment_id)).isError).toBe(true);
     expect(world.runsOf('report')).toBe(0);
 
     // The intent's own amount and currency: paid, and the tool runs once.
-    expect((await deliverCompleted('evt_right_amount', sessionId!, 2500, 'usd')).status).toBe(200);
+    expect((await deliverCompleted(world, 'evt_right_amount', sessionId!, 2500, 'usd')).status).toBe(200);
     const done = await confirm(payment.payment_id);
     expect(textOf(done)).toBe('Report on tides (1 pages)');
     expect(world.runsOf('report')).toBe(1);
-    await close();
   });
 });

@@ -1,31 +1,27 @@
 // The payer's side: what a person paying meets outside the happy path.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient, payAt, paymentOf, startWorld, textOf } from './support/paid-server.js';
+import { describe, expect } from 'vitest';
+import { it } from './support/fixture.js';
+import { payAt, paymentOf, textOf, type World } from './support/paid-server.js';
 
-let world: Awaited<ReturnType<typeof startWorld>>;
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => {
-  await world.close();
-});
-
-const creates = () =>
+const creates = (world: World) =>
   world.sandbox.walleot.requests.entries.filter((r) => r.method === 'POST').length +
   world.sandbox.stripe.requests.entries.filter(
     (r) => r.method === 'POST' && r.path === '/v1/checkout/sessions',
   ).length;
 
 describe('a choice nobody made charges nothing', () => {
-  it('an unanswered method choice creates no provider payment and ends with requires_method', async () => {
+  it('an unanswered method choice creates no provider payment and ends with requires_method', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer({ timeouts: { choiceMs: 200, paymentWaitMs: 200 } });
     // The client shows the form but nobody answers before choiceMs.
-    const { client, close } = await connectClient(server, {
+    const { client } = await connectClient(server, {
       elicitation: 'form+url',
       onElicit: () => new Promise(() => {}),
     });
-    const before = creates();
+    const before = creates(world);
     const result = (await client.callTool({ name: 'report', arguments: { topic: 'x' } })) as CallToolResult;
     const payment = paymentOf(result)!;
     expect(result.isError).toBe(true);
@@ -34,13 +30,12 @@ describe('a choice nobody made charges nothing', () => {
     expect(textOf(result)).toMatch(
       /Choose how to pay: call confirm_payment with payment_id "pay_[^"]+" and method/,
     );
-    expect(creates()).toBe(before);
-    await close();
+    expect(creates(world)).toBe(before);
   });
 });
 
 describe('messages that say what happened', () => {
-  it('decline and cancel of the method choice are told apart', async () => {
+  it('decline and cancel of the method choice are told apart', async ({ world, connectClient }) => {
     const { server } = world.makeServer();
     for (const [action, words] of [
       ['decline', 'You declined the payment'],
@@ -63,7 +58,10 @@ describe('messages that say what happened', () => {
 });
 
 describe('the model sees the price', () => {
-  it('paid tools carry their price in the description; it can be turned off', async () => {
+  it('paid tools carry their price in the description; it can be turned off', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
     const { client, close } = await connectClient(server, { elicitation: 'none' });
     const { tools } = await client.listTools();
@@ -81,9 +79,12 @@ describe('the model sees the price', () => {
 });
 
 describe('confirm_payment is portable', () => {
-  it('strict schema: no unknown arguments, every property required, ASCII description', async () => {
+  it('strict schema: no unknown arguments, every property required, ASCII description', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const confirm = (await client.listTools()).tools.find((t) => t.name === 'confirm_payment')!;
     expect(confirm.inputSchema.additionalProperties).toBe(false);
     expect([...(confirm.inputSchema.required ?? [])].sort()).toEqual(['method', 'payment_id']);
@@ -102,14 +103,13 @@ describe('confirm_payment is portable', () => {
       arguments: { payment_id: 'pay_AAAAAAAAAAAAAAAAAAAAAAAA' },
     })) as CallToolResult;
     expect(textOf(plain)).toContain('Unknown payment_id');
-    await close();
   });
 });
 
 describe('messages after the happy path', () => {
-  it('a URL-mode wait that runs out says what to do now', async () => {
+  it('a URL-mode wait that runs out says what to do now', async ({ world, connectClient }) => {
     const { server } = world.makeServer({ timeouts: { choiceMs: 2000, paymentWaitMs: 150 } });
-    const { client, close } = await connectClient(server, {
+    const { client } = await connectClient(server, {
       elicitation: 'url',
       onElicit: () => ({ action: 'accept' }),
     });
@@ -121,12 +121,14 @@ describe('messages after the happy path', () => {
     expect(textOf(result)).toContain('Still waiting for the payment of $0.25');
     expect(textOf(result)).toContain(`confirm_payment with payment_id "${payment.payment_id}"`);
     expect(textOf(result)).toContain('it will not charge you again');
-    await close();
   });
 
-  it('the same call again after its result was delivered says it is a new purchase', async () => {
+  it('the same call again after its result was delivered says it is a new purchase', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer({ flow: 'two_step' });
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const first = paymentOf(
       (await client.callTool({ name: 'process_data', arguments: { data: 'twice' } })) as CallToolResult,
     )!;
@@ -144,6 +146,5 @@ describe('messages after the happy path', () => {
       `You already paid for this exact call before (payment ${first.payment_id})`,
     );
     expect(paymentOf(again)?.payment_id).not.toBe(first.payment_id);
-    await close();
   });
 });

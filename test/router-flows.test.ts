@@ -1,28 +1,19 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { connectClient, payAt, paymentOf, startWorld, textOf } from './support/paid-server.js';
+import { describe, expect } from 'vitest';
+import { it } from './support/fixture.js';
+import { payAt, paymentOf, textOf, type World } from './support/paid-server.js';
 
-let world: Awaited<ReturnType<typeof startWorld>>;
-
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => {
-  await world.close();
-});
-beforeEach(() => {
-  world.sandbox.reset();
-  world.runs.length = 0;
-});
-
-const creates = (provider: 'walleot' | 'stripe') =>
+const creates = (world: World, provider: 'walleot' | 'stripe') =>
   world.sandbox[provider].requests.entries.filter((r) => r.method === 'POST' && /\/sessions$/.test(r.path))
     .length;
 
 describe('client without elicitation: payment-required result and confirm_payment', () => {
-  it('pays, confirms and runs the tool once, with the exact provider requests', async () => {
+  it('pays, confirms and runs the tool once, with the exact provider requests', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
 
     const first = (await client.callTool({
       name: 'process_data',
@@ -79,12 +70,14 @@ describe('client without elicitation: payment-required result and confirm_paymen
     expect(requests[0]).toBe('POST /v1/sessions');
     expect(new Set(requests.slice(1))).toEqual(new Set([`GET /v1/sessions/${sessionId}`]));
     expect(world.sandbox.stripe.requests.entries).toHaveLength(0);
-    await close();
   });
 
-  it('a retry before paying reuses the payment; a retry after paying runs the tool', async () => {
+  it('a retry before paying reuses the payment; a retry after paying runs the tool', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const a = paymentOf(
       (await client.callTool({ name: 'process_data', arguments: { data: 'x' } })) as CallToolResult,
     )!;
@@ -92,18 +85,20 @@ describe('client without elicitation: payment-required result and confirm_paymen
       (await client.callTool({ name: 'process_data', arguments: { data: 'x' } })) as CallToolResult,
     )!;
     expect(b.payment_id).toBe(a.payment_id);
-    expect(creates('walleot')).toBe(1);
+    expect(creates(world, 'walleot')).toBe(1);
 
     await payAt(a.payment_url!);
     const ran = (await client.callTool({ name: 'process_data', arguments: { data: 'x' } })) as CallToolResult;
     expect(textOf(ran)).toBe('Processed: x');
     expect(world.runsOf('process_data')).toBe(1);
-    await close();
   });
 
-  it('several eligible methods and no way to ask: takes the cheapest and lists the alternative', async () => {
+  it('several eligible methods and no way to ask: takes the cheapest and lists the alternative', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const result = (await client.callTool({
       name: 'report',
       arguments: { topic: 'cats' },
@@ -131,12 +126,14 @@ describe('client without elicitation: payment-required result and confirm_paymen
     })) as CallToolResult;
     expect(textOf(done)).toBe('Report on cats (1 pages)');
     expect(world.runsOf('report')).toBe(1);
-    await close();
   });
 
-  it('paying the earlier link after switching methods still unlocks the call, once', async () => {
+  it('paying the earlier link after switching methods still unlocks the call, once', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const first = paymentOf(
       (await client.callTool({ name: 'report', arguments: { topic: 'old link' } })) as CallToolResult,
     )!;
@@ -159,12 +156,14 @@ describe('client without elicitation: payment-required result and confirm_paymen
     // The card session the user no longer needs is closed, so it cannot take money too.
     const cardSession = new URL(switched.payment_url!).pathname.split('/').pop()!;
     expect(world.sandbox.stripe.getSession(cardSession)?.status).toBe('expired');
-    await close();
   });
 
-  it('if the user pays both links, the card payment is refunded and the tool runs once', async () => {
+  it('if the user pays both links, the card payment is refunded and the tool runs once', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const first = paymentOf(
       (await client.callTool({ name: 'report', arguments: { topic: 'twice' } })) as CallToolResult,
     )!;
@@ -184,12 +183,14 @@ describe('client without elicitation: payment-required result and confirm_paymen
     expect(world.runsOf('report')).toBe(1);
     const refunds = world.sandbox.stripe.requests.entries.filter((r) => r.path === '/v1/refunds');
     expect(refunds).toHaveLength(1);
-    await close();
   });
 
-  it('a failed or expired payment never runs the tool, and the next call starts afresh', async () => {
+  it('a failed or expired payment never runs the tool, and the next call starts afresh', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const first = paymentOf(
       (await client.callTool({ name: 'process_data', arguments: { data: 'f' } })) as CallToolResult,
     )!;
@@ -214,12 +215,14 @@ describe('client without elicitation: payment-required result and confirm_paymen
     })) as CallToolResult;
     expect(paymentOf(expired)?.status).toBe('expired');
     expect(world.runsOf('process_data')).toBe(0);
-    await close();
   });
 
-  it('a JPY price goes to Stripe only; a tool without input schema works', async () => {
+  it('a JPY price goes to Stripe only; a tool without input schema works', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const result = (await client.callTool({ name: 'status_now', arguments: {} })) as CallToolResult;
     const payment = paymentOf(result)!;
     expect(payment).toMatchObject({
@@ -237,26 +240,27 @@ describe('client without elicitation: payment-required result and confirm_paymen
     const done = (await client.callTool({ name: 'status_now', arguments: {} })) as CallToolResult;
     expect(textOf(done)).toBe('all good');
     expect(world.runs.find((r) => r.tool === 'status_now')?.hasSignal).toBe(true);
-    await close();
   });
 });
 
 describe('client with form elicitation', () => {
-  it('0.01 USD goes straight to Walleot without asking', async () => {
+  it('0.01 USD goes straight to Walleot without asking', async ({ world, connectClient }) => {
     const { server } = world.makeServer();
-    const { client, elicitations, close } = await connectClient(server, {
+    const { client, elicitations } = await connectClient(server, {
       elicitation: 'form',
       onElicit: () => ({ action: 'cancel' }),
     });
     const result = (await client.callTool({ name: 'cheap', arguments: { n: 1 } })) as CallToolResult;
     expect(paymentOf(result)?.provider).toBe('walleot');
     expect(elicitations).toHaveLength(0);
-    await close();
   });
 
-  it('25.00 USD asks the user, who picks the card; the link comes in the result', async () => {
+  it('25.00 USD asks the user, who picks the card; the link comes in the result', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
-    const { client, elicitations, close } = await connectClient(server, {
+    const { client, elicitations } = await connectClient(server, {
       elicitation: 'form',
       onElicit: () => ({ action: 'accept', content: { method: 'stripe', remember: false } }),
     });
@@ -279,7 +283,7 @@ describe('client with form elicitation', () => {
     expect(JSON.stringify(form)).not.toMatch(/https?:\/\//);
     const payment = paymentOf(result)!;
     expect(payment.provider).toBe('stripe');
-    expect(creates('walleot')).toBe(0);
+    expect(creates(world, 'walleot')).toBe(0);
     await payAt(payment.payment_url!);
     const done = (await client.callTool({
       name: 'report',
@@ -287,10 +291,9 @@ describe('client with form elicitation', () => {
     })) as CallToolResult;
     expect(textOf(done)).toBe('Report on dogs (2 pages)');
     expect(world.runsOf('report')).toBe(1);
-    await close();
   });
 
-  it('decline and cancel of the method choice create no payment at all', async () => {
+  it('decline and cancel of the method choice create no payment at all', async ({ world, connectClient }) => {
     for (const action of ['decline', 'cancel'] as const) {
       world.sandbox.reset();
       const { server } = world.makeServer();
@@ -308,9 +311,9 @@ describe('client with form elicitation', () => {
     expect(world.runsOf('report')).toBe(0);
   });
 
-  it('remembers the chosen method for the next call', async () => {
+  it('remembers the chosen method for the next call', async ({ world, connectClient }) => {
     const { server } = world.makeServer();
-    const { client, elicitations, close } = await connectClient(server, {
+    const { client, elicitations } = await connectClient(server, {
       elicitation: 'form',
       onElicit: () => ({ action: 'accept', content: { method: 'stripe', remember: true } }),
     });
@@ -318,14 +321,16 @@ describe('client with form elicitation', () => {
     const second = (await client.callTool({ name: 'report', arguments: { topic: 'two' } })) as CallToolResult;
     expect(elicitations).toHaveLength(1);
     expect(paymentOf(second)?.provider).toBe('stripe');
-    await close();
   });
 });
 
 describe('client with form and URL elicitation', () => {
-  it('asks, opens the link by URL mode, waits for the payment and returns the result in one call', async () => {
+  it('asks, opens the link by URL mode, waits for the payment and returns the result in one call', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
-    const { client, elicitations, close } = await connectClient(server, {
+    const { client, elicitations } = await connectClient(server, {
       elicitation: 'form+url',
       onElicit: async (request) => {
         if (request.mode === 'url') {
@@ -342,14 +347,13 @@ describe('client with form and URL elicitation', () => {
     expect(textOf(result)).toBe('Report on owls (1 pages)');
     expect(paymentOf(result)?.status).toBe('paid');
     expect(elicitations.map((e) => e.mode ?? 'form')).toEqual(['form', 'url']);
-    expect(creates('stripe')).toBe(1);
+    expect(creates(world, 'stripe')).toBe(1);
     expect(world.runsOf('report')).toBe(1);
-    await close();
   });
 
-  it('declining the link cancels the payment; nothing runs', async () => {
+  it('declining the link cancels the payment; nothing runs', async ({ world, connectClient }) => {
     const { server } = world.makeServer();
-    const { client, close } = await connectClient(server, {
+    const { client } = await connectClient(server, {
       elicitation: 'url',
       onElicit: () => ({ action: 'decline' }),
     });
@@ -359,6 +363,5 @@ describe('client with form and URL elicitation', () => {
     const session = world.sandbox.stripe.requests.entries.filter((r) => r.path.endsWith('/expire'));
     expect(session).toHaveLength(1);
     expect(world.runsOf('status_now')).toBe(0);
-    await close();
   });
 });

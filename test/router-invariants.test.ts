@@ -1,22 +1,10 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, PayRouter } from '../src/index.js';
-import { connectClient, payAt, paymentOf, startWorld, textOf } from './support/paid-server.js';
-
-let world: Awaited<ReturnType<typeof startWorld>>;
-
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => {
-  await world.close();
-});
-beforeEach(() => {
-  world.sandbox.reset();
-  world.runs.length = 0;
-});
+import { it } from './support/fixture.js';
+import { payAt, paymentOf, textOf } from './support/paid-server.js';
 
 const call = async (
   client: { callTool: (...a: never[]) => Promise<unknown> },
@@ -29,7 +17,10 @@ const call = async (
   })) as CallToolResult;
 
 describe('a payment unlocks only its own call', () => {
-  it('other arguments, another tool, another session: nothing runs on someone else’s payment', async () => {
+  it('other arguments, another tool, another session: nothing runs on someone else’s payment', async ({
+    world,
+    connectClient,
+  }) => {
     const { server, router } = world.makeServer();
     const a = await connectClient(server, { elicitation: 'none' });
     const paid = paymentOf(await call(a.client, 'process_data', { data: 'mine' }))!;
@@ -72,7 +63,10 @@ describe('a payment unlocks only its own call', () => {
     await b.close();
   });
 
-  it('a price change makes a new payment: the old one does not pay for the new price', async () => {
+  it('a price change makes a new payment: the old one does not pay for the new price', async ({
+    world,
+    connectClient,
+  }) => {
     let price = '0.25';
     const { server } = world.makeServer();
     server.registerTool(
@@ -87,7 +81,7 @@ describe('a payment unlocks only its own call', () => {
         return { content: [{ type: 'text', text: `dynamic ${words}` }] };
       },
     );
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const first = paymentOf(await call(client, 'dynamic', { words: 1 }))!;
     expect(first.amount).toBe('0.25');
     await payAt(first.payment_url!);
@@ -98,10 +92,12 @@ describe('a payment unlocks only its own call', () => {
     expect(world.runsOf('dynamic')).toBe(0);
     const big = paymentOf(await call(client, 'dynamic', { words: 3 }))!;
     expect(big.amount).toBe('0.75');
-    await close();
   });
 
-  it('one user (authInfo sub) can pay on one connection and confirm on another', async () => {
+  it('one user (authInfo sub) can pay on one connection and confirm on another', async ({
+    world,
+    connectClient,
+  }) => {
     const { server, router } = world.makeServer();
     const authInfo = { token: 't', clientId: 'some-client', scopes: [], extra: { sub: 'alice' } };
     const a = await connectClient(server, { elicitation: 'none', authInfo });
@@ -138,7 +134,10 @@ describe('a payment unlocks only its own call', () => {
 });
 
 describe('exactly once', () => {
-  it('50 concurrent confirm_payment calls for one paid intent run the handler once and all get its result', async () => {
+  it('50 concurrent confirm_payment calls for one paid intent run the handler once and all get its result', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
     let running = 0;
     let maxRunning = 0;
@@ -154,7 +153,7 @@ describe('exactly once', () => {
         return { content: [{ type: 'text', text: `slow ${x}` }] };
       },
     );
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const payment = paymentOf(await call(client, 'slow', { x: 7 }))!;
     await payAt(payment.payment_url!);
     const results = await Promise.all(
@@ -165,10 +164,12 @@ describe('exactly once', () => {
     expect(maxRunning).toBe(1);
     const reads = world.sandbox.walleot.requests.entries.filter((r) => r.method === 'GET').length;
     expect(reads).toBeLessThanOrEqual(3);
-    await close();
   });
 
-  it('a tool that throws keeps the payment for a retry of the same call; the retry runs it', async () => {
+  it('a tool that throws keeps the payment for a retry of the same call; the retry runs it', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
     let fail = true;
     server.registerTool(
@@ -180,7 +181,7 @@ describe('exactly once', () => {
         return { content: [{ type: 'text', text: `ok ${x}` }] };
       },
     );
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const payment = paymentOf(await call(client, 'flaky', { x: 1 }))!;
     await payAt(payment.payment_url!);
     const failed = await call(client, 'confirm_payment', { payment_id: payment.payment_id });
@@ -192,10 +193,12 @@ describe('exactly once', () => {
     expect(textOf(retried)).toBe('ok 1');
     expect(world.runsOf('flaky')).toBe(2);
     expect(world.sandbox.walleot.requests.entries.filter((r) => r.method === 'POST')).toHaveLength(1);
-    await close();
   });
 
-  it('with onToolError "refund", a failing tool refunds the card payment', async () => {
+  it('with onToolError "refund", a failing tool refunds the card payment', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer({ onToolError: 'refund' });
     server.registerTool(
       'broken',
@@ -204,7 +207,7 @@ describe('exactly once', () => {
         throw new Error('always fails');
       },
     );
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const payment = paymentOf(await call(client, 'broken', {}))!;
     expect(payment.provider).toBe('stripe');
     await payAt(payment.payment_url!);
@@ -212,10 +215,12 @@ describe('exactly once', () => {
     expect(textOf(result)).toContain('refunded');
     expect(paymentOf(result)?.status).toBe('refunded');
     expect(world.sandbox.stripe.requests.entries.filter((r) => r.path === '/v1/refunds')).toHaveLength(1);
-    await close();
   });
 
-  it('a client dropping mid-call loses neither the payment nor, once paid, the result', async () => {
+  it('a client dropping mid-call loses neither the payment nor, once paid, the result', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
     let release: () => void = () => {};
     server.registerTool(
@@ -230,7 +235,7 @@ describe('exactly once', () => {
       },
     );
     let payUrl = '';
-    const { client, close } = await connectClient(server, {
+    const { client } = await connectClient(server, {
       elicitation: 'url',
       onElicit: (request) => {
         if (request.mode === 'url') payUrl = request.url;
@@ -263,12 +268,11 @@ describe('exactly once', () => {
     });
     expect(world.runsOf('long')).toBe(1);
     expect(world.sandbox.walleot.requests.entries.filter((r) => r.method === 'POST')).toHaveLength(1);
-    await close();
   });
 });
 
 describe('registration and configuration', () => {
-  it('misconfiguration fails at registration with a message naming the tool and the fix', () => {
+  it('misconfiguration fails at registration with a message naming the tool and the fix', ({ world }) => {
     const { server } = world.makeServer();
     const register = (name: string, config: Record<string, unknown>) => () =>
       server.registerTool(name, { description: 'd', ...config } as never, async () => ({ content: [] }));
@@ -301,14 +305,17 @@ describe('registration and configuration', () => {
     ).toThrow(/apiKey/);
   });
 
-  it('shows the price in the tool’s _meta and leaves free tools untouched', async () => {
+  it('shows the price in the tool’s _meta and leaves free tools untouched', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
     server.registerTool(
       'meta_priced',
       { description: 'PayMCP style', _meta: { price: { amount: 2, currency: 'USD' } } },
       async () => ({ content: [{ type: 'text', text: 'meta ok' }] }),
     );
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const { tools } = await client.listTools();
     const byName = new Map(tools.map((t) => [t.name, t]));
     expect(byName.get('process_data')?._meta?.['price']).toEqual({
@@ -327,10 +334,12 @@ describe('registration and configuration', () => {
     expect(textOf(free)).toBe('hi');
     const metaPriced = await call(client, 'meta_priced', {});
     expect(paymentOf(metaPriced)?.amount).toBe('2.00');
-    await close();
   });
 
-  it('the typed router.registerTool and outputSchema tools: no foreign structuredContent on payment results', async () => {
+  it('the typed router.registerTool and outputSchema tools: no foreign structuredContent on payment results', async ({
+    world,
+    connectClient,
+  }) => {
     const { server, router } = world.makeServer();
     router.registerTool(
       'typed',
@@ -345,7 +354,7 @@ describe('registration and configuration', () => {
         structuredContent: { answer: q.toUpperCase() },
       }),
     );
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     await client.listTools();
     const pending = await call(client, 'typed', { q: 'abc' });
     expect(pending.structuredContent).toBeUndefined();
@@ -353,10 +362,12 @@ describe('registration and configuration', () => {
     await payAt(payment.payment_url!);
     const done = await call(client, 'typed', { q: 'abc' });
     expect(done.structuredContent).toEqual({ answer: 'ABC' });
-    await close();
   });
 
-  it('hooks: beforeCharge can refuse (nothing charged), the others see the payment lifecycle', async () => {
+  it('hooks: beforeCharge can refuse (nothing charged), the others see the payment lifecycle', async ({
+    world,
+    connectClient,
+  }) => {
     const events: string[] = [];
     const { server } = world.makeServer({
       hooks: {
@@ -369,7 +380,7 @@ describe('registration and configuration', () => {
         onToolRun: ({ ok }) => void events.push(`ran:${ok}`),
       },
     });
-    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    const { client } = await connectClient(server, { elicitation: 'none' });
     const refused = await call(client, 'process_data', { data: 'too much' });
     expect(textOf(refused)).toContain('daily spending cap reached');
     expect(world.sandbox.walleot.requests.entries).toHaveLength(0);
@@ -377,10 +388,9 @@ describe('registration and configuration', () => {
     await payAt(payment.payment_url!);
     await call(client, 'confirm_payment', { payment_id: payment.payment_id });
     expect(events).toEqual(['created:walleot', 'paid:process_data', 'ran:true']);
-    await close();
   });
 
-  it('explain() shows the routing decision without side effects', async () => {
+  it('explain() shows the routing decision without side effects', async ({ world }) => {
     const { router } = world.makeServer();
     const decision = await router.explain('report', { topic: 'x' });
     expect(decision.eligible.map((e) => e.providerId)).toEqual(['walleot', 'stripe']);
@@ -391,9 +401,12 @@ describe('registration and configuration', () => {
 });
 
 describe('waiting', () => {
-  it('sends progress while waiting for a URL-mode payment when the client asked for it', async () => {
+  it('sends progress while waiting for a URL-mode payment when the client asked for it', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer();
-    const { client, close } = await connectClient(server, {
+    const { client } = await connectClient(server, {
       elicitation: 'form+url',
       onElicit: (request) => {
         if (request.mode === 'url') {
@@ -410,15 +423,17 @@ describe('waiting', () => {
     expect(textOf(result)).toBe('Report on p (1 pages)');
     expect(progress.length).toBeGreaterThan(0);
     expect(progress[0]).toContain('Waiting for the payment');
-    await close();
   });
 
-  it('every wait in a call fits the call budget: a slow choice leaves less time to wait for payment', async () => {
+  it('every wait in a call fits the call budget: a slow choice leaves less time to wait for payment', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer({
       timeouts: { paymentWaitMs: 60_000, choiceMs: 60_000, callBudgetMs: 600 },
     });
     let urlElicited = false;
-    const { client, close } = await connectClient(server, {
+    const { client } = await connectClient(server, {
       elicitation: 'form+url',
       onElicit: async (request) => {
         if (request.mode === 'url') {
@@ -434,13 +449,15 @@ describe('waiting', () => {
     expect(urlElicited).toBe(true);
     expect(paymentOf(result)?.status).toBe('pending');
     expect(world.runsOf('report')).toBe(0);
-    await close();
   });
 
-  it('a wait that runs out returns the pending payment; the next call resumes it', async () => {
+  it('a wait that runs out returns the pending payment; the next call resumes it', async ({
+    world,
+    connectClient,
+  }) => {
     const { server } = world.makeServer({ timeouts: { paymentWaitMs: 200, choiceMs: 2000 } });
     let url = '';
-    const { client, close } = await connectClient(server, {
+    const { client } = await connectClient(server, {
       elicitation: 'url',
       onElicit: (request) => {
         if (request.mode === 'url') url = request.url;
@@ -453,7 +470,6 @@ describe('waiting', () => {
     const done = await call(client, 'process_data', { data: 'later' });
     expect(textOf(done)).toBe('Processed: later');
     expect(world.sandbox.walleot.requests.entries.filter((r) => r.method === 'POST')).toHaveLength(1);
-    await close();
   });
 });
 

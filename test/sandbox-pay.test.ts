@@ -1,24 +1,14 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startHttpWorld } from './support/http-world.js';
-import { connectClient, paymentOf, textOf } from './support/paid-server.js';
+import { describe, expect } from 'vitest';
+import { type ConnectClient, it } from './support/fixture.js';
+import type { HttpWorld } from './support/http-world.js';
+import { paymentOf, textOf } from './support/paid-server.js';
 
 /** `sandbox.pay(paymentUrl)`: a test plays the payer behind any link a paid call hands out. */
 
-let world: Awaited<ReturnType<typeof startHttpWorld>>;
-beforeAll(async () => {
-  world = await startHttpWorld();
-});
-afterAll(async () => {
-  await world?.close();
-});
-beforeEach(() => {
-  world.sandbox.reset();
-  world.runs.length = 0;
-});
-
 async function twoStep(
-  made: ReturnType<typeof world.makeServer>,
+  connectClient: ConnectClient,
+  made: ReturnType<HttpWorld['makeServer']>,
   name: string,
   args: Record<string, unknown>,
 ) {
@@ -34,8 +24,11 @@ async function twoStep(
 }
 
 describe('sandbox.pay', () => {
-  it('pays a stand-in checkout link (payment_url without publicUrl)', async () => {
-    const call = await twoStep(world.makeServer(), 'process_data', { data: 'x' });
+  it('pays a stand-in checkout link (payment_url without publicUrl)', async ({
+    httpWorld: world,
+    connectClient,
+  }) => {
+    const call = await twoStep(connectClient, world.makeServer(), 'process_data', { data: 'x' });
     expect(call.payment.payment_url).toMatch(new RegExp(`^${world.sandbox.walleot.origin}/checkout/`));
     const paid = await world.sandbox.pay(call.payment.payment_url!);
     expect(paid.checkoutUrl).toBe(call.payment.payment_url);
@@ -44,8 +37,11 @@ describe('sandbox.pay', () => {
     await call.close();
   });
 
-  it('chooses the method on a hosted pay page, then pays at that provider', async () => {
-    const call = await twoStep(world.makeHttpServer(), 'report', { topic: 'tides' });
+  it('chooses the method on a hosted pay page, then pays at that provider', async ({
+    httpWorld: world,
+    connectClient,
+  }) => {
+    const call = await twoStep(connectClient, world.makeHttpServer(), 'report', { topic: 'tides' });
     expect(call.payment.payment_url).toBe(`${world.publicUrl}/pay/${call.payment.payment_id}`);
     const paid = await world.sandbox.pay(call.payment.payment_url!, { method: 'stripe' });
     const sessionId = /\/checkout\/(cs_test_\w+)$/.exec(paid.checkoutUrl)?.[1];
@@ -60,8 +56,11 @@ describe('sandbox.pay', () => {
     await call.close();
   });
 
-  it('without a method, takes the first one the hosted page offers', async () => {
-    const call = await twoStep(world.makeHttpServer(), 'report', { topic: 'reefs' });
+  it('without a method, takes the first one the hosted page offers', async ({
+    httpWorld: world,
+    connectClient,
+  }) => {
+    const call = await twoStep(connectClient, world.makeHttpServer(), 'report', { topic: 'reefs' });
     const paid = await world.sandbox.pay(call.payment.payment_url!);
     expect(paid.checkoutUrl.startsWith(world.sandbox.walleot.origin)).toBe(true);
     expect(textOf(await call.confirm())).toBe('Report on reefs (1 pages)');
@@ -70,8 +69,11 @@ describe('sandbox.pay', () => {
     await call.close();
   });
 
-  it('cancels when asked, and refuses links that lead to no checkout of this sandbox', async () => {
-    const call = await twoStep(world.makeServer(), 'process_data', { data: 'y' });
+  it('cancels when asked, and refuses links that lead to no checkout of this sandbox', async ({
+    httpWorld: world,
+    connectClient,
+  }) => {
+    const call = await twoStep(connectClient, world.makeServer(), 'process_data', { data: 'y' });
     await world.sandbox.pay(call.payment.payment_url!, { outcome: 'cancel' });
     const sessionId = call.payment.payment_url!.split('/').at(-1)!;
     expect(world.sandbox.walleot.getSession(sessionId)?.status).toBe('cancelled');

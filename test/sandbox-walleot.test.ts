@@ -1,13 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { startWalleotSandbox, type WalleotSandbox } from '../src/sandbox/walleot.js';
-
-let sandbox: WalleotSandbox;
-
-beforeAll(async () => {
-  sandbox = await startWalleotSandbox();
-});
-afterEach(() => sandbox.reset());
-afterAll(() => sandbox.close());
+import { it } from './support/fixture.js';
 
 function api(
   target: WalleotSandbox,
@@ -46,7 +39,7 @@ function control(target: WalleotSandbox, path: string, body?: unknown): Promise<
 }
 
 describe('sessions API', () => {
-  it('creates a session with a checkout url and reports it pending', async () => {
+  it('creates a session with a checkout url and reports it pending', async ({ walleotSandbox: sandbox }) => {
     const res = await api(sandbox, 'POST', '/sessions', { amount: 29, currency: 'usd', description: 'Add' });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { sessionId: string; url: string };
@@ -61,12 +54,14 @@ describe('sessions API', () => {
     });
   });
 
-  it('accepts usdc amounts in cents', async () => {
+  it('accepts usdc amounts in cents', async ({ walleotSandbox: sandbox }) => {
     const { sessionId } = await create(sandbox, { amount: 100, currency: 'usdc' });
     expect(sandbox.getSession(sessionId)).toMatchObject({ amount: 100, currency: 'usdc' });
   });
 
-  it('rejects missing and wrong bearer keys with 401 in the error shape', async () => {
+  it('rejects missing and wrong bearer keys with 401 in the error shape', async ({
+    walleotSandbox: sandbox,
+  }) => {
     for (const key of [null, 'sk_test_wrong_key_123']) {
       const res = await api(sandbox, 'POST', '/sessions', { amount: 29, currency: 'usd' }, key);
       expect(res.status).toBe(401);
@@ -82,7 +77,7 @@ describe('sessions API', () => {
     expect(sandbox.requests.entries.length).toBe(3);
   });
 
-  it.each([
+  it.for<[unknown, RegExp]>([
     [{ amount: 1.5, currency: 'usd' }, /amount must be a positive integer/],
     [{ amount: -5, currency: 'usd' }, /amount must be a positive integer/],
     [{ amount: 0, currency: 'usd' }, /amount must be a positive integer/],
@@ -95,7 +90,7 @@ describe('sessions API', () => {
     [[1, 2], /must be a JSON object/],
     ['{"amount": 29,', /must be valid JSON/],
     [{ amount: 150, currency: 'jpy' }, /not a whole number of jpy minor units/],
-  ])('rejects %j with 400 invalid_request', async (body, message) => {
+  ])('rejects %j with 400 invalid_request', async ([body, message], { walleotSandbox: sandbox }) => {
     const res = await api(sandbox, 'POST', '/sessions', body);
     expect(res.status).toBe(400);
     const json = (await res.json()) as { error: { type: string; message: string } };
@@ -103,7 +98,9 @@ describe('sessions API', () => {
     expect(json.error.message).toMatch(message);
   });
 
-  it('answers 404 for an unknown session or endpoint, 405 for a wrong method', async () => {
+  it('answers 404 for an unknown session or endpoint, 405 for a wrong method', async ({
+    walleotSandbox: sandbox,
+  }) => {
     const unknown = await api(sandbox, 'GET', '/sessions/sess_nope');
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toEqual({
@@ -115,7 +112,9 @@ describe('sessions API', () => {
     expect(((await wrongMethod.json()) as { error: { type: string } }).error.type).toBe('invalid_request');
   });
 
-  it('reports every status set through the control endpoint and the handle', async () => {
+  it('reports every status set through the control endpoint and the handle', async ({
+    walleotSandbox: sandbox,
+  }) => {
     const { sessionId } = await create(sandbox);
     for (const status of ['paid', 'failed', 'expired', 'cancelled', 'pending']) {
       const res = await control(sandbox, `sessions/${sessionId}/status`, { status });
@@ -147,7 +146,9 @@ describe('sessions API', () => {
     }
   });
 
-  it('auto-pays a pending session at its first status read when configured', async () => {
+  it('auto-pays a pending session at its first status read when configured', async ({
+    walleotSandbox: sandbox,
+  }) => {
     const before = await create(sandbox);
     const config = await control(sandbox, 'config', { autoPay: 'first_poll' });
     expect(await config.json()).toEqual({ autoPay: 'first_poll' });
@@ -163,7 +164,7 @@ describe('sessions API', () => {
     expect((await control(sandbox, 'config', { autoPay: 'always' })).status).toBe(400);
   });
 
-  it('resets sessions, faults and recorded requests', async () => {
+  it('resets sessions, faults and recorded requests', async ({ walleotSandbox: sandbox }) => {
     const { sessionId } = await create(sandbox);
     sandbox.fail({ status: 500 });
     const res = await control(sandbox, 'reset');
@@ -217,7 +218,9 @@ describe('rate limits', () => {
 });
 
 describe('fault injection', () => {
-  it('answers an injected status with the Walleot error shape, or the given body, count times', async () => {
+  it('answers an injected status with the Walleot error shape, or the given body, count times', async ({
+    walleotSandbox: sandbox,
+  }) => {
     const res = await control(sandbox, 'fail-next', { status: 500, count: 2 });
     expect(res.status).toBe(200);
     for (let i = 0; i < 2; i++) {
@@ -234,7 +237,9 @@ describe('fault injection', () => {
     expect(await custom.json()).toEqual({ error: { type: 'insufficient_funds', message: 'Top up' } });
   });
 
-  it('adds Retry-After to an injected 429 unless given, and passes given headers', async () => {
+  it('adds Retry-After to an injected 429 unless given, and passes given headers', async ({
+    walleotSandbox: sandbox,
+  }) => {
     sandbox.fail({ status: 429 });
     const plain = await api(sandbox, 'GET', '/sessions/sess_x');
     expect(plain.status).toBe(429);
@@ -243,14 +248,14 @@ describe('fault injection', () => {
     expect((await api(sandbox, 'GET', '/sessions/sess_x')).headers.get('retry-after')).toBe('7');
   });
 
-  it('answers 200 with a body that is not JSON for `malformed`', async () => {
+  it('answers 200 with a body that is not JSON for `malformed`', async ({ walleotSandbox: sandbox }) => {
     await control(sandbox, 'fail-next', { kind: 'malformed' });
     const res = await api(sandbox, 'POST', '/sessions', { amount: 29, currency: 'usd' });
     expect(res.status).toBe(200);
     await expect(res.json()).rejects.toThrow();
   });
 
-  it('never answers for `hang`', async () => {
+  it('never answers for `hang`', async ({ walleotSandbox: sandbox }) => {
     await control(sandbox, 'fail-next', { kind: 'hang' });
     await expect(
       fetch(`${sandbox.baseUrl}/sessions/sess_x`, {
@@ -262,7 +267,9 @@ describe('fault injection', () => {
     expect((await api(sandbox, 'GET', '/sessions/sess_x')).status).toBe(404);
   });
 
-  it('delays the real answer for delayMs alone, and only affects matching paths', async () => {
+  it('delays the real answer for delayMs alone, and only affects matching paths', async ({
+    walleotSandbox: sandbox,
+  }) => {
     sandbox.fail({ delayMs: 50 });
     const { sessionId } = await create(sandbox);
     sandbox.fail({ status: 503, pathIncludes: `/sessions/${sessionId}` });
@@ -270,7 +277,7 @@ describe('fault injection', () => {
     expect((await api(sandbox, 'GET', `/sessions/${sessionId}`)).status).toBe(503);
   });
 
-  it('validates control bodies', async () => {
+  it('validates control bodies', async ({ walleotSandbox: sandbox }) => {
     for (const body of [{ status: 'boom' }, { kind: 'explode' }, { count: 0 }]) {
       const res = await control(sandbox, 'fail-next', body);
       expect(res.status).toBe(400);
@@ -281,7 +288,7 @@ describe('fault injection', () => {
     expect((await control(sandbox, 'nothing-here', {})).status).toBe(404);
   });
 
-  it('does not apply faults to control or checkout requests', async () => {
+  it('does not apply faults to control or checkout requests', async ({ walleotSandbox: sandbox }) => {
     const { sessionId, url } = await create(sandbox);
     sandbox.fail({ status: 500 });
     expect((await fetch(url)).status).toBe(200);
@@ -291,7 +298,9 @@ describe('fault injection', () => {
 });
 
 describe('request log', () => {
-  it('records API requests only, with the key masked, also over GET /__test/requests', async () => {
+  it('records API requests only, with the key masked, also over GET /__test/requests', async ({
+    walleotSandbox: sandbox,
+  }) => {
     const { url } = await create(sandbox, { amount: 42, currency: 'usd', description: 'Logged' });
     await fetch(url);
     const res = await fetch(`${sandbox.origin}/__test/requests`);
@@ -307,7 +316,9 @@ describe('request log', () => {
 });
 
 describe('checkout page', () => {
-  it('shows brand, formatted amount, escaped description and the status', async () => {
+  it('shows brand, formatted amount, escaped description and the status', async ({
+    walleotSandbox: sandbox,
+  }) => {
     const { url } = await create(sandbox, {
       amount: 29,
       currency: 'usd',
@@ -326,12 +337,12 @@ describe('checkout page', () => {
     expect(html).toContain('id="cancel"');
   });
 
-  it('formats usdc amounts from cents', async () => {
+  it('formats usdc amounts from cents', async ({ walleotSandbox: sandbox }) => {
     const { url } = await create(sandbox, { amount: 100, currency: 'usdc' });
     expect(await (await fetch(url)).text()).toContain('1.000000 USDC');
   });
 
-  it('pays through the Pay button and redirects back to a paid page', async () => {
+  it('pays through the Pay button and redirects back to a paid page', async ({ walleotSandbox: sandbox }) => {
     const { sessionId, url } = await create(sandbox);
     const pay = await fetch(`${url}/pay`, { method: 'POST', redirect: 'manual' });
     expect(pay.status).toBe(303);
@@ -345,7 +356,7 @@ describe('checkout page', () => {
     expect(await statusOf(sandbox, sessionId)).toBe('paid');
   });
 
-  it('cancels through the Cancel button; a later Pay does nothing', async () => {
+  it('cancels through the Cancel button; a later Pay does nothing', async ({ walleotSandbox: sandbox }) => {
     const { sessionId, url } = await create(sandbox);
     const cancel = await fetch(`${url}/cancel`, { method: 'POST' });
     expect(cancel.status).toBe(200); // followed the 303 back to the page
@@ -354,7 +365,7 @@ describe('checkout page', () => {
     expect(await statusOf(sandbox, sessionId)).toBe('cancelled');
   });
 
-  it('does not pay an expired session', async () => {
+  it('does not pay an expired session', async ({ walleotSandbox: sandbox }) => {
     const { sessionId, url } = await create(sandbox);
     sandbox.clock.advance(1800);
     const page = await (await fetch(url)).text();
@@ -364,7 +375,7 @@ describe('checkout page', () => {
     expect(await statusOf(sandbox, sessionId)).toBe('expired');
   });
 
-  it('answers 404 for an unknown link', async () => {
+  it('answers 404 for an unknown link', async ({ walleotSandbox: sandbox }) => {
     expect((await fetch(`${sandbox.origin}/checkout/sess_nope`)).status).toBe(404);
     expect((await fetch(`${sandbox.origin}/checkout/sess_nope/pay`, { method: 'POST' })).status).toBe(404);
   });

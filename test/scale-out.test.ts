@@ -2,9 +2,10 @@
 // confirmed and run exactly once through the other, and a status learned on one instance (webhook,
 // return page) wakes the call waiting on the other through Redis pub/sub.
 import type { ElicitRequest } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Sandbox, startSandbox } from '../src/sandbox.js';
+import { describe, expect, vi } from 'vitest';
+import type { Sandbox } from '../src/sandbox.js';
 import type { PaymentStore } from '../src/store/types.js';
+import { it, test } from './support/fixture.js';
 import {
   connectUser,
   endpointsOf,
@@ -13,12 +14,9 @@ import {
   startInstance,
   stripeAgentOf,
   type UserClient,
-  waitUntil,
 } from './support/instances.js';
 import { paymentOf, textOf } from './support/paid-server.js';
-import { type RedisServer, startRedisServer } from './support/redis-server.js';
 
-let redis: RedisServer;
 let sandbox: Sandbox;
 let A: Instance;
 let B: Instance;
@@ -76,9 +74,9 @@ function countingSubscriptions(store: PaymentStore): PaymentStore {
   });
 }
 
-beforeAll(async () => {
-  redis = await startRedisServer();
-  sandbox = await startSandbox();
+// The redis-server and the sandbox are the fixture's (one per file, stopped after afterAll).
+test.beforeAll(async ({ redis, sandbox: fileSandbox }) => {
+  sandbox = fileSandbox;
   const endpoints = endpointsOf(sandbox);
   A = await startInstance({
     name: 'A',
@@ -109,11 +107,9 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
+test.afterAll(async () => {
   await Promise.all(open.splice(0).map((c) => c.close().catch(() => {})));
   await Promise.all([A?.close(), B?.close()]);
-  await sandbox?.close();
-  await redis?.stop();
 });
 
 async function user(instance: Instance, name: string, options: Parameters<typeof connectUser>[2] = {}) {
@@ -154,7 +150,13 @@ function urlOf(elicitation: ElicitRequest['params'] | undefined): string {
 async function callWaitingOnA(userName: string, topic: string) {
   const client = await user(A, userName, { elicitation: 'url', onElicit: () => ({ action: 'accept' }) });
   const result = client.call('report', { topic });
-  await waitUntil(() => client.elicitations.length > 0, 'the payment link elicitation from A');
+  await vi.waitFor(
+    () => expect(client.elicitations, 'the payment link elicitation from A').not.toHaveLength(0),
+    {
+      timeout: 10_000,
+      interval: 10,
+    },
+  );
   const link = urlOf(client.elicitations[0]);
   const intentId = /\/pay\/([^/?#]+)/.exec(link)?.[1] ?? '';
   // The method is settled (report takes only Stripe here): the link goes straight to its checkout.
@@ -289,20 +291,30 @@ describe('two instances, one Redis', () => {
 
     const first = onA.call('confirm_payment', { payment_id: paymentId });
     try {
-      await waitUntil(() => runsOf('lengthy').length === 1, 'the tool to start on A');
+      await vi.waitFor(() => expect(runsOf('lengthy'), 'the tool to start on A').toHaveLength(1), {
+        timeout: 10_000,
+        interval: 10,
+      });
       const claimed = await A.store.get(paymentId);
       expect(claimed).toMatchObject({ run: 'running', fence: 1 });
       // A is alive and its tool still runs after the lease term it took (before this moment) has passed.
       const leaseEnds = Date.now() + LEASE_MS;
-      await waitUntil(() => Date.now() > leaseEnds + 100, 'the lease term to pass', LEASE_MS * 3);
+      await vi.waitFor(() => expect(Date.now(), 'the lease term to pass').toBeGreaterThan(leaseEnds + 100), {
+        timeout: LEASE_MS * 3,
+        interval: 10,
+      });
 
       const onB = await user(B, 'hank');
       const subscriptionsBefore = subscriptionsOnB;
       const second = onB.call('confirm_payment', { payment_id: paymentId });
       // B either takes the claim and runs the tool a second time (the bug) or waits on the claim.
-      await waitUntil(
-        () => runsOf('lengthy').length > 1 || subscriptionsOnB > subscriptionsBefore,
-        'B to run the tool or wait for the running one',
+      await vi.waitFor(
+        () =>
+          expect(
+            runsOf('lengthy').length > 1 || subscriptionsOnB > subscriptionsBefore,
+            'B to run the tool or wait for the running one',
+          ).toBe(true),
+        { timeout: 10_000, interval: 10 },
       );
       openGate();
       const [fromA, fromB] = await Promise.all([first, second]);

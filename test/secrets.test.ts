@@ -7,7 +7,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ElicitRequest, ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { Redis } from 'ioredis';
 import Stripe from 'stripe';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import {
   type IntentRecord,
@@ -20,9 +20,10 @@ import {
 import { StripeProvider, WalleotProvider } from '../src/providers.js';
 import { type StripeSandbox, startStripeSandbox } from '../src/sandbox/stripe.js';
 import { startWalleotSandbox, type WalleotSandbox } from '../src/sandbox/walleot.js';
-import { listenLate } from './support/http-world.js';
+import { it, test } from './support/fixture.js';
+import type { listenLate } from './support/http-world.js';
 import { connectClient, type Elicitation, paymentOf } from './support/paid-server.js';
-import { type RedisServer, startRedisServer } from './support/redis-server.js';
+import type { RedisServer } from './support/redis-server.js';
 
 // Shaped so that only exact-secret redaction can catch them (no sk_/whsec_ prefix for the pattern
 // matcher), except the Stripe key, which Stripe's SDK wants in its usual shape.
@@ -49,18 +50,19 @@ let redisClient: Redis;
 let http: Awaited<ReturnType<typeof listenLate>>;
 const signer = new Stripe('sk_test_signing_only');
 
-beforeAll(async () => {
-  [walleot, stripe, redis, http] = await Promise.all([
+// The redis-server and HTTP server are the fixture's (one per file, closed after afterAll); the
+// stand-ins are this file's own, built with the secrets it hunts for.
+test.beforeAll(async ({ redis: fileRedis, lateHttp }) => {
+  [redis, http] = [fileRedis, lateHttp];
+  [walleot, stripe] = await Promise.all([
     startWalleotSandbox({ apiKey: SECRETS.walleotKey }),
     startStripeSandbox({ apiKey: SECRETS.stripeKey, webhookSecret: SECRETS.webhookSecret }),
-    startRedisServer(),
-    listenLate(),
   ]);
   redisClient = new Redis(redis.url);
 });
-afterAll(async () => {
+test.afterAll(async () => {
   redisClient?.disconnect();
-  await Promise.all([walleot?.close(), stripe?.close(), redis?.stop(), http?.close()]);
+  await Promise.all([walleot?.close(), stripe?.close()]);
 });
 
 /** Everything the flows produced that a user, an operator or a log reader could see. */

@@ -347,16 +347,31 @@ export async function connectUser(
   };
 }
 
-/** Resolve once `condition` holds, checking every few ms; fail after `timeoutMs` naming `what`. */
+/**
+ * Resolve once `condition` returns true, checking every few ms (vitest's vi.waitUntil); fail at once
+ * when it throws, or after `timeoutMs` naming `what`. vitest is imported here, not at the top: the
+ * child process (test/fixtures/instance.ts) loads this file outside vitest and never waits.
+ */
 export async function waitUntil(
   condition: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 10_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  const { vi } = await import('vitest');
+  let threw = false;
+  const checked = async () => {
+    try {
+      return await condition();
+    } catch (error) {
+      threw = true;
+      throw error;
+    }
+  };
+  try {
+    await vi.waitUntil(checked, { timeout: timeoutMs, interval: 10 });
+  } catch (error) {
+    if (threw) throw error;
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: error });
   }
 }
 

@@ -193,3 +193,5 @@ export async function startWorld() {
     },
   };
 }
+
+export type World = Awaited<ReturnType<typeof startWorld>>;
