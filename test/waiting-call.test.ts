@@ -2,20 +2,24 @@
 // round trip it made before (the SDK leaves its abort listener on the signal it was given).
 import { getEventListeners } from 'node:events';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { z } from 'zod';
 import { memoryStore, PayRouter } from '../src/index.js';
-import { connectClient } from './support/paid-server.js';
+import { it } from './support/fixture.js';
 import { ZeroLatencyProvider } from './support/zero-latency-provider.js';
 
 describe('a paid call waiting for its payment', () => {
-  it('keeps no listener of its finished URL elicitation on the call signal', async () => {
+  it('keeps no listener of its finished URL elicitation on the call signal', async ({
+    connectClient,
+    closeAfter,
+  }) => {
     const server = new McpServer({ name: 'waiting', version: '1.0.0' });
     const router = new PayRouter({
       store: memoryStore(),
       providers: [new ZeroLatencyProvider({ mode: 'paid_on_first_read' })],
       logger: { debug() {}, info() {}, warn() {}, error() {} },
     });
+    closeAfter(router);
     const paid = router.install(server);
     const listeners: Record<string, number> = {};
     paid.registerTool('free', { description: 'Free', inputSchema: { n: z.number() } }, async (_a, extra) => {
@@ -31,20 +35,15 @@ describe('a paid call waiting for its payment', () => {
         return { content: [{ type: 'text', text: 'paid' }] };
       },
     );
-    const { client, elicitations, close } = await connectClient(server, {
+    const { client, elicitations } = await connectClient(server, {
       elicitation: 'url',
       onElicit: () => ({ action: 'accept' }),
     });
-    try {
-      expect((await client.callTool({ name: 'free', arguments: { n: 1 } })).isError).toBeFalsy();
-      const result = await client.callTool({ name: 'paid', arguments: { n: 1 } });
-      expect(result.isError).toBeFalsy();
-      expect(elicitations.map((e) => e.mode)).toEqual(['url']);
-      // What the SDK itself keeps on a tool call's signal, and not one listener more.
-      expect(listeners['paid']).toBe(listeners['free']);
-    } finally {
-      await close();
-      await router.close();
-    }
+    expect((await client.callTool({ name: 'free', arguments: { n: 1 } })).isError).toBeFalsy();
+    const result = await client.callTool({ name: 'paid', arguments: { n: 1 } });
+    expect(result.isError).toBeFalsy();
+    expect(elicitations.map((e) => e.mode)).toEqual(['url']);
+    // What the SDK itself keeps on a tool call's signal, and not one listener more.
+    expect(listeners['paid']).toBe(listeners['free']);
   });
 });
