@@ -1,5 +1,4 @@
 import {
-  type ElicitRequestFormParams,
   type InputRequest,
   type InputResponses,
   inputRequired,
@@ -8,7 +7,7 @@ import {
 import type { IntentRecord } from '../core/intent/record.js';
 import type { ClientSupport, EligibleProvider } from '../core/route/route.js';
 import type { Choice, Delivery, Interaction, PaymentLink } from '../engine/pipeline/context.js';
-import { methodTitle } from '../mcp/interaction/live.js';
+import { choiceSchema } from '../mcp/interaction/choice-schema.js';
 import { choiceQuestion, urlConsentMessage } from '../mcp/messages.js';
 
 /** The keys of payrouter's input requests (unique within one request, as the protocol asks). */
@@ -73,37 +72,6 @@ export function readDelivery(
   const view = inputResponse(responses, PAYMENT_KEY);
   if (view.kind !== 'elicit') return undefined;
   return view.action === 'accept' ? 'accepted' : view.action === 'decline' ? 'declined' : 'cancelled';
-}
-
-type FormSchema = ElicitRequestFormParams['requestedSchema'];
-
-/** One schema object per distinct choice: cheap to build and to compare on the client. */
-const choiceSchemas = new Map<string, FormSchema>();
-const MAX_CACHED_SCHEMAS = 256;
-
-function choiceSchema(eligible: readonly EligibleProvider[], remember: boolean): FormSchema {
-  const key = `${remember ? 1 : 0}\u0002${eligible.map((e) => `${e.providerId}\u0000${methodTitle(e)}`).join('\u0001')}`;
-  let schema = choiceSchemas.get(key);
-  if (schema === undefined) {
-    schema = {
-      type: 'object',
-      properties: {
-        method: {
-          type: 'string',
-          title: 'Payment method',
-          oneOf: eligible.map((e) => ({ const: e.providerId, title: methodTitle(e) })),
-          ...(eligible[0] ? { default: eligible[0].providerId } : {}),
-        },
-        ...(remember
-          ? { remember: { type: 'boolean', title: 'Use this method next time', default: false } }
-          : {}),
-      },
-      required: ['method'],
-    } as FormSchema;
-    if (choiceSchemas.size >= MAX_CACHED_SCHEMAS) choiceSchemas.clear();
-    choiceSchemas.set(key, schema);
-  }
-  return schema;
 }
 
 /** The input requests of an input-required outcome. */

@@ -12,43 +12,12 @@ import {
 } from '../../engine/pipeline/context.js';
 import { choiceQuestion, formLinkMessage, urlConsentMessage } from '../messages.js';
 import type { ToolExtra } from '../subject.js';
-
-/** The method title: kind and speed, so the payer can compare at a glance. */
-export function methodTitle(option: Pick<EligibleProvider, 'label' | 'instant'>): string {
-  return `${option.label}: ${option.instant ? 'instant' : 'opens a checkout page'}`;
-}
+import { choiceSchema } from './choice-schema.js';
 
 type FormSchema = Extract<
   Parameters<McpServer['server']['elicitInput']>[0],
   { mode?: 'form' }
 >['requestedSchema'];
-
-/** The SDK compiles every new elicitation schema object: the same choice reuses one object. */
-const choiceSchemas = new Map<string, FormSchema>();
-const MAX_CACHED_SCHEMAS = 256;
-
-function choiceSchema(eligible: readonly EligibleProvider[]): FormSchema {
-  const key = eligible.map((e) => `${e.providerId}\u0000${methodTitle(e)}`).join('\u0001');
-  let schema = choiceSchemas.get(key);
-  if (schema === undefined) {
-    schema = {
-      type: 'object',
-      properties: {
-        method: {
-          type: 'string',
-          title: 'Payment method',
-          oneOf: eligible.map((e) => ({ const: e.providerId, title: methodTitle(e) })),
-          ...(eligible[0] ? { default: eligible[0].providerId } : {}),
-        },
-        remember: { type: 'boolean', title: 'Use this method next time', default: false },
-      },
-      required: ['method'],
-    };
-    if (choiceSchemas.size >= MAX_CACHED_SCHEMAS) choiceSchemas.clear();
-    choiceSchemas.set(key, schema);
-  }
-  return schema;
-}
 
 const PAID_FORM: FormSchema = {
   type: 'object',
@@ -88,7 +57,7 @@ class LiveInteraction implements Interaction {
     let result: Awaited<ReturnType<McpServer['server']['elicitInput']>>;
     try {
       result = await this.#elicit(
-        { mode: 'form', message: choiceQuestion(intent), requestedSchema: choiceSchema(eligible) },
+        { mode: 'form', message: choiceQuestion(intent), requestedSchema: choiceSchema(eligible, true) },
         ctx,
         this.settings.choiceMs,
       );
