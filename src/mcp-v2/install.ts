@@ -23,6 +23,7 @@ import { type AnyToolConfig, type RouterInternals, routerInternals } from '../mc
 import type { PayRouter } from '../mcp/pay-router.js';
 import { PAYMENT_META_KEY } from '../mcp/payment-result.js';
 import { pendingInfo, presentResult } from '../mcp/present.js';
+import { tracedCall } from '../mcp/traced-call.js';
 import {
   inputRequestsFor,
   inputRequiredInteraction,
@@ -186,10 +187,11 @@ class V2Layer {
       this.#rt.settings.flow === 'two_step' || (!client.form && !client.url)
         ? resultOnlyInteraction
         : inputRequiredInteraction(client, answers, remember);
-    const outcome = await this.v2.internals.pipeline.call(
-      tool,
-      args,
+    const outcome = await tracedCall(
+      this.#rt,
+      tool.name,
       this.#context(ctx, subject, client, interaction),
+      (traced) => this.v2.internals.pipeline.call(tool, args, traced),
     );
     return this.#present(tool, outcome, subject, remember);
   }
@@ -204,7 +206,9 @@ class V2Layer {
     // A stateless anonymous caller is known by the payment it names: an anonymous payment is redeemable by its id.
     const subject = caller.kind === 'known' ? caller.subject : newOpaqueSubject();
     const callCtx = this.#context(ctx, subject, this.#client(ctx), resultOnlyInteraction);
-    const outcome = await this.v2.internals.pipeline.confirm(tools, paymentId, method, callCtx);
+    const outcome = await tracedCall(this.#rt, CONFIRM_PAYMENT_TOOL, callCtx, (traced) =>
+      this.v2.internals.pipeline.confirm(tools, paymentId, method, traced),
+    );
     const tool = 'intent' in outcome ? tools.get(outcome.intent.binding.tool) : undefined;
     return presentResult(
       this.#rt,
@@ -262,11 +266,8 @@ class V2Layer {
     // payer: checked above). A lost reply must not cost the payer; nothing runs twice.
     if (intent?.run === 'done') {
       const callCtx = this.#context(ctx, subject, this.#client(ctx), resultOnlyInteraction);
-      const outcome = await this.v2.internals.pipeline.confirm(
-        new Map([[tool.name, tool]]),
-        intent.id,
-        undefined,
-        callCtx,
+      const outcome = await tracedCall(this.#rt, tool.name, callCtx, (traced) =>
+        this.v2.internals.pipeline.confirm(new Map([[tool.name, tool]]), intent.id, undefined, traced),
       );
       return { kind: 'answered', result: presentResult(this.#rt, tool, outcome) as CallToolResult };
     }
@@ -352,7 +353,12 @@ class V2Layer {
     client: ClientSupport,
     interaction: Interaction,
   ): CallContext {
-    const extra: CallExtra = { signal: ctx.mcpReq.signal, requestId: ctx.mcpReq.id };
+    // `_meta` (traceparent, tracestate) lets the call span continue the client's trace.
+    const extra: CallExtra & { _meta?: Record<string, unknown> } = {
+      signal: ctx.mcpReq.signal,
+      requestId: ctx.mcpReq.id,
+      ...(ctx.mcpReq._meta ? { _meta: ctx.mcpReq._meta as Record<string, unknown> } : {}),
+    };
     contexts.set(extra, ctx);
     const settings = this.#rt.settings;
     return {
