@@ -10,11 +10,11 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { ConfigError } from '../core/errors.js';
-import { newOpaqueId } from '../core/ids.js';
+import { looksLikeIntentId, newOpaqueId } from '../core/ids.js';
 import type { IntentRecord } from '../core/intent/record.js';
 import type { ClientSupport } from '../core/route/route.js';
 import type { CallExtra, PaidTool } from '../engine/paid-tool.js';
-import type { CallContext, Interaction } from '../engine/pipeline/context.js';
+import type { CallContext, Interaction, PresentedCredential } from '../engine/pipeline/context.js';
 import type { InputAsk, Outcome } from '../engine/pipeline/outcome.js';
 import { isAnonymousSubject } from '../engine/pipeline/pipeline.js';
 import { CONFIRM_PAYMENT_CONFIG, CONFIRM_PAYMENT_TOOL } from '../mcp/confirm-payment-tool.js';
@@ -24,6 +24,7 @@ import type { PayRouter } from '../mcp/pay-router.js';
 import { PAYMENT_META_KEY } from '../mcp/payment-result.js';
 import { pendingInfo, presentResult } from '../mcp/present.js';
 import { tracedCall } from '../mcp/traced-call.js';
+import { credentialOf } from '../mcp/x402.js';
 import {
   inputRequestsFor,
   inputRequiredInteraction,
@@ -173,7 +174,10 @@ class V2Layer {
     let subject: string;
     let answers: RoundAnswers | undefined;
     if (raw === undefined) {
-      subject = caller.kind === 'known' ? caller.subject : newOpaqueSubject();
+      subject =
+        caller.kind === 'known'
+          ? caller.subject
+          : ((await this.#payerOfCredential(tool, ctx)) ?? newOpaqueSubject());
     } else {
       const redeemed = await this.#redeem(tool, args, ctx, caller, raw);
       if (redeemed.kind === 'refused') return this.#refusal(tool, redeemed.refusal);
@@ -285,6 +289,20 @@ class V2Layer {
     return { kind: 'round', subject, answers };
   }
 
+  /**
+   * A stateless anonymous caller sending a machine credential is the payer of the payment the
+   * credential names (x402: the requirement it accepted carries the payment id), if that payment
+   * is an anonymous one for this tool; an anonymous payment is redeemable by its id anyway. The
+   * pipeline then verifies the credential against that payment's binding before anything runs.
+   */
+  async #payerOfCredential(tool: PaidTool, ctx: ServerContext): Promise<string | undefined> {
+    const paymentId = x402PaymentIdOf(credentialOf(ctx.mcpReq._meta as Record<string, unknown> | undefined));
+    if (paymentId === undefined || !looksLikeIntentId(paymentId)) return undefined;
+    const intent = await this.#rt.store.get(paymentId);
+    if (intent === undefined || intent.binding.tool !== tool.name) return undefined;
+    return isAnonymousSubject(intent.binding.subject) ? intent.binding.subject : undefined;
+  }
+
   #present(
     tool: PaidTool,
     outcome: Outcome,
@@ -361,10 +379,14 @@ class V2Layer {
     };
     contexts.set(extra, ctx);
     const settings = this.#rt.settings;
+    // x402 declares no capability, and a stateless request has no connection to remember: a
+    // request that carries a credential is one that pays by itself.
+    const credential = credentialOf(extra._meta);
     return {
       subject,
       anonymous: !subject.startsWith('user:') && !subject.startsWith('custom:'),
-      client,
+      client: credential === undefined ? client : { ...client, machine: true },
+      ...(credential === undefined ? {} : { credential }),
       interaction,
       deadline: Date.now() + settings.callBudgetMs,
       signal: ctx.mcpReq.signal,
@@ -372,6 +394,15 @@ class V2Layer {
       progress: progressReporter(ctx),
     };
   }
+}
+
+/** The payment id an x402 credential names: `accepted.extra.payment_id` of the requirement it signed. */
+function x402PaymentIdOf(credential: PresentedCredential | undefined): string | undefined {
+  if (credential?.scheme !== 'x402') return undefined;
+  const accepted = (credential.payload as { accepted?: { extra?: Record<string, unknown> } } | null)
+    ?.accepted;
+  const id = accepted?.extra?.['payment_id'];
+  return typeof id === 'string' ? id : undefined;
 }
 
 /** A fresh anonymous payer for a stateless request that names no payment. */
