@@ -27,13 +27,34 @@ const RECENT_SLOTS = 1024;
  * and still find an intent from its id alone.
  */
 export function subjectSlot(subject: string): string {
-  let slot = slots.get(subject);
+  // A pooled payer is new on every request: its pool is what is hashed and kept.
+  const key = subjectPool(subject) ?? subject;
+  let slot = slots.get(key);
   if (slot === undefined) {
-    slot = hash('sha256', subject, 'hex').slice(0, 4);
+    slot = hash('sha256', key, 'hex').slice(0, 4);
     if (slots.size >= RECENT_SLOTS) slots.clear();
-    slots.set(subject, slot);
+    slots.set(key, slot);
   }
   return slot;
+}
+
+const POOLED = 'request:';
+
+/**
+ * A stateless anonymous payer is a subject of its own per request (`request:<pool>/<id>`), so
+ * its open payments are counted with its pool's (one per tool): the pool shares a slot and an
+ * open count, and a store bounds it atomically as it bounds one subject. Undefined for every
+ * other subject.
+ */
+export function subjectPool(subject: string): string | undefined {
+  if (!subject.startsWith(POOLED)) return undefined;
+  const slash = subject.lastIndexOf('/');
+  return slash > POOLED.length ? subject.slice(0, slash) : undefined;
+}
+
+/** Where a subject's open payments are counted: its pool, or the subject itself. */
+export function openScopeOf(subject: string): string {
+  return subjectPool(subject) ?? subject;
 }
 
 /**

@@ -147,6 +147,14 @@ export const engineOptionsSchema = z.object({
       openPerSubject: ms().optional(),
       /** Canonical argument bytes over one subject's unpaid payments. Default 1 MiB. */
       openArgumentBytesPerSubject: ms().optional(),
+      /**
+       * Unpaid payments of one tool open at once across every anonymous stateless caller (protocol
+       * 2026-07-28 without sign-in or session: each request is a payer of its own, so the
+       * per-subject bound alone never stops one). Default 1000.
+       */
+      openPerToolAnonymous: ms().optional(),
+      /** Canonical argument bytes over those payments of one tool. Default 16 MiB. */
+      openArgumentBytesPerToolAnonymous: ms().optional(),
       ...usageLimitsShape,
       /** The clock periods are counted on (ms since epoch). Default Date.now. */
       clock: fn<() => number>().optional(),
@@ -210,6 +218,8 @@ export interface ResolvedSettings {
   onToolError: 'keep' | 'refund';
   maxArgumentBytes: number;
   limits: OpenLimits;
+  /** The bounds of one tool's pool of anonymous stateless payers (counted as one subject). */
+  anonymousLimits: OpenLimits;
 }
 
 /** Every default in one place. `options` has passed the schema. */
@@ -232,6 +242,10 @@ export function resolveSettings(o: EngineOptions): ResolvedSettings {
     limits: {
       openPerSubject: o.limits?.openPerSubject ?? 20,
       openArgumentBytesPerSubject: o.limits?.openArgumentBytesPerSubject ?? 1024 * 1024,
+    },
+    anonymousLimits: {
+      openPerSubject: o.limits?.openPerToolAnonymous ?? 1000,
+      openArgumentBytesPerSubject: o.limits?.openArgumentBytesPerToolAnonymous ?? 16 * 1024 * 1024,
     },
   };
 }

@@ -177,7 +177,7 @@ class V2Layer {
       subject =
         caller.kind === 'known'
           ? caller.subject
-          : ((await this.#payerOfCredential(tool, ctx)) ?? newOpaqueSubject());
+          : ((await this.#payerOfCredential(tool, ctx)) ?? newOpaqueSubject(tool.name));
     } else {
       const redeemed = await this.#redeem(tool, args, ctx, caller, raw);
       if (redeemed.kind === 'refused') return this.#refusal(tool, redeemed.refusal);
@@ -405,9 +405,12 @@ function x402PaymentIdOf(credential: PresentedCredential | undefined): string | 
   return typeof id === 'string' ? id : undefined;
 }
 
-/** A fresh anonymous payer for a stateless request that names no payment. */
-function newOpaqueSubject(): string {
-  return `request:${newOpaqueId('req')}`;
+/**
+ * A fresh anonymous payer for a stateless request that names no payment. With a tool, it joins
+ * that tool's pool of such payers, whose open payments are bounded together.
+ */
+function newOpaqueSubject(tool?: string): string {
+  return tool === undefined ? `request:${newOpaqueId('req')}` : `request:tool:${tool}/${newOpaqueId('req')}`;
 }
 
 function stepOf(ask: InputAsk): RequestStatePayload['step'] {

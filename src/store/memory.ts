@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { ConfigError, PayRouterError } from '../core/errors.js';
+import { openScopeOf } from '../core/ids.js';
 import {
   argumentBytes,
   bindingKey,
@@ -96,7 +97,7 @@ class MemoryPaymentStore implements PaymentStore, UsageStore {
   readonly #bindings = new Map<string, string>();
   /** provider + payment id -> intent id */
   readonly #payments = new Map<string, string>();
-  /** subject -> its open intents (id -> argument bytes, expiry) */
+  /** open scope (the subject, or its pool) -> its open intents (id -> argument bytes, expiry) */
   readonly #open = new Map<string, Map<string, OpenEntry>>();
   /** Ids that may be dropped to make room, oldest first (a Map keeps insertion order). */
   readonly #evictable = new Map<string, true>();
@@ -137,7 +138,7 @@ class MemoryPaymentStore implements PaymentStore, UsageStore {
     const open = isOpenStatus(stored.status);
     const bytes = open ? argumentBytes(stored) : 0;
     if (open && options.limits !== undefined) {
-      const mine = this.#openOf(stored.binding.subject, now);
+      const mine = this.#openOf(openScopeOf(stored.binding.subject), now);
       let used = 0;
       for (const entry of mine?.values() ?? []) used += entry.bytes;
       const count = mine?.size ?? 0;
@@ -317,7 +318,7 @@ class MemoryPaymentStore implements PaymentStore, UsageStore {
         this.#payments.set(paymentIndexKey(attempt.providerId, attempt.paymentId), id);
       }
     }
-    const subject = record.binding.subject;
+    const subject = openScopeOf(record.binding.subject);
     if (!isOpenStatus(record.status)) {
       this.#forgetOpen(subject, id);
     } else if (isInsert) {
@@ -344,7 +345,7 @@ class MemoryPaymentStore implements PaymentStore, UsageStore {
       const index = paymentIndexKey(attempt.providerId, attempt.paymentId);
       if (this.#payments.get(index) === id) this.#payments.delete(index);
     }
-    this.#forgetOpen(record.binding.subject, id);
+    this.#forgetOpen(openScopeOf(record.binding.subject), id);
     this.#evictable.delete(id);
     this.#leases.delete(id);
   }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { ConfigError, PayRouterError } from '../core/errors.js';
-import { slotOfIntentId, subjectSlot } from '../core/ids.js';
+import { openScopeOf, slotOfIntentId, subjectSlot } from '../core/ids.js';
 import {
   argumentBytes,
   bindingKey,
@@ -70,7 +70,7 @@ const DEFAULT_PREFIX = 'payrouter:';
  * only the Redis clock decides when a record or a run lease ends. Status changes travel over a
  * pub/sub channel on a connection of the store's own.
  *
- * Key layout: record `{s}:i:<id>`, binding index `{s}:b:<binding key>`, open set `{s}:o:<subject>`,
+ * Key layout: record `{s}:i:<id>`, binding index `{s}:b:<binding key>`, open set `{s}:o:<subject or pool>`,
  * run lease `{s}:l:<id>`, remembered choice `{s}:c:<subject>`; provider-payment index
  * `p:<provider>:<payment>` and event marks `e:<event>` live in their own slots.
  */
@@ -452,8 +452,9 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
     return `${this.#prefix}{${slot}}:b:${key}`;
   }
 
+  /** The open set of a subject, or of its pool (in the pool's slot, which is the subject's). */
   #openKey(slot: string, subject: string): string {
-    return `${this.#prefix}{${slot}}:o:${encodeURIComponent(subject)}`;
+    return `${this.#prefix}{${slot}}:o:${encodeURIComponent(openScopeOf(subject))}`;
   }
 
   #leaseKey(intentId: string): string {

@@ -29,9 +29,9 @@ export interface InsertOptions {
   /** The intent id the binding key must still point at (`null` for none) for the insert to happen. */
   bindingOwner?: string | null;
   /**
-   * Refuse the insert of an open intent when its subject would go over these, counted atomically
-   * with the insert (across instances for a shared store). Intents that were paid, canceled,
-   * failed or expired no longer count.
+   * Refuse the insert of an open intent when its subject (or the subject's pool, `subjectPool`)
+   * would go over these, counted atomically with the insert (across instances for a shared
+   * store). Intents that were paid, canceled, failed or expired no longer count.
    */
   limits?: OpenLimits;
   /**

@@ -1,5 +1,5 @@
 import { MoneyError } from '../../core/errors.js';
-import { newIntentId } from '../../core/ids.js';
+import { newIntentId, subjectPool } from '../../core/ids.js';
 import { type Binding, bindingKey, type IntentRecord } from '../../core/intent/record.js';
 import { isFinalStatus } from '../../core/intent/status.js';
 import { isResumable, liveAttempt, sameBinding } from '../../core/intent/transitions.js';
@@ -155,7 +155,10 @@ async function openOrResume(
     // Atomic across instances: only if the binding still points where we looked. If an identical
     // call on another instance opened an intent meanwhile, go round and resume that one instead.
     const owner = round < MAX_OPEN_ROUNDS ? { bindingOwner: existing?.id ?? null } : {};
-    const { limits: open, paymentTtlMs } = rt.settings;
+    const { paymentTtlMs } = rt.settings;
+    // A stateless anonymous payer is new on every request: its tool's pool of them is bounded instead.
+    const pooled = subjectPool(ctx.subject) !== undefined;
+    const open = pooled ? rt.settings.anonymousLimits : rt.settings.limits;
     const inserted = await insertIntent(rt.store, intent, { ...owner, limits: open, openMs: paymentTtlMs });
     if (inserted.kind !== 'inserted' && limits !== undefined) await limits.release(ctx.subject, intent.id);
     if (inserted.kind === 'inserted') {
@@ -163,6 +166,12 @@ async function openOrResume(
       return { kind: 'collect', intent, decision, ...(repeatOf ? { repeatOf } : {}) };
     }
     if (inserted.kind === 'limit') {
+      if (pooled)
+        return {
+          kind: 'refused',
+          reason: 'too_many_open',
+          detail: `"${tool.name}" has ${inserted.open} unpaid payments open from callers without a session or sign-in, ${inserted.what === 'open' ? 'the most' : 'holding the most call data'} this server allows at once; try again once some are paid or have expired (after ${spoken(paymentTtlMs)}), or call signed in.`,
+        };
       const held =
         inserted.what === 'open'
           ? `You have ${inserted.open} unpaid payments open for this server`
