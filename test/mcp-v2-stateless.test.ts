@@ -1,7 +1,8 @@
 // examples/stateless-v2.ts in two processes sharing one redis-server and the sandbox: the v2 Client
 // (protocol 2026-07-28) over stateless Streamable HTTP, its requests alternating between the two,
-// pays through input requests; echoed requestState is single use and bound to its payer; a 1.x
-// client is still served.
+// pays through input requests; echoed requestState is single use and bound to its payer; a raw
+// JSON-RPC client with the Tasks extension gets a task that any process completes; a 1.x client
+// is still served.
 import {
   type CallToolResult,
   Client,
@@ -21,6 +22,7 @@ import { endpointsOf } from './support/instances.js';
 import { payAt, textOf } from './support/paid-server.js';
 import { type RedisServer, startRedisServer } from './support/redis-server.js';
 import { spawnV2Instance, type V2Instance } from './support/v2-instances.js';
+import { rawRpc } from './support/v2-raw.js';
 import { connectV2, offeredMethods } from './support/v2-world.js';
 
 const KEY = 'stateless-test-key-0123456789abcdef0123456789';
@@ -291,6 +293,45 @@ describe('examples/stateless-v2.ts: two processes, one Redis, the v2 Client', ()
     expect(paymentsCreated()).toBe(created);
     expect(await runsOf('twice')).toBe(0);
     await client.close();
+  });
+});
+
+describe('examples/stateless-v2.ts: Tasks across the processes', () => {
+  it('a call whose payer accepted the link is a task on whichever process: working, paid, completed once', async () => {
+    const targets = [a, b];
+    let next = 0;
+    const served: string[] = [];
+    const send = async (request: Request) => {
+      const target = targets[next++ % 2]!;
+      served.push(target.name);
+      return fetch(target.url, { method: 'POST', headers: request.headers, body: await request.text() });
+    };
+    const call = (extra: Record<string, unknown> = {}) =>
+      rawRpc(send, 'tools/call', { name: TOOL, arguments: { topic: 'tasked' }, ...extra });
+    const choose = (await call()).result!;
+    const link = (
+      await call({
+        inputResponses: { payrouter_method: { action: 'accept', content: { method: 'walleot' } } },
+        requestState: choose.requestState,
+      })
+    ).result!;
+    const url = link.inputRequests!['payrouter_payment']!.params.url;
+    const task = (
+      await call({
+        inputResponses: { payrouter_payment: { action: 'accept' } },
+        requestState: link.requestState,
+      })
+    ).result!;
+    expect(task).toMatchObject({ resultType: 'task', status: 'working' });
+    const taskId = task.taskId!;
+    expect((await rawRpc(send, 'tasks/get', { taskId })).result?.status).toBe('working');
+    await payAt(url);
+    const done = (await rawRpc(send, 'tasks/get', { taskId })).result!;
+    expect(done.status, JSON.stringify(done)).toBe('completed');
+    expect(textOf(done.result as CallToolResult)).toMatch(/^Report on tasked: all is well/);
+    expect((await rawRpc(send, 'tasks/get', { taskId })).result?.status).toBe('completed');
+    expect(await runsOf('tasked')).toBe(1);
+    expect(new Set(served)).toEqual(new Set(['A', 'B']));
   });
 });
 

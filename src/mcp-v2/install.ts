@@ -6,13 +6,17 @@ import {
   inputRequired,
   type McpServer,
   PROTOCOL_VERSION_META_KEY,
+  ProtocolError,
+  ProtocolErrorCode,
   type RegisteredTool,
   type ServerContext,
 } from '@modelcontextprotocol/server';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, PayRouterError } from '../core/errors.js';
 import { looksLikeIntentId, newOpaqueId } from '../core/ids.js';
 import type { IntentRecord } from '../core/intent/record.js';
+import { liveAttempt } from '../core/intent/transitions.js';
 import type { ClientSupport } from '../core/route/route.js';
+import { operatorCancel } from '../engine/ledger/operator.js';
 import type { CallExtra, PaidTool } from '../engine/paid-tool.js';
 import type { CallContext, Interaction, PresentedCredential } from '../engine/pipeline/context.js';
 import type { InputAsk, Outcome } from '../engine/pipeline/outcome.js';
@@ -33,7 +37,15 @@ import {
   readDelivery,
 } from './interaction.js';
 import { type StateRefusal, stateRefusal } from './refusals.js';
-import { type RequestStatePayload, RequestStateSealer } from './request-state.js';
+import { type RequestStatePayload, RequestStateSealer, type TaskIdPayload } from './request-state.js';
+import {
+  declaresTasks,
+  TASK_METHODS,
+  TASKS_EXTENSION,
+  type TaskJson,
+  taskOf,
+  taskParamsSchema,
+} from './tasks.js';
 import type { PaidMcpServerV2 } from './types.js';
 
 /** Who pays on a v2 request, when the default (auth `sub`, else session, else the request's payment) does not fit. */
@@ -44,6 +56,13 @@ export interface InstallV2Options {
   subject?: SubjectResolverV2;
   /** As `router.install`: the server was built with `capabilities.tools` on purpose. */
   toolsCapability?: boolean;
+  /**
+   * Serve the Tasks extension (`io.modelcontextprotocol/tasks`: `tasks/get`, `tasks/update`,
+   * `tasks/cancel`) on this server, so that a paid call whose payer accepted the link becomes a
+   * task instead of a held request, for clients that declare the extension. Default true; false
+   * leaves the tasks methods to you.
+   */
+  tasks?: boolean;
 }
 
 /** How long a sealed requestState stays valid: enough to answer a question, short enough not to linger. */
@@ -138,6 +157,24 @@ export function installV2<S extends McpServer>(
     return registered;
   }) as unknown as S['registerTool'];
 
+  if (options.tasks !== false) {
+    const low = server.server;
+    for (const method of TASK_METHODS) {
+      try {
+        low.assertCanSetRequestHandler(method);
+      } catch {
+        throw new ConfigError(
+          `installV2(router, server): this server already handles ${method}. payrouter serves the Tasks extension itself; pass installV2(router, server, { tasks: false }) to keep your own.`,
+        );
+      }
+    }
+    const params = { params: taskParamsSchema };
+    low.setRequestHandler('tasks/get', params, (p, ctx) => layer.getTask(tools, p.taskId, ctx));
+    low.setRequestHandler('tasks/update', params, (p, ctx) => layer.updateTask(tools, p.taskId, ctx));
+    low.setRequestHandler('tasks/cancel', params, (p, ctx) => layer.cancelTask(tools, p.taskId, ctx));
+    low.registerCapabilities({ extensions: { [TASKS_EXTENSION]: {} } });
+  }
+
   register(CONFIRM_PAYMENT_TOOL, CONFIRM_PAYMENT_CONFIG, async (...params: unknown[]) => {
     const { payment_id, method } = params[0] as { payment_id: string; method: string | null };
     const ctx = params[1] as ServerContext;
@@ -170,6 +207,8 @@ class V2Layer {
   ): Promise<CallToolResult | InputRequiredResult> {
     const caller = this.#caller(ctx);
     const client = this.#client(ctx);
+    // A client with Tasks gets a task rather than a request held open while the payment is made.
+    const tasks = this.options.tasks !== false && declaresTasks(ctx);
     const raw = ctx.mcpReq.requestState<unknown>();
     let subject: string;
     let answers: RoundAnswers | undefined;
@@ -194,10 +233,10 @@ class V2Layer {
     const outcome = await tracedCall(
       this.#rt,
       tool.name,
-      this.#context(ctx, subject, client, interaction),
+      this.#context(ctx, subject, client, interaction, !tasks),
       (traced) => this.v2.internals.pipeline.call(tool, args, traced),
     );
-    return this.#present(tool, outcome, subject, remember);
+    return this.#present(tool, outcome, subject, remember, tasks);
   }
 
   async confirm(
@@ -308,7 +347,29 @@ class V2Layer {
     outcome: Outcome,
     subject: string,
     remember: boolean,
+    tasks: boolean,
   ): CallToolResult | InputRequiredResult {
+    if (
+      tasks &&
+      outcome.kind === 'payment_required' &&
+      (outcome.reason === 'timed_out' || outcome.reason === 'unknown') &&
+      liveAttempt(outcome.intent) !== undefined
+    ) {
+      // The payer accepted the link and has not paid yet: the call goes on as a task, found again
+      // by its id alone (the payment is in the store), on any instance.
+      const { intent } = outcome;
+      const createdAt = Date.now();
+      const taskId = this.v2.sealer.sealTask(
+        { intentId: intent.id, tool: tool.name, argsHash: intent.binding.argsHash, createdAt },
+        subject,
+      );
+      // `content` because the SDK checks every tools/call result as a CallToolResult.
+      return {
+        resultType: 'task',
+        content: [],
+        ...taskOf(this.#rt, tool, taskId, createdAt, outcome),
+      } as unknown as CallToolResult;
+    }
     if (outcome.kind !== 'input_required') return presentResult(this.#rt, tool, outcome) as CallToolResult;
     const { intent, ask } = outcome;
     const { state } = this.v2.sealer.seal(
@@ -330,6 +391,75 @@ class V2Layer {
       ...inputRequired({ inputRequests: inputRequestsFor(intent, ask, remember), requestState: state }),
       _meta: { [PAYMENT_META_KEY]: info },
     };
+  }
+
+  /** `tasks/get`: the task as its payment stands now; paid, the tool runs (once) and the task completes. */
+  async getTask(tools: ReadonlyMap<string, PaidTool>, taskId: string, ctx: ServerContext): Promise<TaskJson> {
+    const { task, tool, subject } = await this.#task(tools, taskId, ctx);
+    const callCtx = this.#context(ctx, subject, this.#client(ctx), resultOnlyInteraction, false);
+    const outcome = await tracedCall(this.#rt, tool.name, callCtx, (traced) =>
+      this.v2.internals.pipeline.confirm(tools, task.intentId, undefined, traced),
+    );
+    return taskOf(this.#rt, tool, taskId, task.createdAt, outcome);
+  }
+
+  /** `tasks/update`: a task waiting for its payment asks nothing, so answers are acknowledged and ignored. */
+  async updateTask(
+    tools: ReadonlyMap<string, PaidTool>,
+    taskId: string,
+    ctx: ServerContext,
+  ): Promise<Record<string, never>> {
+    await this.#task(tools, taskId, ctx);
+    return {};
+  }
+
+  /** `tasks/cancel`: cancel the unpaid payment (and its provider payment where it can be); a paid one runs on. */
+  async cancelTask(
+    tools: ReadonlyMap<string, PaidTool>,
+    taskId: string,
+    ctx: ServerContext,
+  ): Promise<Record<string, never>> {
+    const { task } = await this.#task(tools, taskId, ctx);
+    try {
+      await operatorCancel(this.#rt, task.intentId, { reason: 'canceled by the client (tasks/cancel)' });
+    } catch (error) {
+      // Paid meanwhile: cancellation is cooperative, and the task completes with the result.
+      if (!(error instanceof PayRouterError)) throw error;
+    }
+    return {};
+  }
+
+  /**
+   * The task an id names, for this caller: sealed by us, its payment still there and for the same
+   * call, and the caller its payer (a stateless anonymous caller: the payment's, if that was an
+   * anonymous one). Anything else is the same "unknown task", so ids reveal nothing.
+   */
+  async #task(
+    tools: ReadonlyMap<string, PaidTool>,
+    taskId: string,
+    ctx: ServerContext,
+  ): Promise<{ task: TaskIdPayload; tool: PaidTool; subject: string }> {
+    const unknown = () => new ProtocolError(ProtocolErrorCode.InvalidParams, 'Unknown task');
+    const task = this.v2.sealer.openTask(taskId);
+    const tool = task ? tools.get(task.tool) : undefined;
+    if (!task || !tool) throw unknown();
+    const intent = await this.#rt.store.get(task.intentId);
+    if (!intent || intent.binding.tool !== task.tool || intent.binding.argsHash !== task.argsHash)
+      throw unknown();
+    const caller = this.#caller(ctx);
+    const subject =
+      caller.kind === 'known'
+        ? caller.subject
+        : isAnonymousSubject(intent.binding.subject)
+          ? intent.binding.subject
+          : undefined;
+    if (
+      subject === undefined ||
+      subject !== intent.binding.subject ||
+      !this.v2.sealer.sameTag(this.v2.sealer.subjectTag(subject), task.subjectTag)
+    )
+      throw unknown();
+    return { task, tool, subject };
   }
 
   #refusal(tool: PaidTool, refusal: StateRefusal): CallToolResult {
@@ -370,6 +500,8 @@ class V2Layer {
     subject: string,
     client: ClientSupport,
     interaction: Interaction,
+    /** False: answer at once, never waiting for the payment in this request (a task waits instead). */
+    waits = true,
   ): CallContext {
     // `_meta` (traceparent, tracestate) lets the call span continue the client's trace.
     const extra: CallExtra & { _meta?: Record<string, unknown> } = {
@@ -388,7 +520,7 @@ class V2Layer {
       client: credential === undefined ? client : { ...client, machine: true },
       ...(credential === undefined ? {} : { credential }),
       interaction,
-      deadline: Date.now() + settings.callBudgetMs,
+      deadline: Date.now() + (waits ? settings.callBudgetMs : 0),
       signal: ctx.mcpReq.signal,
       extra,
       progress: progressReporter(ctx),

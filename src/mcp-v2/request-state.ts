@@ -19,6 +19,17 @@ export type OpenedState =
   | { ok: true; payload: RequestStatePayload; subjectTag: string }
   | { ok: false; reason: 'malformed' | 'mac' | 'expired' };
 
+/** What a task id names: the payment, its call, when the task began (ms), and its payer's keyed tag. */
+export interface TaskIdPayload {
+  intentId: string;
+  tool: string;
+  argsHash: string;
+  createdAt: number;
+  subjectTag: string;
+}
+
+const TASK_ID_PREFIX = 'payrouter.task1.';
+
 /** Every payrouter requestState starts with this, so a server's own `requestState.verify` can let it through. */
 export const REQUEST_STATE_PREFIX = 'payrouter.rs1.';
 
@@ -105,6 +116,54 @@ export class RequestStateSealer {
         expiresAt: e,
       },
     };
+  }
+
+  /**
+   * A task id (`payrouter.task1.<body>.<mac>`): the payment it waits for, its call and a keyed tag
+   * of its payer, sealed like a requestState, with a random nonce so it cannot be guessed. The
+   * task's state is the payment's own, in the store: the id is all a process needs.
+   */
+  sealTask(task: Omit<TaskIdPayload, 'subjectTag'>, subject: string): string {
+    const body = Buffer.from(
+      JSON.stringify({
+        i: task.intentId,
+        t: task.tool,
+        a: task.argsHash,
+        c: task.createdAt,
+        n: randomBytes(12).toString('base64url'),
+        s: this.subjectTag(subject),
+      }),
+    ).toString('base64url');
+    const signed = `${TASK_ID_PREFIX}${body}`;
+    return `${signed}.${this.#mac(signed).toString('base64url')}`;
+  }
+
+  /** The payload of a task id this key sealed, or undefined for anything else. */
+  openTask(taskId: unknown): TaskIdPayload | undefined {
+    if (typeof taskId !== 'string' || taskId.length > MAX_STATE_LENGTH || !taskId.startsWith(TASK_ID_PREFIX))
+      return undefined;
+    const dot = taskId.lastIndexOf('.');
+    if (dot <= TASK_ID_PREFIX.length) return undefined;
+    const signed = taskId.slice(0, dot);
+    const given = Buffer.from(taskId.slice(dot + 1), 'base64url');
+    const expected = this.#mac(signed);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(Buffer.from(signed.slice(TASK_ID_PREFIX.length), 'base64url').toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    const { i, t, a, c, s } = raw;
+    if (
+      typeof i !== 'string' ||
+      typeof t !== 'string' ||
+      typeof a !== 'string' ||
+      typeof c !== 'number' ||
+      typeof s !== 'string'
+    )
+      return undefined;
+    return { intentId: i, tool: t, argsHash: a, createdAt: c, subjectTag: s };
   }
 
   /** Constant-time comparison of two subject tags. */
