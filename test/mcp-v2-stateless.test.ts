@@ -3,6 +3,8 @@
 // pays through input requests; echoed requestState is single use and bound to its payer; a raw
 // JSON-RPC client with the Tasks extension gets a task that any process completes; a 1.x client
 // is still served.
+
+import { spawn } from 'node:child_process';
 import {
   type CallToolResult,
   Client,
@@ -18,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PAYMENT_META_KEY, type PaymentInfo } from '../src/index.js';
 import { RequestStateSealer } from '../src/mcp-v2/request-state.js';
 import { type Sandbox, startSandbox } from '../src/sandbox.js';
-import { endpointsOf } from './support/instances.js';
+import { endpointsOf, waitUntil } from './support/instances.js';
 import { payAt, textOf } from './support/paid-server.js';
 import { type RedisServer, startRedisServer } from './support/redis-server.js';
 import { spawnV2Instance, type V2Instance } from './support/v2-instances.js';
@@ -385,6 +387,52 @@ describe('examples/stateless-v2.ts: 1.x clients', () => {
       expect(await runsOf('plain')).toBe(1);
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe('examples/stateless-v2.ts from its command line', () => {
+  const run = (env: Record<string, string>) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/stateless-v2.ts'], {
+      cwd: process.cwd(),
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, stderr: () => stderr, exited };
+  };
+
+  it('will not start without a REQUEST_STATE_KEY of 32 characters', async () => {
+    const cli = run({ REDIS_URL: redisServer.url, REQUEST_STATE_KEY: 'short' });
+    expect(await cli.exited).toBe(1);
+    expect(cli.stderr()).toContain('Set REQUEST_STATE_KEY to a secret of at least 32 characters');
+  });
+
+  it('serves a paid call to the v2 Client with its own sandbox, as its header says', async () => {
+    const cli = run({ REDIS_URL: redisServer.url, REQUEST_STATE_KEY: KEY, PORT: '0' });
+    try {
+      await waitUntil(() => /MCP at (\S+)/.test(cli.stderr()), 'the example to serve', 30_000);
+      const url = /MCP at (\S+)/.exec(cli.stderr())![1]!;
+      const user = await connectV2((_url, init) => fetch(url, init));
+      try {
+        const result = (await user.client.callTool({
+          name: TOOL,
+          arguments: { topic: 'from the command line' },
+        })) as CallToolResult;
+        expect(textOf(result), JSON.stringify(result)).toMatch(
+          /^Report on from the command line: all is well/,
+        );
+        expect(user.asked.map((q) => (q as { mode?: string }).mode ?? 'form')).toEqual(['form', 'url']);
+      } finally {
+        await user.close();
+      }
+    } finally {
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toBe(0);
     }
   });
 });
