@@ -8,7 +8,9 @@
 // 2026-07-28 clients (the v2 `Client`) are served by `createMcpHandler` with a fresh McpServer per
 // request: the method choice and the payment link go out as input requests in the tool's result,
 // the client retries with the answers and the sealed requestState, and whichever process gets the
-// retry carries on. Run every process with the same REQUEST_STATE_KEY.
+// retry carries on. A client that declares the Tasks extension gets a task once it has accepted
+// the payment link (`tasks/get` on any process completes it after payment) instead of a request
+// held open. Run every process with the same REQUEST_STATE_KEY.
 //
 // 2025 (1.x SDK) clients are routed to a sessionful transport in this process instead, because the
 // stateless legacy leg of createMcpHandler cannot send them elicitation requests: the SDK's legacy
