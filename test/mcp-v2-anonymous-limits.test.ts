@@ -51,14 +51,14 @@ const stores: Array<[string, () => PaymentStore]> = [
 const paymentOf = (r: CallToolResult) => r._meta?.[PAYMENT_META_KEY] as PaymentInfo | undefined;
 
 describe.each(stores)('open payments of anonymous stateless callers, per tool (%s)', (_name, makeStore) => {
-  async function world(shared?: PaymentStore) {
+  async function world(shared?: PaymentStore, limits: Record<string, unknown> = {}) {
     const store = shared ?? makeStore();
     const router = new PayRouter({
       providers: [sandbox.providers({ logger: silentLogger }).stripe],
       store,
       logger: silentLogger,
       requestStateKey: 'anonymous-limits-key-0123456789abcdef0123',
-      limits: { openPerToolAnonymous: 2 },
+      limits: { openPerToolAnonymous: 2, ...limits },
     });
     let signedIn: string | undefined;
     const handler = createMcpHandler(() => {
@@ -126,6 +126,24 @@ describe.each(stores)('open payments of anonymous stateless callers, per tool (%
       expect(textOf(await w.confirm(paymentOf(first)!.payment_id))).toBe('report on a');
       expect(paymentOf(await w.call('report', 'd'))?.status).toBe('pending');
       expect((await w.call('report', 'e')).isError).toBe(true);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it("shares a free allowance among anonymous stateless callers of a tool, instead of one per request", async () => {
+    const w = await world(undefined, { free: { calls: 1, per: 'day' } });
+    try {
+      // The first anonymous call of the day is free...
+      expect(textOf(await w.call('report', 'a'))).toBe('report on a');
+      // ...and the next one, though it comes as a new payer, is not: the allowance was the tool's
+      // anonymous callers' together, not one per request.
+      const second = await w.call('report', 'b');
+      expect(paymentOf(second)?.status).toBe('pending');
+      // A signed-in payer has an allowance of their own.
+      w.signIn('erin');
+      expect(textOf(await w.call('report', 'c'))).toBe('report on c');
+      w.signIn(undefined);
     } finally {
       await w.close();
     }

@@ -100,15 +100,17 @@ export class RedisUsage implements UsageStore {
 
   async reserveUsage(r: UsageReservation): Promise<UsageOutcome> {
     const base = this.#base(r.scope);
-    const keys = [`${base}uh:${encodeURIComponent(r.id)}`];
+    // The scope is part of every key: payers whose ids share a hash slot share no counter.
+    const scope = encodeURIComponent(r.scope);
+    const keys = [`${base}uh:${scope}:${encodeURIComponent(r.id)}`];
     const args: (string | number)[] = [];
     const held: Array<[string, string, number]> = [];
     let keepMs = 1;
     for (const c of r.counters) {
       const fixed = c.window.kind === 'fixed';
       const key = fixed
-        ? `${base}uf:${encodeURIComponent(c.key)}:${c.window.kind === 'fixed' ? c.window.start : 0}`
-        : `${base}ur:${encodeURIComponent(c.key)}`;
+        ? `${base}uf:${scope}:${encodeURIComponent(c.key)}:${c.window.kind === 'fixed' ? c.window.start : 0}`
+        : `${base}ur:${scope}:${encodeURIComponent(c.key)}`;
       const span = c.window.kind === 'fixed' ? Math.max(1, c.window.end - r.at) : c.window.ms;
       keys.push(key);
       args.push(fixed ? 'f' : 'r', c.add, c.limit, span);
@@ -131,7 +133,7 @@ export class RedisUsage implements UsageStore {
   }
 
   async releaseUsage(scope: string, id: string): Promise<boolean> {
-    const key = `${this.#base(scope)}uh:${encodeURIComponent(id)}`;
+    const key = `${this.#base(scope)}uh:${encodeURIComponent(scope)}:${encodeURIComponent(id)}`;
     const reply = await this.command('release usage', () => releaseScript.run(this.client, [key], [id]));
     return Number(reply) === 1;
   }

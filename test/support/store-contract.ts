@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { newIntentId } from '../../src/core/ids.js';
+import { newIntentId, subjectSlot } from '../../src/core/ids.js';
 import {
   bindingKey,
   type IntentRecord,
@@ -701,6 +701,34 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(
           await usage(store).reserveUsage({ scope: `${scope}-2`, id: 'a', at, counters: [spend(50)] }),
         ).toEqual({ kind: 'reserved' });
+      });
+
+      it("keeps each payer's counters apart, also for payers whose ids fall in one hash slot", async () => {
+        // Two payers whose slot tags are equal (Redis keeps a payer's keys in its slot's hash tag).
+        const first = `user:${randomUUID()}`;
+        let second = '';
+        for (let i = 0; second === ''; i++)
+          if (subjectSlot(`user:slotmate-${i}`) === subjectSlot(first)) second = `user:slotmate-${i}`;
+        const at = Date.now();
+        const spend = { key: 'spend:USD:day', add: 50, limit: 50, window: day(at) };
+        expect(
+          await usage(store).reserveUsage({ scope: first, id: 'same-id', at, counters: [spend] }),
+        ).toEqual({
+          kind: 'reserved',
+        });
+        // The first payer's whole budget is spent; the second's is untouched, even under the same id.
+        expect(
+          await usage(other).reserveUsage({ scope: second, id: 'same-id', at, counters: [spend] }),
+        ).toEqual({ kind: 'reserved' });
+        expect(
+          await usage(store).reserveUsage({ scope: second, id: 'another', at, counters: [spend] }),
+        ).toMatchObject({ kind: 'over', used: 50 });
+        // Giving one back frees that payer's budget only.
+        expect(await usage(store).releaseUsage(second, 'same-id')).toBe(true);
+        expect(await usage(store).releaseUsage(second, 'same-id')).toBe(false);
+        expect(
+          await usage(store).reserveUsage({ scope: first, id: 'third', at, counters: [spend] }),
+        ).toMatchObject({ kind: 'over', used: 50 });
       });
 
       it('a new fixed period starts from zero; a rolling window frees budget as reservations age out', async () => {
