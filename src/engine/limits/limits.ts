@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, MoneyError } from '../../core/errors.js';
+import { openScopeOf } from '../../core/ids.js';
 import type { Money } from '../../core/money/money.js';
 import { parseMoney } from '../../core/money/money.js';
 import type { PaymentStore, UsageCounter, UsageStore } from '../../store/types.js';
@@ -188,21 +189,21 @@ export class UsageLimits {
         ...periodOf(free.per),
       },
     };
-    const admission = await this.#reserve(tool, subject, id, at, undefined, [freeCounter]);
+    const admission = await this.#reserve(tool, usageScopeOf(subject), id, at, undefined, [freeCounter]);
     if (admission.kind === 'limited' && admission.hit.kind === 'free') return undefined;
     return admission;
   }
 
   /** Reserve the spend caps and call quotas of one paid call. */
   reservePaid(tool: ToolLimitsOf, subject: string, id: string, at: number, money: Money): Promise<Admission> {
-    return this.#reserve(tool, subject, id, at, money, []);
+    return this.#reserve(tool, usageScopeOf(subject), id, at, money, []);
   }
 
   /** Give back what `id` holds (refund, cancel, an unpaid end). Idempotent. */
   async release(subject: string, id: string): Promise<boolean> {
     if (this.#store === undefined) return false;
     const [own, global] = await Promise.all([
-      this.#store.releaseUsage(subject, id),
+      this.#store.releaseUsage(usageScopeOf(subject), id),
       this.#store.releaseUsage('*', id),
     ]);
     return own || global;
@@ -303,4 +304,13 @@ function hitOf(planned: Planned[], over: { key: string; used: number; resetsAt: 
 
 function hasRules(rules: Rules): boolean {
   return rules.spend.length > 0 || rules.calls.length > 0 || rules.free !== undefined;
+}
+
+/**
+ * Whose budget a subject spends: its own, or for anonymous stateless callers (a new subject on
+ * every request) their tool's pool, so the allowance and caps of "a payer" cannot be had afresh
+ * with each request.
+ */
+function usageScopeOf(subject: string): string {
+  return openScopeOf(subject);
 }
