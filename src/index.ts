@@ -56,6 +56,7 @@ export { PAYMENT_META_KEY, type PaymentAlternative, type PaymentInfo } from './m
 export type { SubjectResolver, ToolExtra } from './mcp/subject.js';
 export type {
   PaidRegisterTool,
+  PaidRegistration,
   PaidToolCallback,
   PaidToolConfig,
   PaidToolExtra,

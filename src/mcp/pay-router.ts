@@ -29,6 +29,7 @@ import { PaidCallPipeline } from '../engine/pipeline/pipeline.js';
 import type { RouterCore } from '../engine/runtime.js';
 import { timedProvider } from '../engine/telemetry/provider-metrics.js';
 import { createHttpHandler, type HttpHandler } from '../http/index.js';
+import type { ProviderConfigMap } from '../providers/config.js';
 import { memoryStore } from '../store/memory.js';
 import type { PaymentStore } from '../store/types.js';
 import { clientSupport } from './client-support.js';
@@ -38,7 +39,7 @@ import { type AnyToolConfig, type PreparedTool, setRouterInternals } from './int
 import { present } from './present.js';
 import { progressReporter } from './progress.js';
 import { resolveSubject, type SubjectResolver, type ToolExtra } from './subject.js';
-import type { PaidRegisterTool, PaidToolConfig } from './tool-config.js';
+import type { PaidRegistration, PaidToolConfig } from './tool-config.js';
 import { tracedCall } from './traced-call.js';
 import { credentialOf } from './x402.js';
 
@@ -72,15 +73,28 @@ const payRouterOptionsSchema = engineOptionsSchema.extend({
     .optional(),
 });
 
-/** Everything `new PayRouter(options)` takes: one strict schema, each option with its default. */
-export type PayRouterOptions = z.input<typeof payRouterOptionsSchema>;
+/**
+ * Everything `new PayRouter(options)` takes: one strict schema, each option with its default.
+ * `ProviderId`: the ids of the provider instances in `providers`, inferred from them (literal for
+ * the built-in providers; `string` for the mapping form or providers whose id is a `string`).
+ */
+export type PayRouterOptions<ProviderId extends string = string> = Omit<
+  z.input<typeof payRouterOptionsSchema>,
+  'providers'
+> & {
+  /** Payment providers, in preference order: instances, or PayMCP's `{ walleot: {...}, stripe: {...} }`. Required. */
+  providers: readonly PaymentProvider<ProviderId>[] | ProviderConfigMap;
+};
 type AnyConfig = AnyToolConfig;
 type AnyHandler = (...args: unknown[]) => CallToolResult | Promise<CallToolResult>;
 
-/** An McpServer after `router.install`: `registerTool` also takes `price` and `providers`. */
+/**
+ * An McpServer after `router.install`: `registerTool` also takes `price` and `providers` (the ids
+ * of the router's providers, `ProviderId`).
+ */
 // Ours first: an intersection's overloads are tried in order, and only ours types a dynamic price's arguments.
-export type PaidMcpServer<S extends McpServer = McpServer> = {
-  registerTool: PaidRegisterTool & S['registerTool'];
+export type PaidMcpServer<S extends McpServer = McpServer, ProviderId extends string = string> = {
+  registerTool: PaidRegistration<ProviderId>['registerTool'] & S['registerTool'];
 } & S;
 
 export interface InstallOptions {
@@ -102,8 +116,11 @@ export interface InstallOptions {
  * server.registerTool('report', { price: { amount: '0.25', currency: 'USD' } }, async () => ({
  *   content: [{ type: 'text', text: 'done' }],
  * }));
+ *
+ * `ProviderId` is inferred from the provider instances: with `[walleot, stripe]` a tool's
+ * `providers` takes only `'walleot'` and `'stripe'`.
  */
-export class PayRouter {
+export class PayRouter<ProviderId extends string = string> {
   readonly #core: RouterCore;
   readonly #pipeline: PaidCallPipeline;
   readonly #subject: SubjectResolver | undefined;
@@ -119,10 +136,10 @@ export class PayRouter {
   readonly #unwatch: () => void;
 
   /** The router alone; put it on each server with `install`. */
-  constructor(options: PayRouterOptions);
+  constructor(options: PayRouterOptions<ProviderId>);
   /** Shorthand for `new PayRouter(options)` and `router.install(server)`. */
-  constructor(server: McpServer, options: PayRouterOptions);
-  constructor(first: McpServer | PayRouterOptions, second?: PayRouterOptions) {
+  constructor(server: McpServer, options: PayRouterOptions<ProviderId>);
+  constructor(first: McpServer | PayRouterOptions<ProviderId>, second?: PayRouterOptions<ProviderId>) {
     const server = first instanceof McpServer ? first : undefined;
     const given = server ? second : first;
     if (!given || typeof given !== 'object')
@@ -186,8 +203,8 @@ export class PayRouter {
    * pollers and configuration are shared; nothing is duplicated. Install before registering tools:
    * a tool registered earlier would run free, so that is an error.
    */
-  install<S extends McpServer>(server: S, options: InstallOptions = {}): PaidMcpServer<S> {
-    if (this.#installed.has(server)) return server as PaidMcpServer<S>;
+  install<S extends McpServer>(server: S, options: InstallOptions = {}): PaidMcpServer<S, ProviderId> {
+    if (this.#installed.has(server)) return server as PaidMcpServer<S, ProviderId>;
     if (options.toolsCapability !== true) {
       try {
         server.server.assertCanSetRequestHandler('tools/call');
@@ -214,7 +231,7 @@ export class PayRouter {
       const tool = 'intent' in outcome ? tools.get(outcome.intent.binding.tool) : undefined;
       return present(this.#core, tool ?? { name: CONFIRM_PAYMENT_TOOL, hasOutputSchema: false }, outcome);
     });
-    return server as PaidMcpServer<S>;
+    return server as PaidMcpServer<S, ProviderId>;
   }
 
   /** Register a paid tool on the server given to `new PayRouter(server, options)`, fully typed. */
@@ -223,7 +240,7 @@ export class PayRouter {
     InputArgs extends undefined | ZodRawShapeCompat | AnySchema = undefined,
   >(
     name: string,
-    config: PaidToolConfig<OutputArgs, InputArgs>,
+    config: PaidToolConfig<OutputArgs, InputArgs, ProviderId>,
     cb: ToolCallback<InputArgs>,
   ): RegisteredTool {
     if (!this.#primary)
