@@ -51,6 +51,7 @@ export function runPaymentOf(intent: IntentRecord): RunPayment {
     // A free call of the allowance was paid nothing, by no provider.
     amount: intent.free === true ? { minor: 0, currency: money.currency } : money,
     provider: intent.free === true ? 'free' : (paid?.providerId ?? ''),
+    ...(intent.free === true || paid === undefined ? {} : { providerPaymentId: paid.paymentId }),
   };
 }
 
