@@ -70,7 +70,10 @@ export {
   memoryStore,
   type PaymentStore,
   type ProviderAttempt,
+  type RedisClient,
+  type RedisPipeline,
   type RedisStoreOptions,
+  type RedisSubscriberClient,
   redisStore,
   type StatusChange,
 } from './store/index.js';

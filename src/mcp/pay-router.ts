@@ -65,7 +65,12 @@ const payRouterOptionsSchema = engineOptionsSchema.extend({
    * random one, which only works while one process serves every round of a call.
    */
   requestStateKey: z
-    .union([z.string(), z.instanceof(Uint8Array)])
+    // z.custom, not z.instanceof: the declarations then name only types every zod 4.1+ has
+    // (z.ZodInstanceOf is newer) and a plain Uint8Array (not TypeScript 5.7's Uint8Array<ArrayBuffer>).
+    .union([
+      z.string(),
+      z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a string or a Uint8Array'),
+    ])
     .refine(
       (key) => (typeof key === 'string' ? Buffer.byteLength(key) : key.byteLength) >= 32,
       'must be at least 32 bytes (e.g. 64 hex characters from `openssl rand -hex 32`), the same on every instance',
