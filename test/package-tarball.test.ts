@@ -237,6 +237,11 @@ describe('the packed tarball', () => {
         expect(text.match(/DESIGN\.md|reference\/|reference §/g) ?? [], file).toEqual([]);
       }
     }
+    // The shipped documents cite nothing the package does not ship either (our tracker, design notes).
+    for (const doc of ['README.md', 'CHANGELOG.md']) {
+      const text = readFileSync(join(dist, '..', doc), 'utf8');
+      expect(text.match(/DESIGN\.md|reference\/|\bissues? \d+/gi) ?? [], doc).toEqual([]);
+    }
   });
 });
 
