@@ -16,7 +16,13 @@ import type { Ledger } from '../engine/ledger/ledger.js';
 import { type OperatorResult, operatorCancel, operatorRefund } from '../engine/ledger/operator.js';
 import { usageParts, watchEnds } from '../engine/ledger/wiring.js';
 import { parseRules, toolLimitsSchema } from '../engine/limits/limits.js';
-import { engineOptionsSchema, parseOptions, resolveProviders, resolveSettings } from '../engine/options.js';
+import {
+  engineOptionsSchema,
+  type ProviderConfigMap,
+  parseOptions,
+  resolveProviders,
+  resolveSettings,
+} from '../engine/options.js';
 import {
   advertisedPrice,
   argumentCodec,
@@ -29,7 +35,6 @@ import { PaidCallPipeline } from '../engine/pipeline/pipeline.js';
 import type { RouterCore } from '../engine/runtime.js';
 import { timedProvider } from '../engine/telemetry/provider-metrics.js';
 import { createHttpHandler, type HttpHandler } from '../http/index.js';
-import type { ProviderConfigMap } from '../providers/config.js';
 import { memoryStore } from '../store/memory.js';
 import type { PaymentStore } from '../store/types.js';
 import { clientSupport } from './client-support.js';
