@@ -26,12 +26,13 @@ import { REPO_ROOT } from './support/tools.js';
 const exec = promisify(execFile);
 
 /**
- * Packed size budget: 308 KiB measured on 1 December 2026, 315 KiB with a little room. History:
+ * Packed size budget: 319 KiB measured on 1 December 2026, 325 KiB with a little room. History:
  * 533 kB with source maps (70% of it); 199 KiB without them; 253 KiB with limits, the ledger and
- * telemetry; 300 KiB with the x402 provider and its facilitator stand-in.
+ * telemetry; 300 KiB with the x402 provider and its facilitator stand-in; 319 KiB with the
+ * performance work, typed provider ids and the debug story.
  *
- * What the 308 KiB are (each file gzipped alone): ESM JavaScript 116, CommonJS JavaScript 124,
- * declarations 27 for import and 27 for require, README 16, CHANGELOG 8. What does not ship, and
+ * What the 319 KiB are (each file gzipped alone): ESM JavaScript 121, CommonJS JavaScript 128,
+ * declarations 27 for import and 27 for require, README 17, CHANGELOG 10. What does not ship, and
  * why the rest stays:
  * - no source maps (they embedded the sources and the build machine's path);
  * - the two JavaScript builds cannot share code: each must load the host's own build of the MCP
@@ -45,7 +46,7 @@ const exec = promisify(execFile);
  *   kept, so gzip gains little more).
  * Growth past this needs a reason, written here.
  */
-const PACKED_BUDGET_BYTES = 315 * 1024;
+const PACKED_BUDGET_BYTES = 325 * 1024;
 
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
   peerDependencies: Record<string, string>;
