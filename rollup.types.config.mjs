@@ -14,15 +14,20 @@ const input = {
 };
 
 const entryFiles = new Set(Object.values(input).map((file) => resolve(file)));
+// The v2 layer's declarations stay in mcp-v2.d.ts: they import @modelcontextprotocol/server, an
+// optional peer, which the other entry points' declarations must not need.
+const v2Layer = resolve('src/mcp-v2');
 
 const output = (extension) => ({
   dir: 'dist',
   format: 'es',
   entryFileNames: `[name]${extension}`,
   chunkFileNames: `shared${extension}`,
-  // Everything but the entry modules themselves in one shared file, whatever the module graph.
-  manualChunks: (id) => (entryFiles.has(id) ? undefined : 'shared'),
+  // Everything but the entry modules themselves (and the v2 layer) in one shared file.
+  manualChunks: (id) => (entryFiles.has(id) || id.startsWith(v2Layer) ? undefined : 'shared'),
   minifyInternalExports: false,
+  // No bare `import 'ioredis'`-style lines in the entries: each file imports what it uses.
+  hoistTransitiveImports: false,
 });
 
 export default {

@@ -56,6 +56,7 @@ export { PAYMENT_META_KEY, type PaymentAlternative, type PaymentInfo } from './m
 export type { SubjectResolver, ToolExtra } from './mcp/subject.js';
 export type {
   PaidRegisterTool,
+  PaidRegistration,
   PaidToolCallback,
   PaidToolConfig,
   PaidToolExtra,
@@ -69,7 +70,10 @@ export {
   memoryStore,
   type PaymentStore,
   type ProviderAttempt,
+  type RedisClient,
+  type RedisPipeline,
   type RedisStoreOptions,
+  type RedisSubscriberClient,
   redisStore,
   type StatusChange,
 } from './store/index.js';

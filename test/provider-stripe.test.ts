@@ -54,7 +54,8 @@ function recordingLogger(): Logger & { lines: Array<{ level: string; message: st
 let sandbox: StripeSandbox;
 let receiver: Receiver;
 let logger: ReturnType<typeof recordingLogger>;
-let provider: StripeProvider;
+// `<string>`: built from options whose `id` may be any string, so the id is not a literal.
+let provider: StripeProvider<string>;
 
 function makeProvider(overrides: Partial<StripeProviderOptions> = {}, stripe: Stripe.StripeConfig = {}) {
   return new StripeProvider({
@@ -558,7 +559,7 @@ describe('StripeProvider: webhooks', () => {
       secret: sandbox.webhookSecret,
       timestamp: Math.floor(Date.now() / 1000) - 600,
     });
-    const cases: Array<[StripeProvider, string, Record<string, string>, RegExp]> = [
+    const cases: Array<[StripeProvider<string>, string, Record<string, string>, RegExp]> = [
       [wrongSecret, body, headers, /signature does not match/],
       [provider, body, { 'stripe-signature': stale }, /too old/],
       [provider, body.replace('"paid"', '"unpaid"'), headers, /signature does not match/],

@@ -23,9 +23,9 @@ function capturingLogger(): Logger & { lines: LogLine[] } {
 }
 
 let sandbox: WalleotSandbox;
-const providers: WalleotProvider[] = [];
+const providers: Array<WalleotProvider<string>> = [];
 
-function provider(overrides: Partial<WalleotProviderOptions> = {}): WalleotProvider {
+function provider(overrides: Partial<WalleotProviderOptions> = {}): WalleotProvider<string> {
   const p = new WalleotProvider({ apiKey: sandbox.apiKey, baseUrl: sandbox.baseUrl, ...overrides });
   providers.push(p);
   return p;

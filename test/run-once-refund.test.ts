@@ -119,7 +119,8 @@ describe("onToolError: 'refund'", () => {
     const call = await clientOn(store, runs, false);
     const required = await call('flaky', { n: 2 });
     const paymentId = paymentOf(required)!.payment_id;
-    sandbox.stripe.pay((await store.get(paymentId))!.attempts.at(-1)!.paymentId);
+    const sessionId = (await store.get(paymentId))!.attempts.at(-1)!.paymentId;
+    sandbox.stripe.pay(sessionId);
     const done = await call('confirm_payment', { payment_id: paymentId });
     expect(textOf(done)).toBe('flaky 2 ok');
     expect(runs[0]?.payment).toEqual({
@@ -127,6 +128,7 @@ describe("onToolError: 'refund'", () => {
       idempotencyKey: `payrouter_run_${paymentId}`,
       amount: { minor: 2500, currency: 'USD' },
       provider: 'stripe',
+      providerPaymentId: sessionId,
     });
   });
 });

@@ -142,9 +142,13 @@ export type ChargeRefusal = string | undefined;
  * loads its SDK or HTTP client lazily, on its first request, and keeps its secrets private
  * (printing or serialising a provider shows no key).
  * Methods throw ProviderError for every failure; none of them logs or throws secrets.
+ *
+ * `Id` is the provider's id as a literal type where it is known (`'walleot'`, `'stripe'`, or the
+ * `id` option given): a router built from such providers accepts only their ids in a tool's
+ * `providers`. A plain `string` id accepts any.
  */
-export interface PaymentProvider {
-  readonly id: string;
+export interface PaymentProvider<Id extends string = string> {
+  readonly id: Id;
   readonly capabilities: ProviderCapabilities;
   /** Whether the provider can represent and accept this amount exactly (currency, minimum, maximum, digits). */
   refuseCharge(money: Money): ChargeRefusal;

@@ -43,6 +43,7 @@ export interface PaymentEvent {
 
 export interface PayRouterHooks {
   beforeCharge?: BeforeChargeHook;
+  /** `paymentId`: the provider's own id of the new payment (Stripe's `cs_…`), as `provider_payment_id`. */
   onPaymentCreated?: (event: PaymentEvent & { paymentId: string; url: string }) => void | Promise<void>;
   onPaid?: (event: PaymentEvent) => void | Promise<void>;
   onToolRun?: (event: PaymentEvent & { ok: boolean; error?: string }) => void | Promise<void>;

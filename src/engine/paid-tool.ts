@@ -20,8 +20,13 @@ export interface PaymentContext {
   /** Stable for this payment: the same on every run of it, so side effects can be made idempotent. */
   idempotencyKey: string;
   amount: Money;
-  /** The provider that was paid. */
+  /** The provider that was paid (`'free'` for a call of a free allowance). */
   provider: string;
+  /**
+   * The provider's own id of the paid payment (Stripe's Checkout Session id `cs_…`, Walleot's
+   * session id, x402's credential id); absent for a free call.
+   */
+  providerPaymentId?: string;
 }
 
 /** A priced tool as the router keeps it. */

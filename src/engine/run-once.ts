@@ -9,7 +9,8 @@ import {
   runBlocker,
   settleRefund,
 } from '../core/intent/transitions.js';
-import type { Money } from '../core/money/money.js';
+import { namespaced } from '../core/logger.js';
+import { type Money, toDecimalString } from '../core/money/money.js';
 import { refundAttempt } from './attempts.js';
 import { mutateIntent, updateIntent } from './intents.js';
 import {
@@ -51,6 +52,7 @@ export function runPaymentOf(intent: IntentRecord): RunPayment {
     // A free call of the allowance was paid nothing, by no provider.
     amount: intent.free === true ? { minor: 0, currency: money.currency } : money,
     provider: intent.free === true ? 'free' : (paid?.providerId ?? ''),
+    ...(intent.free === true || paid === undefined ? {} : { providerPaymentId: paid.paymentId }),
   };
 }
 
@@ -171,6 +173,7 @@ async function execute(
   let result: ToolResult | undefined;
   let failure: string | undefined;
   const stopRenewing = leaseKeeperOf(core).keep(intent.id, owner);
+  const started = performance.now();
   try {
     const run = () => Promise.resolve(tool.handler(args, extra, runPaymentOf(intent)));
     const traced = core.telemetry?.callOf(extra);
@@ -181,6 +184,13 @@ async function execute(
   } finally {
     stopRenewing();
   }
+  namespaced(core.logger, 'run').debug('tool ran', {
+    intentId: intent.id,
+    tool: tool.name,
+    ok: failure === undefined,
+    durationMs: Math.round(performance.now() - started),
+    ...(failure === undefined ? {} : { error: failure }),
+  });
 
   if (failure === undefined && result !== undefined) {
     // Stored as not delivered while anything can still stand between it and the caller (the
@@ -299,9 +309,22 @@ async function refund(core: RouterCore, intent: IntentRecord): Promise<boolean> 
   return ok;
 }
 
+/** `payrouter:run`: a payment became paid, once (first claim, or a credential's settlement). */
+function logPaid(core: RouterCore, intent: IntentRecord): void {
+  const paid = intent.attempts.find((a) => a.status === 'paid') ?? intent.attempts.at(-1);
+  const money = intentMoney(intent);
+  namespaced(core.logger, 'run').debug('paid', {
+    intentId: intent.id,
+    tool: intent.binding.tool,
+    amount: `${toDecimalString(money)} ${money.currency}`,
+    ...(paid ? { provider: paid.providerId, providerPaymentId: paid.paymentId } : {}),
+  });
+}
+
 /** A payment became paid (first claim, or a credential's settlement): ledger, metrics, `onPaid`. */
 export async function announcePaid(core: RouterCore, intent: IntentRecord): Promise<void> {
   await recordPaid(core, intent);
+  if (intent.free !== true) logPaid(core, intent);
   if (core.hooks.onPaid !== undefined) await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(intent));
 }
 

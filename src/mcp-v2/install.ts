@@ -108,13 +108,13 @@ const contexts = new WeakMap<CallExtra, ServerContext>();
  * pages) can serve 1.x servers through `router.install` at the same time. With
  * `createMcpHandler` the factory runs for every request: install on each server it builds.
  */
-export function installV2<S extends McpServer>(
-  router: PayRouter,
+export function installV2<S extends McpServer, ProviderId extends string = string>(
+  router: PayRouter<ProviderId>,
   server: S,
   options: InstallV2Options = {},
-): PaidMcpServerV2<S> {
+): PaidMcpServerV2<S, ProviderId> {
   const v2 = v2RouterOf(router);
-  if (v2.installed.has(server)) return server as PaidMcpServerV2<S>;
+  if (v2.installed.has(server)) return server as PaidMcpServerV2<S, ProviderId>;
   const { internals } = v2;
   if (internals.hasSubjectOption && options.subject === undefined)
     throw new ConfigError(
@@ -180,7 +180,7 @@ export function installV2<S extends McpServer>(
     const ctx = params[1] as ServerContext;
     return layer.confirm(tools, payment_id, method ?? undefined, ctx);
   });
-  return server as PaidMcpServerV2<S>;
+  return server as PaidMcpServerV2<S, ProviderId>;
 }
 
 type HandlerAny = (...args: unknown[]) => unknown;

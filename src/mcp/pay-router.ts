@@ -16,7 +16,13 @@ import type { Ledger } from '../engine/ledger/ledger.js';
 import { type OperatorResult, operatorCancel, operatorRefund } from '../engine/ledger/operator.js';
 import { usageParts, watchEnds } from '../engine/ledger/wiring.js';
 import { parseRules, toolLimitsSchema } from '../engine/limits/limits.js';
-import { engineOptionsSchema, parseOptions, resolveProviders, resolveSettings } from '../engine/options.js';
+import {
+  engineOptionsSchema,
+  type ProviderConfigMap,
+  parseOptions,
+  resolveProviders,
+  resolveSettings,
+} from '../engine/options.js';
 import {
   advertisedPrice,
   argumentCodec,
@@ -38,7 +44,7 @@ import { type AnyToolConfig, type PreparedTool, setRouterInternals } from './int
 import { present } from './present.js';
 import { progressReporter } from './progress.js';
 import { resolveSubject, type SubjectResolver, type ToolExtra } from './subject.js';
-import type { PaidRegisterTool, PaidToolConfig } from './tool-config.js';
+import type { PaidRegistration, PaidToolConfig } from './tool-config.js';
 import { tracedCall } from './traced-call.js';
 import { credentialOf } from './x402.js';
 
@@ -64,7 +70,12 @@ const payRouterOptionsSchema = engineOptionsSchema.extend({
    * random one, which only works while one process serves every round of a call.
    */
   requestStateKey: z
-    .union([z.string(), z.instanceof(Uint8Array)])
+    // z.custom, not z.instanceof: the declarations then name only types every zod 4.1+ has
+    // (z.ZodInstanceOf is newer) and a plain Uint8Array (not TypeScript 5.7's Uint8Array<ArrayBuffer>).
+    .union([
+      z.string(),
+      z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a string or a Uint8Array'),
+    ])
     .refine(
       (key) => (typeof key === 'string' ? Buffer.byteLength(key) : key.byteLength) >= 32,
       'must be at least 32 bytes (e.g. 64 hex characters from `openssl rand -hex 32`), the same on every instance',
@@ -72,15 +83,28 @@ const payRouterOptionsSchema = engineOptionsSchema.extend({
     .optional(),
 });
 
-/** Everything `new PayRouter(options)` takes: one strict schema, each option with its default. */
-export type PayRouterOptions = z.input<typeof payRouterOptionsSchema>;
+/**
+ * Everything `new PayRouter(options)` takes: one strict schema, each option with its default.
+ * `ProviderId`: the ids of the provider instances in `providers`, inferred from them (literal for
+ * the built-in providers; `string` for the mapping form or providers whose id is a `string`).
+ */
+export type PayRouterOptions<ProviderId extends string = string> = Omit<
+  z.input<typeof payRouterOptionsSchema>,
+  'providers'
+> & {
+  /** Payment providers, in preference order: instances, or PayMCP's `{ walleot: {...}, stripe: {...} }`. Required. */
+  providers: readonly PaymentProvider<ProviderId>[] | ProviderConfigMap;
+};
 type AnyConfig = AnyToolConfig;
 type AnyHandler = (...args: unknown[]) => CallToolResult | Promise<CallToolResult>;
 
-/** An McpServer after `router.install`: `registerTool` also takes `price` and `providers`. */
+/**
+ * An McpServer after `router.install`: `registerTool` also takes `price` and `providers` (the ids
+ * of the router's providers, `ProviderId`).
+ */
 // Ours first: an intersection's overloads are tried in order, and only ours types a dynamic price's arguments.
-export type PaidMcpServer<S extends McpServer = McpServer> = {
-  registerTool: PaidRegisterTool & S['registerTool'];
+export type PaidMcpServer<S extends McpServer = McpServer, ProviderId extends string = string> = {
+  registerTool: PaidRegistration<ProviderId>['registerTool'] & S['registerTool'];
 } & S;
 
 export interface InstallOptions {
@@ -102,8 +126,11 @@ export interface InstallOptions {
  * server.registerTool('report', { price: { amount: '0.25', currency: 'USD' } }, async () => ({
  *   content: [{ type: 'text', text: 'done' }],
  * }));
+ *
+ * `ProviderId` is inferred from the provider instances: with `[walleot, stripe]` a tool's
+ * `providers` takes only `'walleot'` and `'stripe'`.
  */
-export class PayRouter {
+export class PayRouter<ProviderId extends string = string> {
   readonly #core: RouterCore;
   readonly #pipeline: PaidCallPipeline;
   readonly #subject: SubjectResolver | undefined;
@@ -119,10 +146,10 @@ export class PayRouter {
   readonly #unwatch: () => void;
 
   /** The router alone; put it on each server with `install`. */
-  constructor(options: PayRouterOptions);
+  constructor(options: PayRouterOptions<ProviderId>);
   /** Shorthand for `new PayRouter(options)` and `router.install(server)`. */
-  constructor(server: McpServer, options: PayRouterOptions);
-  constructor(first: McpServer | PayRouterOptions, second?: PayRouterOptions) {
+  constructor(server: McpServer, options: PayRouterOptions<ProviderId>);
+  constructor(first: McpServer | PayRouterOptions<ProviderId>, second?: PayRouterOptions<ProviderId>) {
     const server = first instanceof McpServer ? first : undefined;
     const given = server ? second : first;
     if (!given || typeof given !== 'object')
@@ -186,8 +213,8 @@ export class PayRouter {
    * pollers and configuration are shared; nothing is duplicated. Install before registering tools:
    * a tool registered earlier would run free, so that is an error.
    */
-  install<S extends McpServer>(server: S, options: InstallOptions = {}): PaidMcpServer<S> {
-    if (this.#installed.has(server)) return server as PaidMcpServer<S>;
+  install<S extends McpServer>(server: S, options: InstallOptions = {}): PaidMcpServer<S, ProviderId> {
+    if (this.#installed.has(server)) return server as PaidMcpServer<S, ProviderId>;
     if (options.toolsCapability !== true) {
       try {
         server.server.assertCanSetRequestHandler('tools/call');
@@ -214,7 +241,7 @@ export class PayRouter {
       const tool = 'intent' in outcome ? tools.get(outcome.intent.binding.tool) : undefined;
       return present(this.#core, tool ?? { name: CONFIRM_PAYMENT_TOOL, hasOutputSchema: false }, outcome);
     });
-    return server as PaidMcpServer<S>;
+    return server as PaidMcpServer<S, ProviderId>;
   }
 
   /** Register a paid tool on the server given to `new PayRouter(server, options)`, fully typed. */
@@ -223,7 +250,7 @@ export class PayRouter {
     InputArgs extends undefined | ZodRawShapeCompat | AnySchema = undefined,
   >(
     name: string,
-    config: PaidToolConfig<OutputArgs, InputArgs>,
+    config: PaidToolConfig<OutputArgs, InputArgs, ProviderId>,
     cb: ToolCallback<InputArgs>,
   ): RegisteredTool {
     if (!this.#primary)

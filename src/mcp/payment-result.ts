@@ -37,6 +37,12 @@ export interface PaymentInfo {
   amount_display: string;
   tool: string;
   provider: string | null;
+  /**
+   * The provider's own id of this payment, for support and for tests that drive a stand-in:
+   * Stripe's Checkout Session id (`cs_…`), Walleot's session id, x402's credential id. No secret
+   * (Stripe's `client_secret` is never kept). Null before a provider payment exists.
+   */
+  provider_payment_id: string | null;
   provider_label: string | null;
   payment_url: string | null;
   /** ISO 8601. */
@@ -67,6 +73,7 @@ export function buildPaymentInfo(
     amount_display: formatMoney(money),
     tool: intent.binding.tool,
     provider: attempt?.providerId ?? null,
+    provider_payment_id: attempt?.paymentId ?? null,
     provider_label: details.providerLabel ?? null,
     payment_url: details.url ?? null,
     expires_at: expiresAt === undefined ? null : new Date(expiresAt).toISOString(),

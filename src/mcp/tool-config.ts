@@ -23,10 +23,15 @@ export type ToolPrice<InputArgs> =
   | PriceInput
   | ((args: ToolArgs<InputArgs>) => PriceInput | Promise<PriceInput>);
 
-/** The SDK's tool config plus what makes a tool paid. */
+/**
+ * The SDK's tool config plus what makes a tool paid. `ProviderId`: the ids of the router's
+ * providers (`'walleot' | 'stripe'` for a router built with those two), so a misspelt id in
+ * `providers` does not compile; `string` when the providers' ids are not literal types.
+ */
 export interface PaidToolConfig<
   OutputArgs extends ZodRawShapeCompat | AnySchema,
   InputArgs extends undefined | ZodRawShapeCompat | AnySchema,
+  ProviderId extends string = string,
 > {
   title?: string;
   description?: string;
@@ -36,8 +41,8 @@ export interface PaidToolConfig<
   _meta?: Record<string, unknown>;
   /** Makes the tool paid. Decimal amounts are exact: 0.29 USD is 29 cents; 1.005 USD is refused. */
   price: ToolPrice<InputArgs>;
-  /** Only these provider ids may take this tool's payments. */
-  providers?: string[];
+  /** Only these of the router's providers may take this tool's payments, by id. */
+  providers?: readonly ProviderId[];
   /** This tool's own spend caps, call quotas and free allowance (see the README's Limits). */
   limits?: ToolLimits;
 }
@@ -52,12 +57,30 @@ export type PaidToolCallback<InputArgs extends undefined | ZodRawShapeCompat | A
   ? (args: ToolArgs<InputArgs>, extra: PaidToolExtra) => CallToolResult | Promise<CallToolResult>
   : (extra: PaidToolExtra) => CallToolResult | Promise<CallToolResult>;
 
-/** `registerTool` of a server the router is installed on: the SDK's, plus `price` and `providers`. */
-export type PaidRegisterTool = <
+/**
+ * `registerTool` of a server the router is installed on: the SDK's, plus `price` and `providers`
+ * (`ProviderId`: the router's provider ids).
+ */
+export type PaidRegisterTool<ProviderId extends string = string> = <
   OutputArgs extends ZodRawShapeCompat | AnySchema,
   InputArgs extends undefined | ZodRawShapeCompat | AnySchema = undefined,
 >(
   name: string,
-  config: PaidToolConfig<OutputArgs, InputArgs>,
+  config: PaidToolConfig<OutputArgs, InputArgs, ProviderId>,
   cb: PaidToolCallback<InputArgs>,
 ) => RegisteredTool;
+
+/**
+ * The paid `registerTool` as a method: a method's parameters compare both ways, so a router (and
+ * a server) typed for its providers' ids is still assignable to the plain `PayRouter`.
+ */
+export interface PaidRegistration<ProviderId extends string = string> {
+  registerTool<
+    OutputArgs extends ZodRawShapeCompat | AnySchema,
+    InputArgs extends undefined | ZodRawShapeCompat | AnySchema = undefined,
+  >(
+    name: string,
+    config: PaidToolConfig<OutputArgs, InputArgs, ProviderId>,
+    cb: PaidToolCallback<InputArgs>,
+  ): RegisteredTool;
+}

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { subjectSlot } from '../core/ids.js';
+import type { RedisClient } from './redis-client.js';
 import { LuaScript } from './redis-scripts.js';
 import type { LedgerEntry, UsageOutcome, UsageReservation, UsageStore } from './types.js';
 
@@ -93,7 +93,7 @@ const ledgerEntrySchema = z.object({
 export class RedisUsage implements UsageStore {
   #appends = 0;
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly prefix: string,
     private readonly command: <T>(operation: string, run: () => Promise<T>) => Promise<T>,
   ) {}

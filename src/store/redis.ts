@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { ConfigError, PayRouterError } from '../core/errors.js';
 import { openScopeOf, slotOfIntentId, subjectSlot } from '../core/ids.js';
 import {
@@ -10,6 +9,7 @@ import {
 } from '../core/intent/record.js';
 import { type Logger, namespaced, silentLogger } from '../core/logger.js';
 import { StatusListeners } from './listeners.js';
+import type { RedisClient, RedisSubscriberClient } from './redis-client.js';
 import {
   CORRUPT_REPLY,
   compareAndSetScript,
@@ -43,8 +43,11 @@ import type {
 } from './types.js';
 
 export interface RedisStoreOptions {
-  /** An ioredis client. The store uses it but never closes it: it stays yours. */
-  client: Redis;
+  /**
+   * An ioredis client (`new Redis(url)`, or a `Cluster`). The store uses it but never closes it:
+   * it stays yours.
+   */
+  client: RedisClient;
   /** Namespace for every key and the pub/sub channel. Default `payrouter:`. */
   prefix?: string;
   /** Where connection trouble and failing status listeners are reported. */
@@ -76,13 +79,17 @@ const DEFAULT_PREFIX = 'payrouter:';
  */
 export function redisStore(options: RedisStoreOptions): PaymentStore & UsageStore {
   const client: unknown = options?.client;
-  if (typeof client !== 'object' || client === null || typeof (client as Redis).evalsha !== 'function') {
+  if (
+    typeof client !== 'object' ||
+    client === null ||
+    typeof (client as RedisClient).evalsha !== 'function'
+  ) {
     throw new ConfigError('redisStore: pass { client }, an ioredis client (new Redis(url))');
   }
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   if (typeof prefix !== 'string') throw new ConfigError('redisStore: prefix must be a string');
   return new RedisPaymentStore(
-    client as Redis,
+    client as RedisClient,
     prefix,
     namespaced(options.logger ?? silentLogger, 'store'),
     options.legacyKeys ?? true,
@@ -91,17 +98,17 @@ export function redisStore(options: RedisStoreOptions): PaymentStore & UsageStor
 
 class RedisPaymentStore implements PaymentStore, UsageStore {
   readonly #usage: RedisUsage;
-  readonly #client: Redis;
+  readonly #client: RedisClient;
   readonly #prefix: string;
   readonly #channel: string;
   readonly #logger: Logger;
   readonly #listeners: StatusListeners;
   /** Created on the first subscribe: a connection in subscriber mode can run no other command. */
-  #subscriber: Redis | undefined;
+  #subscriber: RedisSubscriberClient | undefined;
   #closed = false;
   readonly #legacyKeys: boolean;
 
-  constructor(client: Redis, prefix: string, logger: Logger, legacyKeys: boolean) {
+  constructor(client: RedisClient, prefix: string, logger: Logger, legacyKeys: boolean) {
     this.#legacyKeys = legacyKeys;
     this.#client = client;
     this.#prefix = prefix;
@@ -352,9 +359,15 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
 
   #ensureSubscriber(): void {
     if (this.#subscriber !== undefined) return;
-    const baseName = this.#client.options.connectionName;
-    const subscriber = this.#client.duplicate({
-      connectionName: `${baseName ? baseName : 'payrouter'}:subscriber`,
+    const client = this.#client;
+    // A Redis takes the override as options; a Cluster (whose first parameter is startup nodes)
+    // finds no nodes in it and keeps its own. RedisClient leaves the parameter open for both.
+    const duplicate = client.duplicate.bind(client) as (override: {
+      connectionName: string;
+    }) => RedisSubscriberClient;
+    const baseName = (client as { options?: { connectionName?: unknown } }).options?.connectionName;
+    const subscriber = duplicate({
+      connectionName: `${typeof baseName === 'string' && baseName !== '' ? baseName : 'payrouter'}:subscriber`,
     });
     this.#subscriber = subscriber;
     subscriber.on('error', (error: unknown) => {

@@ -3,6 +3,8 @@ import type { IntentRecord } from '../../core/intent/record.js';
 import { intentMoney } from '../../core/intent/record.js';
 import { isFinalStatus } from '../../core/intent/status.js';
 import { advanceStatus, liveAttempt } from '../../core/intent/transitions.js';
+import { namespaced } from '../../core/logger.js';
+import { toDecimalString } from '../../core/money/money.js';
 import { type RouteDecision, routeCharge } from '../../core/route/route.js';
 import { cancelLiveAttempt, ensureAttempt } from '../attempts.js';
 import { updateIntent } from '../intents.js';
@@ -27,6 +29,7 @@ export async function collect(
   args?: Record<string, unknown>,
 ): Promise<Outcome> {
   const route = decision ?? (await reroute(rt, tool, intent, ctx));
+  logRoute(rt, tool, intent, route);
   if (route.action.kind === 'none')
     return { kind: 'refused', reason: 'no_method', detail: route.action.message };
   // With a hosted pay page the payer chooses there: its link goes out, no provider payment until they do.
@@ -63,6 +66,24 @@ export async function collect(
   }
   if (withAttempt.status === 'paid') return runPaid(rt, tool, withAttempt, ctx, args);
   return deliver(rt, tool, withAttempt, ctx, false, args);
+}
+
+/** `payrouter:routing`: what the route step decided, and why each other provider was not a candidate. */
+function logRoute(rt: RouterCore, tool: PaidTool, intent: IntentRecord, route: RouteDecision): void {
+  const logger = namespaced(rt.logger, 'routing');
+  if (logger.isLevelEnabled?.('debug') === false) return;
+  const money = intentMoney(intent);
+  const { action } = route;
+  logger.debug('route', {
+    intentId: intent.id,
+    tool: tool.name,
+    amount: `${toDecimalString(money)} ${money.currency}`,
+    action: action.kind,
+    ...(action.kind === 'use' ? { provider: action.providerId, basis: action.basis, why: action.why } : {}),
+    ...(action.kind === 'none' ? { why: action.message } : {}),
+    eligible: route.eligible.map((e) => e.providerId),
+    excluded: route.excluded.map((e) => `${e.providerId}: ${e.reason}`),
+  });
 }
 
 async function reroute(rt: RouterCore, tool: PaidTool, intent: IntentRecord, ctx: CallContext) {

@@ -106,6 +106,7 @@ describe('pay, then confirm', () => {
           idempotencyKey: `payrouter_run_${id}`,
           amount: { minor: 100, currency: 'USD' },
           provider: 'fake',
+          providerPaymentId: first.intent.attempts[0]!.paymentId,
         },
       },
     ]);

@@ -1,6 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import type { Logger } from '../../core/logger.js';
+import { type Logger, namespaced } from '../../core/logger.js';
 import type { EligibleProvider } from '../../core/route/route.js';
 import type { PaymentFlow } from '../../engine/options.js';
 import {
@@ -36,7 +36,18 @@ export function liveInteraction(
   settings: { flow: PaymentFlow; choiceMs: number; paymentWaitMs: number },
   logger: Logger,
 ): Interaction {
-  return new LiveInteraction(server, extra, settings, logger);
+  return new LiveInteraction(server, extra, settings, elicitationLogger(logger));
+}
+
+/** `payrouter:elicitation`, made once per router logger: calls only hold a reference to it. */
+const elicitationLoggers = new WeakMap<Logger, Logger>();
+function elicitationLogger(root: Logger): Logger {
+  let logger = elicitationLoggers.get(root);
+  if (logger === undefined) {
+    logger = namespaced(root, 'elicitation');
+    elicitationLoggers.set(root, logger);
+  }
+  return logger;
 }
 
 /** A class, not closures: a call waiting minutes for its payment holds one small object. */
@@ -55,6 +66,10 @@ class LiveInteraction implements Interaction {
   ): Promise<Choice> {
     if (!ctx.client.form) return { kind: 'deferred' };
     let result: Awaited<ReturnType<McpServer['server']['elicitInput']>>;
+    this.logger.debug('method choice asked', {
+      intentId: intent.id,
+      methods: eligible.map((e) => e.providerId),
+    });
     try {
       result = await this.#elicit(
         { mode: 'form', message: choiceQuestion(intent), requestedSchema: choiceSchema(eligible, true) },
@@ -66,10 +81,15 @@ class LiveInteraction implements Interaction {
       if (!ctx.signal.aborted) this.logger.debug('method choice got no answer', { error });
       return { kind: 'deferred' };
     }
-    if (result.action === 'decline') return { kind: 'declined' };
-    if (result.action !== 'accept') return { kind: 'cancelled' };
     const content = answer.safeParse(result.content ?? {});
     const chosen = content.success ? eligible.find((e) => e.providerId === content.data.method) : undefined;
+    this.logger.debug('method choice answered', {
+      intentId: intent.id,
+      action: result.action,
+      ...(result.action === 'accept' ? { method: chosen?.providerId ?? null } : {}),
+    });
+    if (result.action === 'decline') return { kind: 'declined' };
+    if (result.action !== 'accept') return { kind: 'cancelled' };
     // An accepted answer naming no offered method chose nothing we can act on.
     if (!content.success || chosen === undefined) return { kind: 'deferred' };
     return { kind: 'chosen', providerId: chosen.providerId, remember: content.data.remember === true };
@@ -84,6 +104,7 @@ class LiveInteraction implements Interaction {
     const viaUrl = settings.flow !== 'two_step' && ctx.client.url;
     const viaForm = !viaUrl && settings.flow === 'elicitation' && ctx.client.form;
     if ((!viaUrl && !viaForm) || link.url === '') return 'deferred';
+    this.logger.debug('payment link sent', { intentId: intent.id, mode: viaUrl ? 'url' : 'form' });
     try {
       const result = viaUrl
         ? await this.#elicit(
@@ -105,6 +126,7 @@ class LiveInteraction implements Interaction {
             ctx,
             settings.paymentWaitMs + settings.choiceMs,
           );
+      this.logger.debug('payment link answered', { intentId: intent.id, action: result.action });
       if (result.action === 'accept') return 'accepted';
       return result.action === 'decline' ? 'declined' : 'cancelled';
     } catch (error) {

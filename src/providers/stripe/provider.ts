@@ -57,7 +57,8 @@ export { fromStripeAmount, toStripeAmount } from './currencies.js';
  * private fields: printing or serialising the provider shows only its id and mode.
  */
 
-export interface StripeProviderOptions {
+/** `Id`: the `id` option's type, so a literal id types the routers built with this provider. */
+export interface StripeProviderOptions<Id extends string = string> {
   /** Stripe secret key (`sk_live_…`, `sk_test_…`) or restricted key (`rk_…`). */
   apiKey: string;
   /** Signing secret of the webhook endpoint (`whsec_…`); without it, webhooks are off. */
@@ -67,7 +68,7 @@ export interface StripeProviderOptions {
   /** Currencies to accept (any case); default: every Stripe currency payrouter knows, except opt-in ones. */
   currencies?: string[];
   /** Provider id used in routing and tool overrides (default `stripe`). */
-  id?: string;
+  id?: Id;
   logger?: Logger;
 }
 
@@ -138,8 +139,8 @@ const eventSchema = z.object({
   data: z.object({ object: z.unknown() }),
 });
 
-export class StripeProvider implements PaymentProvider {
-  readonly id: string;
+export class StripeProvider<Id extends string = 'stripe'> implements PaymentProvider<Id> {
+  readonly id: Id;
   readonly capabilities: ProviderCapabilities;
   readonly #apiKey: string;
   readonly #webhookSecret: string | undefined;
@@ -148,7 +149,7 @@ export class StripeProvider implements PaymentProvider {
   readonly #currencySet: ReadonlySet<string>;
   #client: Promise<{ sdk: StripeModule; client: Stripe }> | undefined;
 
-  constructor(options: StripeProviderOptions) {
+  constructor(options: StripeProviderOptions<Id>) {
     const parsed = optionsSchema.safeParse(options ?? {});
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -156,7 +157,8 @@ export class StripeProvider implements PaymentProvider {
       throw new ConfigError(`StripeProvider: invalid ${where}: ${issue?.message ?? 'invalid options'}`);
     }
     const { apiKey, webhookSecret, currencies, id, logger } = parsed.data;
-    this.id = id ?? DEFAULT_ID;
+    // Without an `id` option `Id` is its default, 'stripe'.
+    this.id = (id ?? DEFAULT_ID) as Id;
     const trimmedKey = apiKey?.trim() ?? '';
     if (trimmedKey === '') {
       throw new ConfigError(

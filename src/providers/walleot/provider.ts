@@ -35,7 +35,8 @@ import {
  * idempotency; pre-approved credits can pay instantly, so the router polls.
  */
 
-export interface WalleotProviderOptions {
+/** `Id`: the `id` option's type, so a literal id types the routers built with this provider. */
+export interface WalleotProviderOptions<Id extends string = string> {
   /** Walleot secret key (`sk_test_…` / `sk_live_…`). Typed to accept `process.env.WALLEOT_API_KEY` directly. */
   apiKey: string | undefined;
   /** Default `https://api.walleot.com/v1`; point it at the sandbox stand-in for tests. */
@@ -46,8 +47,8 @@ export interface WalleotProviderOptions {
   timeoutMs?: number;
   /** Retries after the first attempt, where a retry is safe. Default 2. */
   maxRetries?: number;
-  /** Provider id used in routing and results. Default `walleot`. */
-  id?: string;
+  /** Provider id used in routing, tool overrides and results. Default `walleot`. */
+  id?: Id;
   /**
    * Whether payments are test payments (hosted pages show a test-mode banner). Default: true for a
    * `sk_test_` key or any `baseUrl` other than Walleot's production API.
@@ -97,14 +98,14 @@ const statusSchema = z.object({ status: z.string().optional() });
 const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/);
 const paymentIdSchema = z.string().min(1).max(255);
 
-export class WalleotProvider implements PaymentProvider {
-  readonly id: string;
+export class WalleotProvider<Id extends string = 'walleot'> implements PaymentProvider<Id> {
+  readonly id: Id;
   readonly capabilities: ProviderCapabilities;
   // Private fields: printing or serialising the provider cannot reach the key held by the client.
   readonly #http: WalleotHttpClient;
   readonly #logger: Logger;
 
-  constructor(options: WalleotProviderOptions) {
+  constructor(options: WalleotProviderOptions<Id>) {
     if (typeof options !== 'object' || options === null) {
       throw new ConfigError('WalleotProvider needs an options object with apiKey');
     }
@@ -121,7 +122,8 @@ export class WalleotProvider implements PaymentProvider {
       throw new ConfigError(`WalleotProvider: invalid options: ${z.prettifyError(parsed.error)}`);
     }
     const settings = parsed.data;
-    this.id = settings.id ?? 'walleot';
+    // Without an `id` option `Id` is its default, 'walleot'.
+    this.id = (settings.id ?? 'walleot') as Id;
     this.#logger = namespaced(
       settings.logger === undefined ? consoleLogger() : redactingLogger(settings.logger),
       'walleot',

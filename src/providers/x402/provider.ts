@@ -49,7 +49,8 @@ export type FacilitatorAuthHeaders = () => Promise<{
   supported?: Record<string, string>;
 }>;
 
-export interface X402ProviderOptions {
+/** `Id`: the `id` option's type, so a literal id types the routers built with this provider. */
+export interface X402ProviderOptions<Id extends string = string> {
   /** Where the money goes: the server's address on `network`. */
   payTo: string;
   /** CAIP-2 network id. Default `eip155:84532` (Base Sepolia). */
@@ -70,8 +71,8 @@ export interface X402ProviderOptions {
   maxMinor?: number;
   /** Whether this is a test network (default true for the default network). */
   testMode?: boolean;
-  /** Provider id. Default `x402`. */
-  id?: string;
+  /** Provider id used in routing and tool overrides. Default `x402`. */
+  id?: Id;
   logger?: Logger;
 }
 
@@ -101,8 +102,8 @@ interface ExactAuthorization {
   nonce: string;
 }
 
-export class X402Provider implements PaymentProvider {
-  readonly id: string;
+export class X402Provider<Id extends string = 'x402'> implements PaymentProvider<Id> {
+  readonly id: Id;
   readonly capabilities: ProviderCapabilities;
   readonly #network: string;
   readonly #asset: X402Asset;
@@ -116,10 +117,11 @@ export class X402Provider implements PaymentProvider {
   readonly #logger: Logger;
   #facilitator: Promise<FacilitatorClient> | undefined;
 
-  constructor(options: X402ProviderOptions) {
+  constructor(options: X402ProviderOptions<Id>) {
     if (typeof options?.payTo !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(options.payTo))
       throw new ConfigError('X402Provider: payTo must be an 0x address (40 hex digits) on the network');
-    this.id = options.id ?? 'x402';
+    // Without an `id` option `Id` is its default, 'x402'.
+    this.id = (options.id ?? 'x402') as Id;
     this.#network = options.network ?? DEFAULT_NETWORK;
     if (!/^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$/.test(this.#network))
       throw new ConfigError(
