@@ -12,7 +12,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+current=""
+step() {
+  current="$*"
+  printf '\n== %s\n' "$*"
+}
+# A step that fails before the tests run still ends the output with the summary line, counted
+# as one failure, so the last line never reads as a green run.
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ "$current" != "tests (vitest)" ]; then
+    echo "npm test: stopped at \"${current:-start}\" (exit $rc)" >&2
+    printf '\n0 passed, 1 failed, 0 skipped\n'
+  fi
+}
+trap on_exit EXIT
 
 step "system packages: redis-server, chromium"
 if [ -n "${CHROMIUM_PATH:-}" ] && [ ! -x "$CHROMIUM_PATH" ]; then

@@ -131,7 +131,7 @@ describe.each(stores)('open payments of anonymous stateless callers, per tool (%
     }
   });
 
-  it("shares a free allowance among anonymous stateless callers of a tool, instead of one per request", async () => {
+  it('shares a free allowance among anonymous stateless callers of a tool, instead of one per request', async () => {
     const w = await world(undefined, { free: { calls: 1, per: 'day' } });
     try {
       // The first anonymous call of the day is free...
