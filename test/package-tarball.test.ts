@@ -26,10 +26,11 @@ import { REPO_ROOT } from './support/tools.js';
 const exec = promisify(execFile);
 
 /**
- * Packed size budget: 319 KiB measured on 1 December 2026, 325 KiB with a little room. History:
+ * Packed size budget: 326 KiB measured on 1 December 2026 (evening), 335 KiB with a little room. History:
  * 533 kB with source maps (70% of it); 199 KiB without them; 253 KiB with limits, the ledger and
  * telemetry; 300 KiB with the x402 provider and its facilitator stand-in; 319 KiB with the
- * performance work, typed provider ids and the debug story.
+ * performance work, typed provider ids and the debug story; 326 KiB with Tasks on the v2 layer,
+ * provider timing and read-budget metrics, the refund retry and the Stripe re-plan.
  *
  * What the 319 KiB are (each file gzipped alone): ESM JavaScript 121, CommonJS JavaScript 128,
  * declarations 27 for import and 27 for require, README 17, CHANGELOG 10. What does not ship, and
@@ -46,7 +47,7 @@ const exec = promisify(execFile);
  *   kept, so gzip gains little more).
  * Growth past this needs a reason, written here.
  */
-const PACKED_BUDGET_BYTES = 325 * 1024;
+const PACKED_BUDGET_BYTES = 335 * 1024;
 
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
   peerDependencies: Record<string, string>;

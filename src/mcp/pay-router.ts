@@ -234,7 +234,7 @@ export class PayRouter<ProviderId extends string = string> {
     // Every flow can end in a payment-required result (a client without elicitation, a wait that
     // timed out), so confirm_payment is always there.
     registerConfirmPaymentTool(register, async (paymentId, method, extra) => {
-      const ctx = this.#context(server, extra);
+      const ctx = this.#context(server, extra, CONFIRM_PAYMENT_TOOL);
       const outcome = await tracedCall(this.#core, CONFIRM_PAYMENT_TOOL, ctx, (traced) =>
         this.#pipeline.confirm(tools, paymentId, method, traced),
       );
@@ -331,8 +331,8 @@ export class PayRouter<ProviderId extends string = string> {
     await Promise.all(this.#core.providers.map((p) => p.close?.().catch(() => {})));
   }
 
-  #context(server: McpServer, extra: ToolExtra): CallContext {
-    const subject = resolveSubject(server, extra, this.#subject);
+  #context(server: McpServer, extra: ToolExtra, tool: string): CallContext {
+    const subject = resolveSubject(server, extra, this.#subject, tool);
     // x402 declares no capability: a connection that has sent a payment pays by itself from then on.
     const credential = credentialOf(extra._meta as Record<string, unknown> | undefined);
     if (credential !== undefined) this.#machineClients.add(server);
@@ -370,7 +370,7 @@ export class PayRouter<ProviderId extends string = string> {
     const handler = async (...params: unknown[]) => {
       const args = (hasInputSchema ? params[0] : {}) as Record<string, unknown>;
       const extra = (hasInputSchema ? params[1] : params[0]) as ToolExtra;
-      const outcome = await tracedCall(this.#core, name, this.#context(server, extra), (ctx) =>
+      const outcome = await tracedCall(this.#core, name, this.#context(server, extra, name), (ctx) =>
         this.#pipeline.call(tool, args, ctx),
       );
       return present(this.#core, tool, outcome);

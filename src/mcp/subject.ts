@@ -14,8 +14,18 @@ const connectionIds = new WeakMap<McpServer, string>();
  * Who pays: the authenticated user (`authInfo.extra.sub`, put there by the server's token
  * verifier), else the MCP session, else this connection (an McpServer serves exactly one).
  * `authInfo.clientId` names the client program, not the person, so it is never used.
+ *
+ * An HTTP request with no session is stateless Streamable HTTP: a new server and connection per
+ * request, so "this connection" is a new payer every time. Such callers are pooled per tool
+ * (`request:tool:<tool>/<id>`), as anonymous stateless callers of protocol 2026-07-28 are: the
+ * tool's bound on open payments and its allowance and caps are theirs together.
  */
-export function resolveSubject(server: McpServer, extra: ToolExtra, custom?: SubjectResolver): string {
+export function resolveSubject(
+  server: McpServer,
+  extra: ToolExtra,
+  custom?: SubjectResolver,
+  tool?: string,
+): string {
   const fromOption = custom?.(extra);
   if (typeof fromOption === 'string' && fromOption.length > 0) return `custom:${fromOption}`;
   const sub = extra.authInfo?.extra?.['sub'];
@@ -26,5 +36,6 @@ export function resolveSubject(server: McpServer, extra: ToolExtra, custom?: Sub
     id = newOpaqueId('conn');
     connectionIds.set(server, id);
   }
+  if (extra.requestInfo !== undefined && tool !== undefined) return `request:tool:${tool}/${id}`;
   return `connection:${id}`;
 }
