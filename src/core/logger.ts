@@ -80,6 +80,8 @@ export function isLevelEnabled(logger: Logger, level: LogLevel): boolean {
  * `isLevelEnabled`) is dropped first, before any redaction work.
  */
 export function redactingLogger(sink: Logger): Logger {
+  // Parts ask for their namespace on every call: each is made once.
+  const children = new Map<string, Logger>();
   const wrap =
     (level: LogLevel) =>
     (message: string, fields?: Record<string, unknown>): void => {
@@ -94,7 +96,14 @@ export function redactingLogger(sink: Logger): Logger {
     info: wrap('info'),
     warn: wrap('warn'),
     error: wrap('error'),
-    namespaced: (name) => redactingLogger(namespaced(sink, name)),
+    namespaced: (name) => {
+      let child = children.get(name);
+      if (child === undefined) {
+        child = redactingLogger(namespaced(sink, name));
+        children.set(name, child);
+      }
+      return child;
+    },
     isLevelEnabled: (level) => isLevelEnabled(sink, level),
   };
 }
@@ -152,6 +161,7 @@ function makeConsoleLogger(
 ): Logger {
   const chatty = verbose(namespace);
   const enabled = (level: LogLevel) => chatty || level === 'warn' || level === 'error';
+  const children = new Map<string, Logger>();
   const write = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
     if (!enabled(level)) return;
     stream.write(
@@ -163,7 +173,14 @@ function makeConsoleLogger(
     info: write('info'),
     warn: write('warn'),
     error: write('error'),
-    namespaced: (name) => makeConsoleLogger(`${namespace}:${name}`, verbose, stream),
+    namespaced: (name) => {
+      let child = children.get(name);
+      if (child === undefined) {
+        child = makeConsoleLogger(`${namespace}:${name}`, verbose, stream);
+        children.set(name, child);
+      }
+      return child;
+    },
     isLevelEnabled: enabled,
   };
 }

@@ -184,13 +184,15 @@ async function execute(
   } finally {
     stopRenewing();
   }
-  namespaced(core.logger, 'run').debug('tool ran', {
-    intentId: intent.id,
-    tool: tool.name,
-    ok: failure === undefined,
-    durationMs: Math.round(performance.now() - started),
-    ...(failure === undefined ? {} : { error: failure }),
-  });
+  const runLog = namespaced(core.logger, 'run');
+  if (runLog.isLevelEnabled?.('debug') !== false)
+    runLog.debug('tool ran', {
+      intentId: intent.id,
+      tool: tool.name,
+      ok: failure === undefined,
+      durationMs: Math.round(performance.now() - started),
+      ...(failure === undefined ? {} : { error: failure }),
+    });
 
   if (failure === undefined && result !== undefined) {
     // Stored as not delivered while anything can still stand between it and the caller (the
@@ -311,9 +313,11 @@ async function refund(core: RouterCore, intent: IntentRecord): Promise<boolean> 
 
 /** `payrouter:run`: a payment became paid, once (first claim, or a credential's settlement). */
 function logPaid(core: RouterCore, intent: IntentRecord): void {
+  const runLog = namespaced(core.logger, 'run');
+  if (runLog.isLevelEnabled?.('debug') === false) return;
   const paid = intent.attempts.find((a) => a.status === 'paid') ?? intent.attempts.at(-1);
   const money = intentMoney(intent);
-  namespaced(core.logger, 'run').debug('paid', {
+  runLog.debug('paid', {
     intentId: intent.id,
     tool: intent.binding.tool,
     amount: `${toDecimalString(money)} ${money.currency}`,
