@@ -235,6 +235,34 @@ describe('redisStore', () => {
     expect(used('pexpireat') + used('pexpire') + used('zrem') + used('zadd')).toBe(0);
   });
 
+  it("keeps a payer's newest 10,000 ledger entries (plus what came since the last trim), oldest dropped first", async () => {
+    const redis = client();
+    const s = store(redis, freshPrefix()) as PaymentStore & {
+      appendLedger(e: unknown, retentionMs: number): Promise<boolean>;
+      listLedger(subject: string, since: number, limit: number): Promise<Array<{ id: string }>>;
+    };
+    const at = Date.now();
+    const entry = (n: number) => ({
+      id: `pay_x:payment:${n}`,
+      at: at + n,
+      subject: 'session:busy',
+      kind: 'payment',
+      intentId: 'pay_x',
+      tool: 'work',
+      amount: 5,
+      currency: 'USD',
+      receipt: 'rcpt_x',
+    });
+    // One session opening payment after payment: one entry each, all within retention.
+    for (let n = 0; n < 10_100; n += 100)
+      await Promise.all(Array.from({ length: 100 }, (_, i) => s.appendLedger(entry(n + i), 60_000)));
+    const kept = await s.listLedger('session:busy', 0, 20_000);
+    expect(kept.length).toBeGreaterThanOrEqual(10_000);
+    expect(kept.length).toBeLessThanOrEqual(10_000 + 32);
+    expect(kept.at(-1)?.id).toBe('pay_x:payment:10099');
+    expect(kept[0]?.id).not.toBe('pay_x:payment:0');
+  });
+
   it('runs its scripts again after Redis forgot them', async () => {
     const redis = client();
     const payments = store(redis, freshPrefix());

@@ -31,6 +31,7 @@ export interface RedisPipeline {
   zadd(key: string, score: number, member: string): RedisPipeline;
   pexpire(key: string, milliseconds: number): RedisPipeline;
   zremrangebyscore(key: string, min: number | string, max: number | string): RedisPipeline;
+  zremrangebyrank(key: string, start: number, stop: number): RedisPipeline;
   exec(): Promise<Array<[error: Error | null, result: unknown]> | null>;
 }
 

@@ -4,6 +4,9 @@ import type { RedisClient } from './redis-client.js';
 import { LuaScript } from './redis-scripts.js';
 import type { LedgerEntry, UsageOutcome, UsageReservation, UsageStore } from './types.js';
 
+/** Entries one payer keeps in a redisStore's ledger at most, oldest dropped first (trimmed every 32nd append). */
+const LEDGER_PER_SUBJECT = 10_000;
+
 /**
  * Reserve on every counter of one scope or on none, in the scope's hash slot.
  * KEYS[1] the reservation's record, KEYS[2..] its counters (fixed: a string per period; rolling: a
@@ -152,7 +155,12 @@ export class RedisUsage implements UsageStore {
         .pipeline()
         .zadd(key, entry.at, JSON.stringify(entry))
         .pexpire(key, retention);
-      if (trim) pipeline.zremrangebyscore(key, '-inf', entry.at - retention);
+      // Past retention, and past the payer's newest LEDGER_PER_SUBJECT (as in memoryStore): one
+      // session opening payment after payment must not grow its set for the whole retention.
+      if (trim)
+        pipeline
+          .zremrangebyscore(key, '-inf', entry.at - retention)
+          .zremrangebyrank(key, 0, -(LEDGER_PER_SUBJECT + 1));
       const replies = (await pipeline.exec()) ?? [];
       const failed = replies.find(([error]) => error !== null)?.[0];
       if (failed) throw failed;
