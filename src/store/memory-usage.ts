@@ -124,8 +124,7 @@ export class MemoryUsage implements UsageStore {
       const owner = this.#ledger.get(oldest.subject);
       if (owner !== undefined && owner.entries[owner.head] === oldest) {
         this.#dropOldest(owner);
-        if (owner.head === owner.entries.length) this.#ledger.delete(oldest.subject);
-        else compact(owner);
+        this.#tidy(oldest.subject, owner);
       }
     }
     this.#compactOrder();
@@ -149,6 +148,11 @@ export class MemoryUsage implements UsageStore {
     if (list === undefined) return;
     while (list.head < list.entries.length && (expiries.get(list.entries[list.head]!) ?? 0) <= now)
       this.#dropOldest(list);
+    this.#tidy(subject, list);
+  }
+
+  /** A payer's list after drops from its front: gone when empty, else compacted when mostly dead. */
+  #tidy(subject: string, list: { entries: LedgerEntry[]; head: number }): void {
     if (list.head === list.entries.length) this.#ledger.delete(subject);
     else compact(list);
   }
