@@ -135,14 +135,20 @@ describe("onToolError: 'refund'", () => {
 
 describe('a refund whose refunder died before making it', () => {
   /** A router on `store` whose Stripe provider is `provider`, with a short run lease. */
-  async function routerOn(store: PaymentStore, provider: PaymentProvider, runs: Run[], fail: () => boolean) {
+  async function routerOn(
+    store: PaymentStore,
+    provider: PaymentProvider,
+    runs: Run[],
+    fail: () => boolean,
+    leaseMs = 200,
+  ) {
     const server = new McpServer({ name: 'refunds', version: '1.0.0' });
     const router = new PayRouter(server, {
       providers: [provider],
       store,
       flow: 'two_step',
       onToolError: 'refund',
-      leaseMs: 200,
+      leaseMs,
       subject: () => 'rita',
       logger: { debug() {}, info() {}, warn() {}, error() {} },
     });
@@ -166,6 +172,70 @@ describe('a refund whose refunder died before making it', () => {
     return (name: string, args: Record<string, unknown>) =>
       client.callTool({ name, arguments: args }) as Promise<CallToolResult>;
   }
+
+  /** Instance A "dies" right before its refund request: the request never leaves. */
+  function dyingStripe(): PaymentProvider {
+    const stripe = sandbox.providers().stripe;
+    return new Proxy(stripe, {
+      get(target, property) {
+        if (property === 'refundPayment') return () => new Promise<never>(() => {});
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as PaymentProvider;
+  }
+
+  /** A paid call whose run fails on A, which decides the refund and hangs before making it. */
+  async function stuckRefund(store: PaymentStore, leaseMs: number) {
+    const runs: Run[] = [];
+    const onA = await routerOn(store, dyingStripe(), runs, () => true, leaseMs);
+    const paymentId = paymentOf(await onA('flaky', { n: 7 }))!.payment_id;
+    const sessionId = (await store.get(paymentId))!.attempts.at(-1)!.paymentId;
+    sandbox.stripe.pay(sessionId);
+    void onA('confirm_payment', { payment_id: paymentId }).catch(() => {});
+    await vi.waitFor(async () => expect(await store.get(paymentId)).toMatchObject({ run: 'refunding' }));
+    return { runs, paymentId, sessionId };
+  }
+
+  it('a payer who asks while the refund is still being made is told it is under way, not that it was made', async () => {
+    const store = memoryStore();
+    // A holds the run lease for its refund for a minute: B's confirm comes well inside it.
+    const { runs, paymentId, sessionId } = await stuckRefund(store, 60_000);
+    const onB = await routerOn(store, sandbox.providers().stripe, runs, () => false, 60_000);
+    const answer = await onB('confirm_payment', { payment_id: paymentId });
+    expect(sandbox.stripe.getRefunds(sessionId)).toHaveLength(0);
+    expect(textOf(answer)).toBe(
+      '"flaky" failed: the run breaks\nYour payment of $25.00 is being refunded: the refund was decided and is being made. Nothing more is charged and the tool does not run again for this payment.',
+    );
+    expect(paymentOf(answer)).toMatchObject({ payment_id: paymentId, status: 'paid' });
+    expect(paymentOf(answer)?.next).toBe(
+      'Nothing to do: the refund is under way. confirm_payment with this payment_id shows it as refunded once it is made.',
+    );
+    expect(runs.map((r) => r.ok)).toEqual([false]);
+  });
+
+  it('is made by a router on its own when nobody touches the payment again, once, and recorded once', async () => {
+    const store = memoryStore();
+    const { runs, paymentId, sessionId } = await stuckRefund(store, 200);
+    // B only starts: no call, no confirm. Its sweep finds the refund once A's lease has run out.
+    const b = await routerOn(store, sandbox.providers().stripe, runs, () => false, 200);
+    void b;
+    await vi.waitFor(() => expect(sandbox.stripe.getRefunds(sessionId)).toHaveLength(1), {
+      timeout: 10_000,
+      interval: 50,
+    });
+    await vi.waitFor(async () =>
+      expect(await store.get(paymentId)).toMatchObject({ status: 'refunded', run: 'refunded' }),
+    );
+    const subject = (await store.get(paymentId))!.binding.subject;
+    const entries = await routers.at(-1)!.ledger.list({ subject });
+    expect(entries.filter((e) => e.intentId === paymentId && e.kind === 'refund')).toHaveLength(1);
+    expect(runs.map((r) => r.ok)).toEqual([false]);
+    // Nothing is left to sweep, and a later sweep refunds nothing more.
+    expect(await store.refundsToSettle?.(10)).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(sandbox.stripe.getRefunds(sessionId)).toHaveLength(1);
+  });
 
   it('is retried by the next confirm; refused by Stripe, the payment is kept and that confirm runs the tool', async () => {
     const runs: Run[] = [];

@@ -31,8 +31,10 @@ export type RunOutcome =
   | { kind: 'tool_failed'; message: string; result?: ToolResult; intent: IntentRecord; refunded: boolean }
   | { kind: 'not_paid'; intent: IntentRecord }
   | { kind: 'invalid_arguments'; message: string }
-  /** A run failed and its payment is being (or was) refunded: nothing may run for it any more. */
+  /** A run failed and its payment was refunded: nothing may run for it any more. */
   | { kind: 'refunded'; intent: IntentRecord }
+  /** A run failed and its refund is decided but not made yet (its refunder holds the lease, or died holding it). */
+  | { kind: 'refunding'; intent: IntentRecord }
   | { kind: 'mismatch' }
   | { kind: 'gone' };
 
@@ -94,7 +96,7 @@ export async function runOnce(
       // (then the first read after the lease runs out makes it). A live one is waited for once.
       const held = await core.store.acquireLease(intent.id, owner, leaseMs);
       if (held.kind === 'busy') {
-        if (refundWaited || extra.signal.aborted) return { kind: 'refunded', intent: current };
+        if (refundWaited || extra.signal.aborted) return { kind: 'refunding', intent: current };
         refundWaited = true;
         await waitForChange(core, intent.id, Math.max(10, held.remainingMs), extra.signal);
       } else await resumeRefund(core, intent.id, owner);
@@ -253,6 +255,8 @@ async function execute(
       error: message,
     },
   );
+  // Noted before it is decided: if this process dies before making it, any instance finds it.
+  if (refundable) await noteRefund(core, intent.id);
   const released = await updateIntent(
     core.store,
     intent.id,
@@ -308,7 +312,53 @@ async function refund(core: RouterCore, intent: IntentRecord): Promise<boolean> 
     settleRefund(current, ok, Date.now()),
   );
   if (settled) await publishQuietly(core, settled);
+  // Settled by this write or an earlier one: nothing is left for a sweep to make.
+  if (settled?.run !== 'refunding') await dropRefund(core, intent.id);
   return ok;
+}
+
+async function noteRefund(core: RouterCore, intentId: string): Promise<void> {
+  await core.store.noteRefund?.(intentId).catch((error: unknown) => {
+    core.logger.warn('noting a refund for the sweep failed; it is made when the payment is touched again', {
+      intentId,
+      error,
+    });
+  });
+}
+
+async function dropRefund(core: RouterCore, intentId: string): Promise<void> {
+  await core.store.dropRefund?.(intentId).catch((error: unknown) => {
+    core.logger.warn('dropping a settled refund from the sweep failed', { intentId, error });
+  });
+}
+
+/** Refunds one sweep looks at, at most. */
+const SWEEP_BATCH = 100;
+let sweepCounter = 0;
+
+/**
+ * Make the refunds whose refunder died before making them, without waiting for their payment to
+ * be touched again: each one whose run lease is free (its refunder's has run out) is made and
+ * settled here, once across instances (the lease), and the provider's refund is idempotent per
+ * payment. Refunds of a live refunder (lease held) are left to it.
+ */
+export async function sweepRefunds(core: RouterCore): Promise<number> {
+  const { store } = core;
+  if (store.refundsToSettle === undefined) return 0;
+  let made = 0;
+  for (const intentId of await store.refundsToSettle(SWEEP_BATCH)) {
+    const intent = await store.get(intentId);
+    if (intent?.run !== 'refunding') {
+      await dropRefund(core, intentId);
+      continue;
+    }
+    const owner = `${core.instanceId}:sweep:${(sweepCounter++).toString(36)}`;
+    const lease = await store.acquireLease(intentId, owner, core.settings.leaseMs);
+    if (lease.kind === 'busy') continue;
+    await resumeRefund(core, intentId, owner);
+    made += 1;
+  }
+  return made;
 }
 
 /** `payrouter:run`: a payment became paid, once (first claim, or a credential's settlement). */

@@ -75,8 +75,15 @@ export function declinedOpenText(intent: IntentRecord, url: string): string {
   return `Payment declined: "${intent.binding.tool}" did not run and nothing has been charged. This payment method cannot withdraw the link (${url}); if you pay it after all, ${confirmHint(intent)} to get the result.`;
 }
 
-export function toolFailedText(intent: IntentRecord, message: string, refunded: boolean): string {
-  return refunded
-    ? `"${intent.binding.tool}" failed: ${message}\nYour payment of ${amountFor(intent)} has been refunded.`
-    : `"${intent.binding.tool}" failed: ${message}\nYour payment of ${amountFor(intent)} is kept: ${confirmHint(intent)} to retry without paying again.`;
+export function toolFailedText(
+  intent: IntentRecord,
+  message: string,
+  refunded: boolean,
+  refundUnderWay = false,
+): string {
+  const failed = `"${intent.binding.tool}" failed: ${message}\nYour payment of ${amountFor(intent)}`;
+  if (refunded) return `${failed} has been refunded.`;
+  if (refundUnderWay)
+    return `${failed} is being refunded: the refund was decided and is being made. Nothing more is charged and the tool does not run again for this payment.`;
+  return `${failed} is kept: ${confirmHint(intent)} to retry without paying again.`;
 }

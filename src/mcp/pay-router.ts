@@ -32,6 +32,7 @@ import {
 } from '../engine/paid-tool.js';
 import type { CallContext } from '../engine/pipeline/context.js';
 import { PaidCallPipeline } from '../engine/pipeline/pipeline.js';
+import { RefundSweep } from '../engine/refund-sweep.js';
 import type { RouterCore } from '../engine/runtime.js';
 import { timedProvider } from '../engine/telemetry/provider-metrics.js';
 import { createHttpHandler, type HttpHandler } from '../http/index.js';
@@ -133,6 +134,7 @@ export interface InstallOptions {
 export class PayRouter<ProviderId extends string = string> {
   readonly #core: RouterCore;
   readonly #pipeline: PaidCallPipeline;
+  readonly #refundSweep: RefundSweep;
   readonly #subject: SubjectResolver | undefined;
   readonly #installed = new WeakMap<McpServer, { tools: Map<string, PaidTool>; register: RegisterTool }>();
   readonly #primary: McpServer | undefined;
@@ -194,6 +196,7 @@ export class PayRouter<ProviderId extends string = string> {
     this.#subject = options.subject;
     this.#priceInDescription = options.priceInDescription;
     this.#pipeline = new PaidCallPipeline(this.#core);
+    this.#refundSweep = new RefundSweep(this.#core);
     setRouterInternals(this, {
       core: this.#core,
       pipeline: this.#pipeline,
@@ -326,6 +329,7 @@ export class PayRouter<ProviderId extends string = string> {
     if (this.#closed) return;
     this.#closed = true;
     this.#unwatch();
+    this.#refundSweep.close();
     this.#core.confirmation.close();
     if (this.#ownsStore) await this.#core.store.close();
     await Promise.all(this.#core.providers.map((p) => p.close?.().catch(() => {})));

@@ -69,19 +69,23 @@ export function presentResult(
       if (outcome.receipt) meta[X402_PAYMENT_RESPONSE_META_KEY] = outcome.receipt;
       return { ...result, _meta: meta };
     }
-    case 'tool_failed':
+    case 'tool_failed': {
+      const underWay = outcome.refundUnderWay === true;
       return paymentResult(
-        toolFailedText(outcome.intent, outcome.message, outcome.refunded),
+        toolFailedText(outcome.intent, outcome.message, outcome.refunded, underWay),
         info(
           rt,
           outcome.intent,
           outcome.refunded ? 'refunded' : 'paid',
           outcome.refunded
             ? 'Nothing to do.'
-            : `Retry with confirm_payment (payment_id "${outcome.intent.id}").`,
+            : underWay
+              ? 'Nothing to do: the refund is under way. confirm_payment with this payment_id shows it as refunded once it is made.'
+              : `Retry with confirm_payment (payment_id "${outcome.intent.id}").`,
         ),
         tool.hasOutputSchema,
       );
+    }
     case 'ended':
       return paymentResult(
         endedText(outcome.intent, outcome.status),

@@ -104,6 +104,8 @@ class MemoryPaymentStore implements PaymentStore, UsageStore {
   /** No record expires before this (a lower bound): a sweep before it would find nothing. */
   #nextExpiry = Number.POSITIVE_INFINITY;
   readonly #leases = new Map<string, { owner: string; until: number }>();
+  /** Refunds decided, oldest first (a Map keeps insertion order): bounded by the records they name. */
+  readonly #refunds = new Map<string, true>();
   /** subject -> provider id */
   readonly #choices: LRUCache<string, string>;
   readonly #events: LRUCache<string, true>;
@@ -231,6 +233,23 @@ class MemoryPaymentStore implements PaymentStore, UsageStore {
     this.#listeners.dispatch(checkStatusChange(change));
   }
 
+  async noteRefund(intentId: string): Promise<void> {
+    if (this.#records.has(intentId)) this.#refunds.set(intentId, true);
+  }
+
+  async refundsToSettle(limit: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (const id of this.#refunds.keys()) {
+      if (ids.length >= limit) break;
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  async dropRefund(intentId: string): Promise<void> {
+    this.#refunds.delete(intentId);
+  }
+
   subscribe(listener: (change: StatusChange) => void): () => void {
     if (this.#closed) throw new PayRouterError('store_closed', 'memoryStore: subscribe after close');
     return this.#listeners.add(listener);
@@ -348,6 +367,7 @@ class MemoryPaymentStore implements PaymentStore, UsageStore {
     this.#forgetOpen(openScopeOf(record.binding.subject), id);
     this.#evictable.delete(id);
     this.#leases.delete(id);
+    this.#refunds.delete(id);
   }
 
   #forgetOpen(subject: string, id: string): void {

@@ -18,6 +18,8 @@ export interface RedisClient {
     offset: number,
     count: number,
   ): Promise<string[]>;
+  zadd(key: string, score: number, member: string): Promise<number | string>;
+  zrem(key: string, member: string): Promise<number>;
   pipeline(): RedisPipeline;
   /**
    * A second connection, for the store's subscriber (ioredis's `duplicate`, given

@@ -327,6 +327,24 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
     return reply === 'OK';
   }
 
+  // One sorted set of the whole store (not one subject's slot): each command names only it, so it
+  // works on Cluster; noted before the refund is decided, so a crash in between leaves only an id
+  // the sweep drops.
+  async noteRefund(intentId: string): Promise<void> {
+    await this.#command('noteRefund', () => this.#client.zadd(this.#refundsKey(), Date.now(), intentId));
+  }
+
+  async refundsToSettle(limit: number): Promise<string[]> {
+    const count = Math.max(1, Math.min(Math.floor(limit), 1_000));
+    return this.#command('refundsToSettle', () =>
+      this.#client.zrangebyscore(this.#refundsKey(), '-inf', '+inf', 'LIMIT', 0, count),
+    );
+  }
+
+  async dropRefund(intentId: string): Promise<void> {
+    await this.#command('dropRefund', () => this.#client.zrem(this.#refundsKey(), intentId));
+  }
+
   async publish(change: StatusChange): Promise<void> {
     const message = JSON.stringify(checkStatusChange(change));
     await this.#command('publish', () => this.#client.publish(this.#channel, message));
@@ -481,6 +499,10 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
 
   #choiceKey(subject: string): string {
     return `${this.#prefix}{${subjectSlot(subject)}}:c:${encodeURIComponent(subject)}`;
+  }
+
+  #refundsKey(): string {
+    return `${this.#prefix}refunds`;
   }
 
   #eventKey(eventId: string): string {

@@ -98,6 +98,16 @@ export interface PaymentStore {
   /** Listen to status changes from every instance. Returns an unsubscribe function. */
   subscribe(listener: (change: StatusChange) => void): () => void;
   close(): Promise<void>;
+  /**
+   * Refunds decided and maybe not made yet (their refunder may die before making them), so any
+   * instance can find and make them. Noted before the write that decides a refund, dropped once it
+   * is settled; an id whose intent is not `refunding` is simply dropped by the sweep. Optional:
+   * without these a stuck refund is made only when its payment is touched again.
+   */
+  noteRefund?(intentId: string): Promise<void>;
+  /** Up to `limit` noted refunds, oldest first. */
+  refundsToSettle?(limit: number): Promise<string[]>;
+  dropRefund?(intentId: string): Promise<void>;
 }
 
 /**

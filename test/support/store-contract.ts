@@ -443,6 +443,25 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       });
     });
 
+    describe('refunds to settle', () => {
+      it('keeps noted refunds, oldest first, for every instance, until dropped', async () => {
+        const [a, b, c] = [makeRecord(), makeRecord(), makeRecord()];
+        for (const r of [a, b, c]) expect(await store.insert(r)).toEqual(INSERTED);
+        expect(await other.refundsToSettle!(10)).toEqual([]);
+        await store.noteRefund!(a.id);
+        await sleep(2);
+        await other.noteRefund!(b.id);
+        await sleep(2);
+        await store.noteRefund!(c.id);
+        expect(await other.refundsToSettle!(10)).toEqual([a.id, b.id, c.id]);
+        expect(await store.refundsToSettle!(2)).toEqual([a.id, b.id]);
+        await other.dropRefund!(b.id);
+        // Dropping one that is not noted changes nothing.
+        await store.dropRefund!(b.id);
+        expect(await store.refundsToSettle!(10)).toEqual([a.id, c.id]);
+      });
+    });
+
     describe('expiry', () => {
       it('drops a record and its indexes after its expiresAt', async () => {
         const record = makeRecord({ attempts: [attempt('walleot', 'w_short')], expiresAt: Date.now() + 100 });

@@ -65,7 +65,14 @@ export type Outcome =
   | { kind: 'input_required'; intent: IntentRecord; ask: InputAsk }
   /** `receipt`: the settlement of the machine credential that paid for the run (x402's SettleResponse). */
   | { kind: 'ran'; intent: IntentRecord; result: ToolResult; receipt?: Record<string, unknown> }
-  | { kind: 'tool_failed'; intent: IntentRecord; message: string; refunded: boolean };
+  /** `refundUnderWay`: the refund is decided but not made yet (it is being made, here or by a sweep). */
+  | {
+      kind: 'tool_failed';
+      intent: IntentRecord;
+      message: string;
+      refunded: boolean;
+      refundUnderWay?: boolean;
+    };
 
 /** What an input-required outcome asks: the method choice, or consent to open the payment link. */
 export type InputAsk =

@@ -63,6 +63,14 @@ export async function runPaid(
       return describe(outcome.intent);
     case 'refunded':
       return { kind: 'ended', intent: outcome.intent, status: 'refunded' };
+    case 'refunding':
+      return {
+        kind: 'tool_failed',
+        intent: outcome.intent,
+        message: outcome.intent.runErrors.at(-1) ?? 'the tool failed',
+        refunded: false,
+        refundUnderWay: true,
+      };
     case 'invalid_arguments':
       return { kind: 'refused', reason: 'stored_call_invalid', detail: outcome.message };
     case 'mismatch':
