@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { memoryStore } from '../src/store/index.js';
 import { describeStoreContract, makeRecord, waitPast } from './support/store-contract.js';
@@ -121,6 +123,40 @@ describe('memoryStore', () => {
       'pay_7:run:1',
     ]);
     expect(await store.listLedger('session:s3', 0, 10)).toEqual([]);
+    await store.close();
+  });
+
+  it('forgets the rolling-window reservations of payers who never come back', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const heap = () => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const store = memoryStore();
+    const start = Date.UTC(2026, 11, 1);
+    const hour = { kind: 'rolling' as const, ms: 3_600_000 };
+    const before = heap();
+    // 50,000 payers each spend once, then never return.
+    for (let i = 0; i < 50_000; i++)
+      await store.reserveUsage({
+        scope: `user:idle${i}`,
+        id: `pay_idle${i}`,
+        at: start,
+        counters: [{ key: 'spend:USD:rolling', add: 5, limit: 100, window: hour }],
+      });
+    const idle = heap() - before;
+    expect(idle).toBeGreaterThan(5_000_000);
+    // Two hours on, other payers keep the store busy: the idle payers' windows have long passed.
+    for (let i = 0; i < 60_000; i++)
+      await store.reserveUsage({
+        scope: `user:busy${i % 10}`,
+        id: `pay_busy${i}`,
+        at: start + 7_200_000 + i,
+        counters: [{ key: 'calls:rolling', add: 1, limit: 1_000_000, window: { kind: 'rolling', ms: 1 } }],
+      });
+    expect(heap() - before).toBeLessThan(idle / 4);
     await store.close();
   });
 

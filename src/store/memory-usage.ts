@@ -32,7 +32,7 @@ export class MemoryUsage implements UsageStore {
   /** `<scope>|<key>` -> reservations in the rolling window, oldest first, and their sum. */
   readonly #rolling = new Map<
     string,
-    { entries: Array<{ id: string; at: number; add: number }>; sum: number }
+    { entries: Array<{ id: string; at: number; add: number }>; sum: number; ms: number }
   >();
   /** Sweep ended reservations once this many are held (doubling), so a reserve stays O(counters). */
   #sweepAt = 1024;
@@ -61,9 +61,9 @@ export class MemoryUsage implements UsageStore {
         const k = `${r.scope}|${c.key}`;
         let list = this.#rolling.get(k);
         if (list === undefined) {
-          list = { entries: [], sum: 0 };
+          list = { entries: [], sum: 0, ms: c.window.ms };
           this.#rolling.set(k, list);
-        }
+        } else if (c.window.ms > list.ms) list.ms = c.window.ms;
         list.entries.push({ id: r.id, at: r.at, add: c.add });
         list.sum += c.add;
         until = Math.max(until, r.at + c.window.ms);
@@ -202,6 +202,15 @@ export class MemoryUsage implements UsageStore {
     if (this.#held.size < this.#sweepAt) return;
     for (const [k, held] of this.#held) if (held.until <= now) this.#held.delete(k);
     for (const [k, entry] of this.#fixed) if (entry.end <= now) this.#fixed.delete(k);
+    // Payers who do not come back would otherwise keep their window's reservations for ever.
+    for (const [k, list] of this.#rolling) {
+      const from = now - list.ms;
+      let drop = 0;
+      while (drop < list.entries.length && list.entries[drop]!.at <= from)
+        list.sum -= list.entries[drop++]!.add;
+      if (drop === list.entries.length) this.#rolling.delete(k);
+      else if (drop > 0) list.entries.splice(0, drop);
+    }
     this.#sweepAt = Math.max(1024, this.#held.size * 2);
   }
 }
