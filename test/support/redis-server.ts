@@ -45,6 +45,93 @@ export async function startRedisServer(): Promise<RedisServer> {
   throw new Error(`redis-server did not start after ${START_ATTEMPTS} attempts`, { cause: lastError });
 }
 
+export interface RedisCluster {
+  /** The nodes, each a master of a third of the hash slots. */
+  nodes: Array<{ host: string; port: number }>;
+  stop(): Promise<void>;
+}
+
+const CLUSTER_SLOTS = 16_384;
+
+/**
+ * Three throwaway redis-servers in cluster mode, each the master of a third of the slots, joined
+ * with CLUSTER ADDSLOTSRANGE and CLUSTER MEET (no redis-cli), ready once every node reports
+ * `cluster_state:ok`.
+ */
+export async function startRedisCluster(): Promise<RedisCluster> {
+  const started: Array<{ child: ChildProcess; dir: string; port: number }> = [];
+  const stop = async () => {
+    await Promise.all(started.map((n) => killRedis(n.child)));
+    await Promise.all(started.map((n) => rm(n.dir, { recursive: true, force: true })));
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const dir = await mkdtemp(join(tmpdir(), 'payrouter-redis-cluster-'));
+      const child = await launch(port, dir, [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, 'nodes.conf'),
+        '--cluster-node-timeout',
+        '5000',
+      ]);
+      started.push({ child, dir, port });
+    }
+    const per = Math.ceil(CLUSTER_SLOTS / started.length);
+    for (const [i, node] of started.entries()) {
+      const last = Math.min(CLUSTER_SLOTS, (i + 1) * per) - 1;
+      await command(node.port, ['CLUSTER', 'ADDSLOTSRANGE', String(i * per), String(last)]);
+    }
+    for (const node of started.slice(1))
+      await command(started[0]!.port, ['CLUSTER', 'MEET', HOST, String(node.port)]);
+    const deadline = Date.now() + READY_TIMEOUT_MS * 3;
+    for (;;) {
+      const states = await Promise.all(started.map((n) => command(n.port, ['CLUSTER', 'INFO'])));
+      if (states.every((info) => info.includes('cluster_state:ok'))) break;
+      if (Date.now() > deadline) throw new Error(`redis cluster did not become ready: ${states.join(' | ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { nodes: started.map((n) => ({ host: HOST, port: n.port })), stop };
+}
+
+/** One command in RESP on a fresh connection; the raw reply (an error reply rejects). */
+function command(port: number, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: HOST, port });
+    let reply = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`redis on ${port}: no reply to ${args.join(' ')}`));
+    }, 5_000);
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.once('connect', () =>
+      socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`),
+    );
+    socket.on('data', (chunk: Buffer) => {
+      reply += chunk.toString();
+      const complete = reply.startsWith('$')
+        ? (() => {
+            const header = reply.indexOf('\r\n');
+            return header > 0 && reply.length >= header + 2 + Number(reply.slice(1, header)) + 2;
+          })()
+        : reply.endsWith('\r\n');
+      if (!complete) return;
+      clearTimeout(timer);
+      socket.destroy();
+      if (reply.startsWith('-')) reject(new Error(`redis on ${port}: ${reply.trim()}`));
+      else resolve(reply);
+    });
+  });
+}
+
 /** SIGTERM, then wait for the process to exit (SIGKILL if it will not). */
 export async function killRedis(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -69,10 +156,10 @@ function freePort(): Promise<number> {
   });
 }
 
-async function launch(port: number, dir: string): Promise<ChildProcess> {
+async function launch(port: number, dir: string, extra: string[] = []): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir],
+    ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir, ...extra],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   // The tail of redis's own log, to explain an early exit (e.g. "Address already in use").
