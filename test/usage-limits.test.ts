@@ -236,6 +236,38 @@ describe('spend caps', () => {
   });
 });
 
+describe('the ledger and onPaid', () => {
+  it('record a payment when it is paid, even if its call never comes back, and once when it does', async () => {
+    const entries: LedgerEntry[] = [];
+    const paid: string[] = [];
+    const { stripe, walleot } = world.sandbox.providers();
+    const { call, router } = await payer('hana', {
+      providers: [stripe, walleot],
+      routing: { policy: 'first' },
+      hooks: { onLedgerEntry: (e) => void entries.push(e), onPaid: (e) => void paid.push(e.intentId) },
+    });
+    const payment = paymentOf(await call('report', { topic: 'gone' }))!;
+    await payAt(checkoutUrlOf(payment));
+    // The payer pays and never calls back; the router learns it from the provider (a poll, a
+    // webhook or the return page would do the same).
+    expect(await router.checkPayment(payment.payment_id)).toBe('paid');
+    expect(paid).toEqual([payment.payment_id]);
+    expect(entries.map((e) => [e.kind, e.intentId])).toEqual([
+      ['payment', payment.payment_id],
+      ['paid', payment.payment_id],
+    ]);
+    expect(entries[1]).toMatchObject({ amount: 2500, currency: 'USD', provider: 'stripe' });
+    // Asked again, nothing new is recorded; the call coming back at last runs and records its run only.
+    await router.checkPayment(payment.payment_id);
+    expect(textOf(await call('confirm_payment', { payment_id: payment.payment_id }))).toBe(
+      'Report on gone (1 pages)',
+    );
+    expect(paid).toEqual([payment.payment_id]);
+    expect(entries.map((e) => e.kind)).toEqual(['payment', 'paid', 'run']);
+    expect(await router.ledger.list({ subject: 'user:hana' })).toEqual(entries);
+  });
+});
+
 describe('free allowance', () => {
   it('runs the first calls free, once each and recorded, then asks for payment', async () => {
     const store: PaymentStore = memoryStore();

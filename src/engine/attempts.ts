@@ -5,6 +5,7 @@ import { isFinalStatus, type PaymentStatus } from '../core/intent/status.js';
 import { addAttempt, liveAttempt } from '../core/intent/transitions.js';
 import { type CreatedPayment, redirectUrlOf } from '../core/provider.js';
 import { mutateIntent, updateIntent } from './intents.js';
+import { announcePaid } from './paid-events.js';
 import type { RouterCore } from './runtime.js';
 import { runHook } from './runtime.js';
 import { recordTransition } from './telemetry/payment-metrics.js';
@@ -203,6 +204,7 @@ async function createAttempt(
       paymentId: created.paymentId,
       url,
     });
+    if (stored.status === 'paid' && before !== 'paid') await announcePaid(core, stored);
   }
   return stored;
 }

@@ -10,9 +10,10 @@ import {
   settleRefund,
 } from '../core/intent/transitions.js';
 import { namespaced } from '../core/logger.js';
-import { type Money, toDecimalString } from '../core/money/money.js';
+import type { Money } from '../core/money/money.js';
 import { refundAttempt } from './attempts.js';
 import { mutateIntent, updateIntent } from './intents.js';
+import { announcePaid, eventOf, ledgerAmount, providerOf } from './paid-events.js';
 import {
   type CallExtra,
   expectedBinding,
@@ -122,8 +123,9 @@ export async function runOnce(
       current,
     );
     if (claim?.value.kind === 'claimed') {
-      // An authorized credential is announced when its settlement succeeds, not here.
-      if (claim.value.fence === 1 && claim.intent.status === 'paid') await announcePaid(core, claim.intent);
+      // A free call is announced by its first claim; a paid one where its status became paid, and
+      // an authorized credential when its settlement succeeds.
+      if (claim.value.fence === 1 && claim.intent.free === true) await announcePaid(core, claim.intent);
       return execute(core, tool, claim.intent, claim.value.fence, owner, extra, args ?? {});
     }
     // Nothing to run after all (done meanwhile, or a run of an older version still holds it).
@@ -361,27 +363,6 @@ export async function sweepRefunds(core: RouterCore): Promise<number> {
   return made;
 }
 
-/** `payrouter:run`: a payment became paid, once (first claim, or a credential's settlement). */
-function logPaid(core: RouterCore, intent: IntentRecord): void {
-  const runLog = namespaced(core.logger, 'run');
-  if (runLog.isLevelEnabled?.('debug') === false) return;
-  const paid = intent.attempts.find((a) => a.status === 'paid') ?? intent.attempts.at(-1);
-  const money = intentMoney(intent);
-  runLog.debug('paid', {
-    intentId: intent.id,
-    tool: intent.binding.tool,
-    amount: `${toDecimalString(money)} ${money.currency}`,
-    ...(paid ? { provider: paid.providerId, providerPaymentId: paid.paymentId } : {}),
-  });
-}
-
-/** A payment became paid (first claim, or a credential's settlement): ledger, metrics, `onPaid`. */
-export async function announcePaid(core: RouterCore, intent: IntentRecord): Promise<void> {
-  await recordPaid(core, intent);
-  if (intent.free !== true) logPaid(core, intent);
-  if (core.hooks.onPaid !== undefined) await runHook(core, 'onPaid', core.hooks.onPaid, eventOf(intent));
-}
-
 /**
  * Make a refund whose refunder died between deciding it and settling it (the caller holds the run
  * lease). The provider's refund is idempotent per payment and the ledger keeps one entry per
@@ -402,47 +383,6 @@ async function giveBackLease(core: RouterCore, intentId: string, owner: string):
   await core.store.releaseLease(intentId, owner).catch((error: unknown) => {
     core.logger.warn('giving back a run lease failed', { intentId, error });
   });
-}
-
-/** The ledger line of a paid payment: `paid` (with its provider payment) or `free`. */
-async function recordPaid(core: RouterCore, intent: IntentRecord): Promise<void> {
-  const free = intent.free === true;
-  const paid = intent.attempts.find((a) => a.status === 'paid');
-  await core.ledger?.record(intent, free ? 'free' : 'paid', {
-    amount: ledgerAmount(intent),
-    ...providerOf(intent),
-    ...(paid ? { providerPaymentId: paid.paymentId } : {}),
-  });
-  // A payment's paid count and time to paid are recorded where its status became paid.
-  if (free)
-    core.telemetry?.count('payrouter.calls.free', {
-      'payrouter.tool': intent.binding.tool,
-      'payrouter.currency': intent.binding.currency,
-    });
-}
-
-function ledgerAmount(intent: IntentRecord): number {
-  return intent.free === true ? 0 : intent.binding.amount;
-}
-
-function providerOf(intent: IntentRecord): { provider?: string } {
-  if (intent.free === true) return { provider: 'free' };
-  const id =
-    intent.attempts.find((a) => a.status === 'paid')?.providerId ?? intent.attempts.at(-1)?.providerId;
-  return id === undefined ? {} : { provider: id };
-}
-
-function eventOf(intent: IntentRecord) {
-  return {
-    intentId: intent.id,
-    tool: intent.binding.tool,
-    subject: intent.binding.subject,
-    amount: intentMoney(intent),
-    providerId:
-      intent.attempts.find((a) => a.status === 'paid')?.providerId ??
-      intent.attempts.at(-1)?.providerId ??
-      '',
-  };
 }
 
 function firstText(result: ToolResult): string | undefined {

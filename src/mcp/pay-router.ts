@@ -23,6 +23,7 @@ import {
   resolveProviders,
   resolveSettings,
 } from '../engine/options.js';
+import { announcePaid } from '../engine/paid-events.js';
 import {
   advertisedPrice,
   argumentCodec,
@@ -179,6 +180,8 @@ export class PayRouter<ProviderId extends string = string> {
       logger: namespaced(logger, 'confirmation'),
       pushed,
       telemetry,
+      // Bound late: the core that announces is built around this layer.
+      onPaid: (intent) => announcePaid(this.#core, intent),
       ...(options.confirmation ?? {}),
     });
     this.#core = {

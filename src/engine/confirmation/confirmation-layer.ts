@@ -37,6 +37,8 @@ export interface ConfirmationOptions {
   now?: () => number;
   /** Status changes this layer writes and the read budget's use, as metrics. */
   telemetry?: Telemetry | undefined;
+  /** Announces each payment this layer's writes make paid (ledger, `onPaid`), once, by the writer. */
+  onPaid?: ((intent: IntentRecord) => Promise<void>) | undefined;
 }
 
 export interface Confirmation {
@@ -130,6 +132,7 @@ export class ConfirmationLayer {
   readonly #poll: { initialMs: number; factor: number; maxMs: number; jitter: number };
   readonly #budget: RateBudget;
   readonly #telemetry: Telemetry | undefined;
+  readonly #onPaid: ((intent: IntentRecord) => Promise<void>) | undefined;
   readonly #cache: LRUCache<string, CacheEntry, ReadContext>;
   readonly #waiters = new WaiterRegistry();
   readonly #flights = new Map<string, Flight>();
@@ -164,6 +167,7 @@ export class ConfirmationLayer {
       jitter: parsed.data.poll?.jitter ?? 0.2,
     };
     this.#telemetry = options.telemetry;
+    this.#onPaid = options.onPaid;
     this.#budget = new RateBudget({
       share: parsed.data.budgetShare ?? 0.8,
       now: this.#now,
@@ -314,6 +318,7 @@ export class ConfirmationLayer {
       now: this.#now,
       logger: this.#logger,
       telemetry: this.#telemetry,
+      onPaid: this.#onPaid,
     });
     if (update === undefined) return undefined;
     if (update.written && !this.#closed) {
@@ -384,6 +389,7 @@ export class ConfirmationLayer {
         logger: this.#logger,
         known: intent,
         telemetry: this.#telemetry,
+        onPaid: this.#onPaid,
         onWritten: (record) => {
           flight.wroteVersion = record.version;
         },
@@ -418,6 +424,7 @@ export class ConfirmationLayer {
           now: this.#now,
           logger: this.#logger,
           telemetry: this.#telemetry,
+          onPaid: this.#onPaid,
         });
         if (update !== undefined) current = update.intent;
       } catch (error) {

@@ -94,6 +94,8 @@ export async function applyProviderStateToStore(
     known?: IntentRecord | undefined;
     /** Where the status change is counted: only here, by the writer that made it. */
     telemetry?: Telemetry | undefined;
+    /** Announces a payment this write made paid (ledger, `onPaid`), before the change is published. */
+    onPaid?: ((intent: IntentRecord) => Promise<void>) | undefined;
   },
 ): Promise<StatusUpdate | undefined> {
   const outcome = await mutateIntent<{ mismatch: boolean; before: PaymentStatus }>(
@@ -128,6 +130,7 @@ export async function applyProviderStateToStore(
   const statusChanged = intent.status !== value.before;
   if (statusChanged) {
     recordTransition(options.telemetry, value.before, intent);
+    if (intent.status === 'paid') await options.onPaid?.(intent);
     try {
       await store.publish({ intentId, status: intent.status, version: intent.version });
     } catch (error) {

@@ -5,8 +5,8 @@ import { authorizeIntent, liveAttempt, recordSettlement } from '../../core/inten
 import type { Charge, PaymentProvider } from '../../core/provider.js';
 import { closeOtherAttempts } from '../attempts.js';
 import { mutateIntent } from '../intents.js';
+import { announcePaid } from '../paid-events.js';
 import type { PaidTool } from '../paid-tool.js';
-import { announcePaid } from '../run-once.js';
 import type { RouterCore } from '../runtime.js';
 import { recordTransition } from '../telemetry/payment-metrics.js';
 import type { CallContext, PresentedCredential } from './context.js';
