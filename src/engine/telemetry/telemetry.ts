@@ -63,46 +63,71 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'error';
 }
 
+/** The step that runs the tool: on a call with no step before it, the call's own span is the run's. */
+export const RUN_STEP = 'payrouter.run';
+
+/**
+ * What a step's span says about its result; `onCall` when the span is the call's own (the run of
+ * a call that had no other step), where the step's attributes take the `payrouter.run.` prefix.
+ */
+export type Describe<T> = (span: Span, value: T, onCall: boolean) => void;
+
 /**
  * The span of one paid call and its steps. Child spans take their parent from here, never from
  * an async context: no AsyncLocalStorage (and none of its per-promise hooks) for our spans. When
  * the application registered a context manager, the call and each step are also made active, so
  * spans of other instrumentation (the store's client, a provider's HTTP requests, the tool's own
  * work) nest under them.
+ *
+ * A call whose only step is the run (its payment already confirmed, a free call, x402's paid
+ * retry) gets no `payrouter.run` child: the call's span carries the run (`payrouter.run.outcome`,
+ * `payrouter.run.duration_ms`) and the tool's own spans nest under it. That halves the span work
+ * of the most frequent paid call; a call with other steps keeps the run as a child beside them.
  */
 export class CallTrace {
   readonly span: Span;
   readonly #tracer: Tracer;
-  readonly #context: Context;
+  readonly #parent: Context;
+  /** The call's context (its span in the parent's), made when a child or a context manager needs it. */
+  #context: Context | undefined;
   readonly #propagates: boolean;
+  /** Steps started so far. */
+  #steps = 0;
 
   constructor(tracer: Tracer, span: Span, parent: Context, propagates: boolean) {
     this.#tracer = tracer;
     this.span = span;
-    this.#context = trace.setSpan(parent, span);
+    this.#parent = parent;
     this.#propagates = propagates;
+  }
+
+  #callContext(): Context {
+    this.#context ??= trace.setSpan(this.#parent, this.span);
+    return this.#context;
   }
 
   /** Run the call itself (active where a context manager exists). */
   within<T>(fn: () => Promise<T>): Promise<T> {
-    return this.#propagates ? context.with(this.#context, fn) : fn();
+    return this.#propagates ? context.with(this.#callContext(), fn) : fn();
   }
 
-  /** A child span around async work; `describe` adds what the result says. */
-  async step<T>(
+  /** A child span around async work (the run, first, on the call's own span); `describe` adds what the result says. */
+  step<T>(name: string, fn: () => Promise<T>, describe?: Describe<T>, attributes?: Attributes): Promise<T> {
+    if (this.#steps++ === 0 && name === RUN_STEP) return this.#runOnCall(fn, describe);
+    return this.#child(name, fn, describe, attributes);
+  }
+
+  async #child<T>(
     name: string,
     fn: () => Promise<T>,
-    describe?: (span: Span, value: T) => void,
-    attributes?: Attributes,
+    describe: Describe<T> | undefined,
+    attributes: Attributes | undefined,
   ): Promise<T> {
-    const span = this.#tracer.startSpan(
-      name,
-      attributes === undefined ? undefined : { attributes },
-      this.#context,
-    );
+    const parent = this.#callContext();
+    const span = this.#tracer.startSpan(name, attributes === undefined ? undefined : { attributes }, parent);
     try {
-      const value = await (this.#propagates ? context.with(trace.setSpan(this.#context, span), fn) : fn());
-      describe?.(span, value);
+      const value = await (this.#propagates ? context.with(trace.setSpan(parent, span), fn) : fn());
+      describe?.(span, value, false);
       return value;
     } catch (error) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: errorName(error) });
@@ -112,12 +137,33 @@ export class CallTrace {
     }
   }
 
+  /** The run as the call's own span: its outcome and duration become the call's attributes. */
+  async #runOnCall<T>(fn: () => Promise<T>, describe: Describe<T> | undefined): Promise<T> {
+    const { span } = this;
+    const started = performance.now();
+    try {
+      // The call is already the active context (within), unless something in between changed it.
+      const value = await (this.#propagates && context.active() !== this.#callContext()
+        ? context.with(this.#callContext(), fn)
+        : fn());
+      describe?.(span, value, true);
+      return value;
+    } catch (error) {
+      span.setAttribute('payrouter.run.outcome', 'error');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorName(error) });
+      throw error;
+    } finally {
+      span.setAttribute('payrouter.run.duration_ms', performance.now() - started);
+    }
+  }
+
   /** A child span around synchronous work. */
-  stepSync<T>(name: string, fn: () => T, describe?: (span: Span, value: T) => void): T {
-    const span = this.#tracer.startSpan(name, undefined, this.#context);
+  stepSync<T>(name: string, fn: () => T, describe?: Describe<T>): T {
+    this.#steps++;
+    const span = this.#tracer.startSpan(name, undefined, this.#callContext());
     try {
       const value = fn();
-      describe?.(span, value);
+      describe?.(span, value, false);
       return value;
     } catch (error) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: errorName(error) });
