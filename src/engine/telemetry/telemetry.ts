@@ -5,6 +5,8 @@ import {
   context,
   createTraceState,
   type Histogram,
+  INVALID_SPANID,
+  INVALID_TRACEID,
   type Meter,
   type MeterProvider,
   metrics,
@@ -12,8 +14,10 @@ import {
   type ObservableResult,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
+  TraceFlags,
   type Tracer,
   type TracerProvider,
   trace,
@@ -26,33 +30,38 @@ export interface TelemetryOptions {
 }
 
 const SCOPE = 'payrouter';
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-const ZEROS = /^0+$/;
+/** version-traceid-parentid-flags, lower-case hex (W3C Trace Context); tested, not captured. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** The client's trace context from a request's `_meta.traceparent` / `tracestate` (W3C Trace Context). */
 export function remoteParent(meta: Record<string, unknown> | undefined): Context {
-  const header = meta?.['traceparent'];
-  if (typeof header !== 'string') return ROOT_CONTEXT;
-  const match = TRACEPARENT.exec(header.trim().toLowerCase());
-  if (!match) return ROOT_CONTEXT;
-  const [, version, traceId, spanId, flags] = match as unknown as [string, string, string, string, string];
-  if (version === 'ff' || ZEROS.test(traceId) || ZEROS.test(spanId)) return ROOT_CONTEXT;
-  const state = meta?.['tracestate'];
-  let traceState: ReturnType<typeof createTraceState> | undefined;
-  if (typeof state === 'string' && state.length <= 512) {
-    try {
-      traceState = createTraceState(state);
-    } catch {
-      traceState = undefined;
-    }
+  const raw = meta?.['traceparent'];
+  if (typeof raw !== 'string') return ROOT_CONTEXT;
+  // The well-formed header is read as sent: no trimmed or lower-cased copy, no capture groups.
+  let header = raw;
+  if (!TRACEPARENT.test(header)) {
+    header = raw.trim().toLowerCase();
+    if (!TRACEPARENT.test(header)) return ROOT_CONTEXT;
   }
-  return trace.setSpanContext(ROOT_CONTEXT, {
+  const traceId = header.slice(3, 35);
+  const spanId = header.slice(36, 52);
+  if (header.startsWith('ff') || traceId === INVALID_TRACEID || spanId === INVALID_SPANID)
+    return ROOT_CONTEXT;
+  const parent: SpanContext = {
     traceId,
     spanId,
-    traceFlags: Number.parseInt(flags, 16) & 1,
+    traceFlags: Number.parseInt(header.slice(53), 16) & TraceFlags.SAMPLED,
     isRemote: true,
-    ...(traceState ? { traceState } : {}),
-  });
+  };
+  const state = meta?.['tracestate'];
+  if (typeof state === 'string' && state.length <= 512) {
+    try {
+      parent.traceState = createTraceState(state);
+    } catch {
+      // A malformed tracestate is dropped; the parent stands.
+    }
+  }
+  return trace.setSpanContext(ROOT_CONTEXT, parent);
 }
 
 /** Whether the application registered a context manager (else `context.with` runs `fn` as is). */
@@ -183,7 +192,13 @@ export class CallTrace {
 export class Telemetry {
   readonly enabled: boolean;
   readonly #tracer: Tracer;
-  /** The traced calls in flight, by the call's own per-request object (its `extra`). */
+  /**
+   * The traced calls in flight, by the call's own per-request object (its `extra`): one in a slot,
+   * any others at the same time in a WeakMap. A server answering one call at a time never touches
+   * the map (inside a call, a WeakMap insert costs about a microsecond).
+   */
+  #slotKey: object | undefined;
+  #slotCall: CallTrace | undefined;
   readonly #calls = new WeakMap<object, CallTrace>();
   readonly #counters = new Map<string, Counter>();
   readonly #histograms = new Map<string, Histogram>();
@@ -210,20 +225,24 @@ export class Telemetry {
     );
     if (!span.isRecording()) return undefined;
     const call = new CallTrace(this.#tracer, span, parent, context.with(PROBE, probe));
-    this.#calls.set(key, call);
+    if (this.#slotKey === undefined || this.#slotKey === key) {
+      this.#slotKey = key;
+      this.#slotCall = call;
+    } else this.#calls.set(key, call);
     return call;
   }
 
   /** The traced call of `key`, if one is recording. */
   callOf(key: object): CallTrace | undefined {
-    return this.#calls.get(key);
+    return key === this.#slotKey ? this.#slotCall : this.#calls.get(key);
   }
 
-  /** End the call of `key` (failed when `error` is given): its steps stop finding it. */
-  endCall(key: object, ...failure: [error: unknown] | []): void {
-    const call = this.#calls.get(key);
-    if (call === undefined) return;
-    this.#calls.delete(key);
+  /** End `call`, kept under `key` (failed when `error` is given): its steps stop finding it. */
+  endCall(key: object, call: CallTrace, ...failure: [error: unknown] | []): void {
+    if (key === this.#slotKey) {
+      this.#slotKey = undefined;
+      this.#slotCall = undefined;
+    } else this.#calls.delete(key);
     if (failure.length > 0) {
       const [error] = failure;
       call.span.recordException(error instanceof Error ? error : String(error));
