@@ -1,11 +1,16 @@
 // The cost of limits and tracing: a confirmed paid call (and a whole two-step paid call, where
 // the limits' reservations happen) with limits and tracing off, tracing through the API with no
 // SDK (the default), limits on, tracing recorded by an SDK (with and without a client trace in
-// `_meta.traceparent`), and limits plus tracing, all against a free call on its own server.
+// `_meta.traceparent`), and limits plus tracing, all against a free call on its own server; and
+// the SDK's own cost of one span recorded inside a free call (the floor under any tracing).
+// Nothing is registered globally (no tracer provider, no context manager): every configuration
+// runs with the same global state, so none taxes or helps another.
 // Run: node --import tsx bench/limits-telemetry.ts
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ROOT_CONTEXT, SpanKind, type Tracer } from '@opentelemetry/api';
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { z } from 'zod';
 import type { Outcome } from '../src/engine/pipeline/outcome.js';
 import type { RouterCore } from '../src/engine/runtime.js';
 import { describeRun } from '../src/engine/telemetry/steps.js';
@@ -17,7 +22,7 @@ import { ZeroLatencyProvider } from '../test/support/zero-latency-provider.js';
 import { callTool } from './support/mcp.js';
 import { type BenchSection, runIfMain, table } from './support/section.js';
 import { ratio, type Summary, summarize, us } from './support/stats.js';
-import { benchClient, benchServer } from './support/world.js';
+import { benchClient, benchServer, toolResult } from './support/world.js';
 
 const CALLS = Number(process.env['BENCH_LIMITS_CALLS'] ?? 2000);
 const ROUNDS = 5;
@@ -50,6 +55,30 @@ interface Config {
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
+/**
+ * A new order of 0..n-1 on every call (seeded: the same sequence each run). A call's cost depends
+ * on what ran just before it (what it left in the CPU's caches) by more than the effects measured
+ * here: in a fixed cycle each configuration would always follow the same other one.
+ */
+function shuffler(seed: number) {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return (n: number): number[] => {
+    const order = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    return order;
+  };
+}
+
 async function timeCall(
   client: Client,
   name: string,
@@ -60,11 +89,12 @@ async function timeCall(
 ): Promise<number> {
   const cpuStarted = process.cpuUsage();
   const started = performance.now();
-  const result = meta
-    ? ((await client.callTool({ name, arguments: args, _meta: meta })) as Awaited<
-        ReturnType<typeof callTool>
-      >)
-    : await callTool(client, name, args);
+  // One request shape for every configuration, `_meta` or not (the same options as callTool).
+  const result = (await client.callTool(
+    meta === undefined ? { name, arguments: args } : { name, arguments: args, _meta: meta },
+    undefined,
+    { timeout: 120_000 },
+  )) as CallToolResult;
   const elapsed = performance.now() - started;
   if (cpu) {
     const used = process.cpuUsage(cpuStarted);
@@ -77,9 +107,31 @@ async function timeCall(
 const ISOLATED_CALLS = 50_000;
 
 /**
- * The tracing code of one confirmed paid call alone, no MCP and no store: the call span and its
- * run step around a tool that returns at once, by CPU time of this process per call. The floor is
- * the SDK's own cost of the same two spans with the same attributes, started and ended directly.
+ * The SDK's own work for a confirmed paid call's tracing, done directly: the call span with the
+ * attributes payrouter gives it (the run's among them), started and ended.
+ */
+function sdkSpan(tracer: Tracer): void {
+  const span = tracer.startSpan(
+    'payrouter.paid_call',
+    { kind: SpanKind.SERVER, attributes: { 'payrouter.tool': 'work' } },
+    ROOT_CONTEXT,
+  );
+  span.setAttribute('payrouter.run.outcome', 'ok');
+  span.setAttribute('payrouter.run.duration_ms', 0.01);
+  span.setAttribute('payrouter.outcome', 'ran');
+  span.setAttribute('payrouter.amount', 5);
+  span.setAttribute('payrouter.currency', 'USD');
+  span.setAttribute('payrouter.provider', 'zero');
+  span.setAttribute('payrouter.status', 'paid');
+  span.end();
+}
+
+/**
+ * The tracing code of one confirmed paid call alone, no MCP and no store: the call span around a
+ * run step whose tool returns at once, by CPU time of this process per call. The floor is the
+ * SDK's own cost of the same span with the same attributes, started and ended directly. A tight
+ * loop keeps the SDK's code and data in the CPU's caches: inside a real call the same span costs
+ * two to three times this (the in-call floor above).
  */
 async function isolatedTracing(tracerProvider: BasicTracerProvider) {
   const tracer = tracerProvider.getTracer('floor');
@@ -105,27 +157,14 @@ async function isolatedTracing(tracerProvider: BasicTracerProvider) {
       });
   };
   const floor = async () => {
-    const span = tracer.startSpan(
-      'payrouter.paid_call',
-      { kind: SpanKind.SERVER, attributes: { 'payrouter.tool': 'work' } },
-      ROOT_CONTEXT,
-    );
-    const child = tracer.startSpan('payrouter.run', undefined, trace.setSpan(ROOT_CONTEXT, span));
     await Promise.resolve(result);
-    child.setAttribute('payrouter.outcome', 'ok');
-    child.end();
-    span.setAttribute('payrouter.outcome', 'ran');
-    span.setAttribute('payrouter.amount', 5);
-    span.setAttribute('payrouter.currency', 'USD');
-    span.setAttribute('payrouter.provider', 'zero');
-    span.setAttribute('payrouter.status', 'paid');
-    span.end();
+    sdkSpan(tracer);
   };
   const kinds: Array<[string, () => Promise<unknown>]> = [
     ['telemetry off', through(new Telemetry({ enabled: false }))],
     ['through the API, no SDK', through(new Telemetry({}))],
     ['recorded by an SDK', through(new Telemetry({ tracerProvider }))],
-    ["the SDK's floor: the same two spans, directly", floor],
+    ["the SDK's floor: the same span, directly", floor],
   ];
   const cpu = new Map<string, number[]>();
   for (let round = -1; round < ROUNDS; round++)
@@ -166,10 +205,26 @@ export async function limitsTelemetry(): Promise<BenchSection> {
       options: { limits: LIMITS, telemetry: { tracerProvider } },
     },
   ];
+  const floorTracer = tracerProvider.getTracer('floor');
   const worlds = await Promise.all(
-    configs.map(async (c) => {
+    configs.map(async (c, i) => {
       const provider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
       const world = benchServer({ providers: [provider], flow: 'two_step', ...c.options });
+      // Two free tools alike but for one thing, the confirmed call's span recorded by the SDK in
+      // the handler: the difference is the SDK's own cost of that span inside a call.
+      if (i === 0)
+        for (const [tool, span] of [
+          ['work_plain', false],
+          ['work_span', true],
+        ] as const)
+          world.server.registerTool(
+            tool,
+            { description: 'Work (free)', inputSchema: { n: z.number() } },
+            async ({ n }) => {
+              if (span) sdkSpan(floorTracer);
+              return toolResult(n);
+            },
+          );
       const client = await benchClient(world.server);
       return {
         ...c,
@@ -183,6 +238,8 @@ export async function limitsTelemetry(): Promise<BenchSection> {
   );
   const free: number[] = [];
   const freeCpu: number[] = [];
+  const plain: number[] = [];
+  const spanned: number[] = [];
   /** Open and confirm (not run) payments for n in [from, from+count): the state a payer who paid is in. */
   const prepare = async (w: (typeof worlds)[number], from: number, count: number) => {
     for (let n = from; n < from + count; n++) {
@@ -207,23 +264,27 @@ export async function limitsTelemetry(): Promise<BenchSection> {
     for (let n = -WARMUP; n < 0; n++) await timeCall(w.client.client, 'work', { n }, w.meta);
     await whole(w, -WARMUP, WARMUP, false);
   }
-  for (let i = 0; i < WARMUP; i++) await timeCall(worlds[0]!.client.client, 'work_free', { n: -1 - i });
+  for (let i = 0; i < WARMUP; i++)
+    for (const tool of ['work_free', 'work_plain', 'work_span'])
+      await timeCall(worlds[0]!.client.client, tool, { n: -1 - i });
+
+  const order = shuffler(15);
 
   const perRound = Math.ceil(CALLS / ROUNDS);
   for (let round = 0; round < ROUNDS; round++) {
     const from = round * perRound;
     for (const w of worlds) await prepare(w, from, perRound);
-    // Call by call, the configurations in turn (starting one further each time), with a free call
+    // Call by call, the configurations taking turns in a new order each time, with the free calls
     // among them: on a shared machine every configuration sees the same load, which comes and goes
-    // faster than a block of calls takes.
+    // faster than a block of calls takes, and follows every other one as often.
     for (let n = from; n < from + perRound; n++)
-      for (let i = 0; i < worlds.length; i++) await whole(worlds[(n + i) % worlds.length]!, n, 1, true);
+      for (const k of order(worlds.length)) await whole(worlds[k]!, n, 1, true);
     for (let n = from; n < from + perRound; n++) {
-      const turn = n % (worlds.length + 1);
-      for (let i = 0; i <= worlds.length; i++) {
-        const k = (turn + i) % (worlds.length + 1);
-        if (k === worlds.length)
-          free.push(await timeCall(worlds[0]!.client.client, 'work_free', { n }, undefined, freeCpu));
+      for (const k of order(worlds.length + 3)) {
+        const free0 = worlds[0]!.client.client;
+        if (k === worlds.length) free.push(await timeCall(free0, 'work_free', { n }, undefined, freeCpu));
+        else if (k === worlds.length + 1) plain.push(await timeCall(free0, 'work_plain', { n }));
+        else if (k === worlds.length + 2) spanned.push(await timeCall(free0, 'work_span', { n }));
         else {
           // A confirmed paid call: paid, not yet run (it runs now).
           const w = worlds[k]!;
@@ -241,6 +302,7 @@ export async function limitsTelemetry(): Promise<BenchSection> {
 
   const freeS = summarize(free);
   const freeCpuS = summarize(freeCpu);
+  const inCallSpan = summarize(spanned).median - summarize(plain).median;
   const stats = worlds.map((w) => ({
     name: w.name,
     confirmed: summarize(w.confirmed),
@@ -260,7 +322,7 @@ export async function limitsTelemetry(): Promise<BenchSection> {
     `${(addedCpu(s) * 1000).toFixed(1)} µs = ${(addedCpu(s) / freeCpuS.median).toFixed(3)}×`;
   const markdown = [
     `Sequential calls over the SDK's InMemoryTransport, memoryStore, a zero-latency provider, ${CALLS} calls per`,
-    `kind and configuration in ${ROUNDS} rounds after ${WARMUP} warm-up calls, the configurations taking turns call by call. "Confirmed": a paid`,
+    `kind and configuration in ${ROUNDS} rounds after ${WARMUP} warm-up calls, the configurations taking turns call by call in a new (seeded) order each time. "Confirmed": a paid`,
     'call whose payment is already confirmed (paid, not yet run); "whole": call + confirm_payment, where the',
     "limits' reservations are made. The ledger is on in every configuration (its default).",
     '',
@@ -276,13 +338,14 @@ export async function limitsTelemetry(): Promise<BenchSection> {
     ),
     '',
     `- Free call: ${us(freeS.median)} median.`,
+    `- The SDK's own cost of the confirmed call's span (started, its eight attributes, ended) inside a call: a free tool recording it in its handler vs the same tool without, ${us(inCallSpan)} = ${share(inCallSpan)} a free call. The floor under any recorded tracing of a call.`,
     `- Limits and tracing together on a confirmed paid call: **${us(added(both.confirmed, base.confirmed))}** = **${share(added(both.confirmed, base.confirmed))}** a free call (budget < 0.2×).`,
     `- On a whole two-step paid call: ${us(added(both.whole, base.whole))} = ${share(added(both.whole, base.whole))} a free call.`,
     `- Tracing alone, recorded by an SDK: ${us(added(tracing.confirmed, base.confirmed))} = ${share(added(tracing.confirmed, base.confirmed))} a free call; with the client's traceparent: ${us(added(traced.confirmed, base.confirmed))} = ${share(added(traced.confirmed, base.confirmed))}. Limits alone: ${us(added(limitsOnly.confirmed, base.confirmed))} = ${share(added(limitsOnly.confirmed, base.confirmed))}.`,
     `- Tracing through the API with no SDK (the default) vs telemetry off: ${us(added(apiOnly.confirmed, base.confirmed))} on a confirmed call (${ratio(apiOnly.confirmed.median, base.confirmed.median)}).`,
     `- By this process's CPU time per call (free call ${us(freeCpuS.median)}), added to a confirmed call: limits and tracing ${cpuShare(both)} a free call; tracing alone ${cpuShare(tracing)}, with traceparent ${cpuShare(traced)}; limits alone ${cpuShare(limitsOnly)}; no SDK ${cpuShare(apiOnly)}.`,
     '',
-    `The tracing code alone (\`isolatedTracing\`: the call span and its run step around a tool that returns at once, no MCP, no store; ${ISOLATED_CALLS} calls each in ${ROUNDS} rounds), CPU time per call:`,
+    `The tracing code alone (\`isolatedTracing\`: the call span around a run step whose tool returns at once, no MCP, no store; ${ISOLATED_CALLS} calls each in ${ROUNDS} rounds, a tight loop where the SDK's code stays in the CPU's caches), CPU time per call:`,
     '',
     table(
       ['tracing', 'CPU per call'],
@@ -305,6 +368,8 @@ export async function limitsTelemetry(): Promise<BenchSection> {
       tracedWithParentAddedOverFree: added(traced.confirmed, base.confirmed) / freeS.median,
       limitsAddedOverFree: added(limitsOnly.confirmed, base.confirmed) / freeS.median,
       freeCpuUs: freeCpuS.median * 1000,
+      inCallSpanUs: inCallSpan * 1000,
+      inCallSpanOverFree: inCallSpan / freeS.median,
       bothCpuAddedOverFree: addedCpu(both) / freeCpuS.median,
       tracingCpuAddedOverFree: addedCpu(tracing) / freeCpuS.median,
       apiOnlyCpuAddedUs: addedCpu(apiOnly) * 1000,

@@ -1,7 +1,9 @@
 // OpenTelemetry: payrouter records spans and metrics through @opentelemetry/api only. Register
 // any SDK (here the basic tracer and meter providers, printing spans to the console) and each
 // paid call becomes a span that continues the client's trace from `_meta.traceparent`, with child
-// spans for route, choose, create, await and run; metrics count payments, refusals and latency.
+// spans for the steps it takes (route, choose, create, await, run; a call that only runs the tool,
+// its payment already confirmed, is one span with the run on it); metrics count payments,
+// refusals and latency.
 //
 //   node --import tsx examples/telemetry.ts    # one traced call from an in-process client; spans printed
 //

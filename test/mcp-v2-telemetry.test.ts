@@ -108,14 +108,18 @@ describe('OpenTelemetry on payrouter/mcp-v2', () => {
       ]),
     ).toEqual([
       ['summarize', 'payment_required', ['payrouter.route', 'payrouter.create']],
-      ['confirm_payment', 'ran', ['payrouter.run']],
+      // Its only step is the run: one span, with the run's attributes on it.
+      ['confirm_payment', 'ran', []],
     ]);
     for (const { root } of trees) expect(root.parentSpanContext?.spanId).toBe(CLIENT_SPAN);
     expect(trees[1]!.root.attributes).toMatchObject({
       'payrouter.amount': 200,
       'payrouter.currency': 'USD',
       'payrouter.status': 'paid',
+      'payrouter.run.outcome': 'ok',
     });
+    expect(trees[1]!.root.attributes['payrouter.run.duration_ms']).toBeGreaterThanOrEqual(0);
+    expect(spans.some((s) => s.name === 'payrouter.run')).toBe(false);
     expect(JSON.stringify(spans.map((s) => s.attributes))).not.toMatch(/secret words/);
   });
 
@@ -130,8 +134,9 @@ describe('OpenTelemetry on payrouter/mcp-v2', () => {
     expect(trees.map((t) => [t.root.attributes['payrouter.outcome'], t.children])).toEqual([
       ['input_required', ['payrouter.route', 'payrouter.choose']],
       ['input_required', ['payrouter.choose', 'payrouter.create']],
-      // Paid before the link's answer came back: the retry finds it paid and runs, with no wait.
-      ['ran', ['payrouter.run']],
+      // Paid before the link's answer came back: the retry finds it paid and runs, with no wait;
+      // the run is its only step, so the round is one span with the run on it.
+      ['ran', []],
     ]);
     for (const { root } of trees) {
       expect(root.spanContext().traceId).toBe(TRACE_ID);
@@ -141,6 +146,7 @@ describe('OpenTelemetry on payrouter/mcp-v2', () => {
     expect(trees[2]!.root.attributes).toMatchObject({
       'payrouter.provider': 'walleot',
       'payrouter.status': 'paid',
+      'payrouter.run.outcome': 'ok',
     });
   });
 

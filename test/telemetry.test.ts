@@ -1,7 +1,12 @@
 // Issue 15: the telemetry example, run with an in-memory span exporter and a metric reader: the
 // span tree of each flow, continuing the client's trace from _meta.traceparent, and the metrics.
+// A call whose only step is the run (its payment already confirmed, a free call, x402's paid
+// retry, confirm_payment) is one span carrying the run's attributes; a call with other steps has
+// them, and the run, as children.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type Context, type ContextManager, context, ROOT_CONTEXT, SpanStatusCode } from '@opentelemetry/api';
 import { AggregationTemporality, MetricReader } from '@opentelemetry/sdk-metrics';
 import {
   BasicTracerProvider,
@@ -61,6 +66,39 @@ async function setUp(elicitation: 'none' | 'url') {
   return { exporter, metricReader, call };
 }
 
+/**
+ * What an application's SDK setup registers (NodeSDK's AsyncLocalStorage context manager), written
+ * out on the public ContextManager interface: the active context follows async work.
+ */
+class StorageContextManager implements ContextManager {
+  readonly #storage = new AsyncLocalStorage<Context>();
+  active(): Context {
+    return this.#storage.getStore() ?? ROOT_CONTEXT;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    ctx: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
+    return this.#storage.run(ctx, () => fn.apply(thisArg, args));
+  }
+  bind<T>(ctx: Context, target: T): T {
+    if (typeof target !== 'function') return target;
+    const run = (self: unknown, args: unknown[]) => this.with(ctx, () => target.apply(self, args));
+    return function (this: unknown, ...args: unknown[]) {
+      return run(this, args);
+    } as T;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    this.#storage.disable();
+    return this;
+  }
+}
+
 /** The finished spans as a tree of names under each payrouter.paid_call, from the exporter. */
 function treesOf(spans: ReadableSpan[]) {
   const calls = spans.filter((s) => s.name === 'payrouter.paid_call');
@@ -110,21 +148,28 @@ describe('OpenTelemetry', () => {
         t.children,
       ]),
     ).toEqual([
-      ['summarize', 'ran', ['payrouter.run']],
+      ['summarize', 'ran', []],
       ['summarize', 'payment_required', ['payrouter.route', 'payrouter.create']],
-      ['confirm_payment', 'ran', ['payrouter.run']],
+      ['confirm_payment', 'ran', []],
     ]);
     for (const { root } of trees) expect(root.parentSpanContext?.spanId).toBe(CLIENT_SPAN);
     expect(trees[0]!.root.attributes).toMatchObject({
       'payrouter.provider': 'free',
       'payrouter.amount': 0,
       'payrouter.currency': 'USD',
+      'payrouter.run.outcome': 'ok',
     });
     expect(trees[2]!.root.attributes).toMatchObject({
       'payrouter.provider': 'walleot',
       'payrouter.amount': 25,
       'payrouter.status': 'paid',
+      'payrouter.run.outcome': 'ok',
     });
+    for (const i of [0, 2])
+      expect(trees[i]!.root.attributes['payrouter.run.duration_ms']).toBeGreaterThanOrEqual(0);
+    // The call answered "payment required" ran nothing.
+    expect(trees[1]!.root.attributes['payrouter.run.outcome']).toBeUndefined();
+    expect(spans.some((s) => s.name === 'payrouter.run')).toBe(false);
     const create = spans.find((s) => s.name === 'payrouter.create')!;
     expect(create.attributes).toMatchObject({
       'payrouter.provider': 'walleot',
@@ -196,9 +241,21 @@ describe('OpenTelemetry: the span tree of the other flows', () => {
     await sandbox.close();
   });
 
-  async function tracedServer(providers: PayRouterOptions['providers']) {
+  /** With `toolSpans`, each tool opens a span of its own (`app.<tool>`) in the active context. */
+  async function tracedServer(providers: PayRouterOptions['providers'], toolSpans = false) {
     const exporter = new InMemorySpanExporter();
     const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const app = tracerProvider.getTracer('app');
+    const work = <T>(tool: string, fn: () => T): T =>
+      toolSpans
+        ? app.startActiveSpan(`app.${tool}`, (span) => {
+            try {
+              return fn();
+            } finally {
+              span.end();
+            }
+          })
+        : fn();
     const server = new McpServer({ name: 'traced', version: '1.0.0' });
     const router = new PayRouter(server, {
       store: memoryStore(),
@@ -215,7 +272,8 @@ describe('OpenTelemetry: the span tree of the other flows', () => {
         inputSchema: { topic: z.string() },
         price: { amount: '25.00', currency: 'USD' },
       },
-      async ({ topic }) => ({ content: [{ type: 'text', text: `Report on ${topic}` }] }),
+      async ({ topic }) =>
+        work('report', () => ({ content: [{ type: 'text', text: `Report on ${topic}` }] })),
     );
     server.registerTool(
       'note',
@@ -224,7 +282,19 @@ describe('OpenTelemetry: the span tree of the other flows', () => {
         inputSchema: { topic: z.string() },
         price: { amount: '0.25', currency: 'USD' },
       },
-      async ({ topic }) => ({ content: [{ type: 'text', text: `Note on ${topic}` }] }),
+      async ({ topic }) => work('note', () => ({ content: [{ type: 'text', text: `Note on ${topic}` }] })),
+    );
+    server.registerTool(
+      'flaky',
+      {
+        description: 'Fails as told',
+        inputSchema: { how: z.enum(['throw', 'error']) },
+        price: { amount: '0.50', currency: 'USD' },
+      },
+      async ({ how }): Promise<CallToolResult> => {
+        if (how === 'throw') throw new TypeError('flaky broke');
+        return { content: [{ type: 'text', text: 'no luck' }], isError: true };
+      },
     );
     cleanups.push(async () => {
       await router.close();
@@ -297,11 +367,125 @@ describe('OpenTelemetry: the span tree of the other flows', () => {
     const trees = treesOf(spans);
     expect(trees.map((t) => [t.root.attributes['payrouter.outcome'], t.children])).toEqual([
       ['payment_required', ['payrouter.route', 'payrouter.create']],
-      ['ran', ['payrouter.run']],
+      ['ran', []],
     ]);
     expect(trees[1]!.root.attributes).toMatchObject({
       'payrouter.provider': 'x402',
       'payrouter.status': 'paid',
+      'payrouter.run.outcome': 'ok',
+    });
+  });
+
+  it('a confirmed call whose tool fails: the call span says how the run ended', async () => {
+    const { walleot } = sandbox.providers({ logger: quiet });
+    const { server, exporter } = await tracedServer([walleot]);
+    const { client, close } = await connectClient(server, { elicitation: 'none' });
+    cleanups.push(close);
+    const call = (how: string) =>
+      client.callTool({
+        name: 'flaky',
+        arguments: { how },
+        _meta: { traceparent },
+      }) as Promise<CallToolResult>;
+    for (const how of ['throw', 'error']) await payAt(paymentOf(await call(how))!.payment_url!);
+    exporter.reset();
+    for (const how of ['throw', 'error']) expect((await call(how)).isError).toBe(true);
+
+    const trees = treesOf(exporter.getFinishedSpans());
+    expect(
+      trees.map((t) => [
+        t.root.attributes['payrouter.outcome'],
+        t.root.attributes['payrouter.run.outcome'],
+        t.root.status,
+        t.children,
+      ]),
+    ).toEqual([
+      ['tool_failed', 'error', { code: SpanStatusCode.ERROR, message: 'TypeError' }, []],
+      ['tool_failed', 'tool_error', { code: SpanStatusCode.UNSET }, []],
+    ]);
+    for (const { root } of trees)
+      expect(root.attributes['payrouter.run.duration_ms']).toBeGreaterThanOrEqual(0);
+    // The error's message is the tool's, never put on a span.
+    expect(JSON.stringify(trees.map((t) => [t.root.attributes, t.root.events]))).not.toMatch(/flaky broke/);
+  });
+
+  describe('with a context manager registered by the application', () => {
+    beforeAll(() => {
+      expect(context.setGlobalContextManager(new StorageContextManager())).toBe(true);
+    });
+    afterAll(() => {
+      context.disable();
+    });
+
+    it("a call whose payment is already confirmed is one span with the run on it; the tool's own span is its child", async () => {
+      const { walleot } = sandbox.providers({ logger: quiet });
+      const { server, exporter } = await tracedServer([walleot], true);
+      const { client, close } = await connectClient(server, { elicitation: 'none' });
+      cleanups.push(close);
+      const call = () =>
+        client.callTool({
+          name: 'report',
+          arguments: { topic: 'moths' },
+          _meta: { traceparent },
+        }) as Promise<CallToolResult>;
+      const payment = paymentOf(await call())!;
+      await payAt(payment.payment_url!);
+      exporter.reset();
+      expect(textOf(await call())).toBe('Report on moths');
+
+      const spans = exporter.getFinishedSpans();
+      expect(spans.map((s) => s.name).sort()).toEqual(['app.report', 'payrouter.paid_call']);
+      const root = spans.find((s) => s.name === 'payrouter.paid_call')!;
+      const tool = spans.find((s) => s.name === 'app.report')!;
+      expect(root.parentSpanContext?.spanId).toBe(CLIENT_SPAN);
+      expect(tool.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+      for (const span of spans) expect(span.spanContext().traceId).toBe(TRACE_ID);
+      expect(root.attributes).toMatchObject({
+        'payrouter.tool': 'report',
+        'payrouter.outcome': 'ran',
+        'payrouter.provider': 'walleot',
+        'payrouter.amount': 2500,
+        'payrouter.currency': 'USD',
+        'payrouter.status': 'paid',
+        'payrouter.run.outcome': 'ok',
+      });
+      expect(root.attributes['payrouter.run.duration_ms']).toBeGreaterThanOrEqual(0);
+      expect(root.status.code).toBe(SpanStatusCode.UNSET);
+    });
+
+    it("a call with other steps keeps its run child; the tool's own span is the run's child", async () => {
+      const { walleot } = sandbox.providers({ logger: quiet });
+      const { server, exporter } = await tracedServer([walleot], true);
+      const { client, close } = await connectClient(server, {
+        elicitation: 'url',
+        onElicit: async (request) => {
+          if ('url' in request && typeof request.url === 'string') await payAt(request.url);
+          return { action: 'accept' };
+        },
+      });
+      cleanups.push(close);
+      const result = (await client.callTool({
+        name: 'report',
+        arguments: { topic: 'newts' },
+        _meta: { traceparent },
+      })) as CallToolResult;
+      expect(textOf(result)).toBe('Report on newts');
+
+      const spans = exporter.getFinishedSpans();
+      const [tree, ...others] = treesOf(spans);
+      expect(others).toEqual([]);
+      expect(tree!.children).toEqual([
+        'payrouter.route',
+        'payrouter.create',
+        'payrouter.await',
+        'payrouter.run',
+      ]);
+      const run = spans.find((s) => s.name === 'payrouter.run')!;
+      const tool = spans.find((s) => s.name === 'app.report')!;
+      expect(tool.parentSpanContext?.spanId).toBe(run.spanContext().spanId);
+      expect(run.attributes['payrouter.outcome']).toBe('ok');
+      expect(tree!.root.attributes['payrouter.run.outcome']).toBeUndefined();
+      expect(spans).toHaveLength(6);
     });
   });
 });

@@ -10,12 +10,10 @@ import type { CallTrace } from '../engine/telemetry/telemetry.js';
 class TracedInteraction implements Interaction {
   readonly #inner: Interaction;
   readonly #call: CallTrace;
-  readonly completed?: (ctx: CallContext, link: PaymentLink) => Promise<void>;
 
   constructor(inner: Interaction, call: CallTrace) {
     this.#inner = inner;
     this.#call = call;
-    if (inner.completed) this.completed = (ctx, link) => inner.completed!(ctx, link);
   }
 
   chooseMethod(
@@ -32,6 +30,11 @@ class TracedInteraction implements Interaction {
 
   deliver(ctx: CallContext, intent: IntentRecord, link: PaymentLink) {
     return this.#inner.deliver(ctx, intent, link);
+  }
+
+  // A method, not a closure made per call; a no-op where the inner interaction has none.
+  async completed(ctx: CallContext, link: PaymentLink): Promise<void> {
+    await this.#inner.completed?.(ctx, link);
   }
 }
 
@@ -57,7 +60,7 @@ export async function tracedCall(
       run({ ...ctx, interaction: new TracedInteraction(ctx.interaction, call) }),
     );
   } catch (error) {
-    telemetry.endCall(key, error);
+    telemetry.endCall(key, call, error);
     throw error;
   }
   const { span } = call;
@@ -75,6 +78,6 @@ export async function tracedCall(
     span.setAttribute('payrouter.status', intent.status);
   }
   if (outcome.kind === 'limited') span.setAttribute('payrouter.limit.kind', outcome.hit.kind);
-  telemetry.endCall(key);
+  telemetry.endCall(key, call);
   return outcome;
 }

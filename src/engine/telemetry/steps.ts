@@ -19,8 +19,12 @@ export function describeWait(span: Span, waited: Confirmation | undefined): void
   span.setAttribute('payrouter.status', waited?.intent.status ?? 'unknown');
 }
 
-export function describeRun(span: Span, result: ToolResult): void {
-  span.setAttribute('payrouter.outcome', result.isError === true ? 'tool_error' : 'ok');
+/** On the call's own span (a call whose only step is the run) the outcome is `payrouter.run.outcome`. */
+export function describeRun(span: Span, result: ToolResult, onCall: boolean): void {
+  span.setAttribute(
+    onCall ? 'payrouter.run.outcome' : 'payrouter.outcome',
+    result.isError === true ? 'tool_error' : 'ok',
+  );
 }
 
 /** The create span's attributes: what is charged, never the arguments. */

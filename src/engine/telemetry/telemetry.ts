@@ -5,6 +5,8 @@ import {
   context,
   createTraceState,
   type Histogram,
+  INVALID_SPANID,
+  INVALID_TRACEID,
   type Meter,
   type MeterProvider,
   metrics,
@@ -12,8 +14,10 @@ import {
   type ObservableResult,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
+  TraceFlags,
   type Tracer,
   type TracerProvider,
   trace,
@@ -26,33 +30,38 @@ export interface TelemetryOptions {
 }
 
 const SCOPE = 'payrouter';
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-const ZEROS = /^0+$/;
+/** version-traceid-parentid-flags, lower-case hex (W3C Trace Context); tested, not captured. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** The client's trace context from a request's `_meta.traceparent` / `tracestate` (W3C Trace Context). */
 export function remoteParent(meta: Record<string, unknown> | undefined): Context {
-  const header = meta?.['traceparent'];
-  if (typeof header !== 'string') return ROOT_CONTEXT;
-  const match = TRACEPARENT.exec(header.trim().toLowerCase());
-  if (!match) return ROOT_CONTEXT;
-  const [, version, traceId, spanId, flags] = match as unknown as [string, string, string, string, string];
-  if (version === 'ff' || ZEROS.test(traceId) || ZEROS.test(spanId)) return ROOT_CONTEXT;
-  const state = meta?.['tracestate'];
-  let traceState: ReturnType<typeof createTraceState> | undefined;
-  if (typeof state === 'string' && state.length <= 512) {
-    try {
-      traceState = createTraceState(state);
-    } catch {
-      traceState = undefined;
-    }
+  const raw = meta?.['traceparent'];
+  if (typeof raw !== 'string') return ROOT_CONTEXT;
+  // The well-formed header is read as sent: no trimmed or lower-cased copy, no capture groups.
+  let header = raw;
+  if (!TRACEPARENT.test(header)) {
+    header = raw.trim().toLowerCase();
+    if (!TRACEPARENT.test(header)) return ROOT_CONTEXT;
   }
-  return trace.setSpanContext(ROOT_CONTEXT, {
+  const traceId = header.slice(3, 35);
+  const spanId = header.slice(36, 52);
+  if (header.startsWith('ff') || traceId === INVALID_TRACEID || spanId === INVALID_SPANID)
+    return ROOT_CONTEXT;
+  const parent: SpanContext = {
     traceId,
     spanId,
-    traceFlags: Number.parseInt(flags, 16) & 1,
+    traceFlags: Number.parseInt(header.slice(53), 16) & TraceFlags.SAMPLED,
     isRemote: true,
-    ...(traceState ? { traceState } : {}),
-  });
+  };
+  const state = meta?.['tracestate'];
+  if (typeof state === 'string' && state.length <= 512) {
+    try {
+      parent.traceState = createTraceState(state);
+    } catch {
+      // A malformed tracestate is dropped; the parent stands.
+    }
+  }
+  return trace.setSpanContext(ROOT_CONTEXT, parent);
 }
 
 /** Whether the application registered a context manager (else `context.with` runs `fn` as is). */
@@ -63,46 +72,71 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'error';
 }
 
+/** The step that runs the tool: on a call with no step before it, the call's own span is the run's. */
+export const RUN_STEP = 'payrouter.run';
+
+/**
+ * What a step's span says about its result; `onCall` when the span is the call's own (the run of
+ * a call that had no other step), where the step's attributes take the `payrouter.run.` prefix.
+ */
+export type Describe<T> = (span: Span, value: T, onCall: boolean) => void;
+
 /**
  * The span of one paid call and its steps. Child spans take their parent from here, never from
  * an async context: no AsyncLocalStorage (and none of its per-promise hooks) for our spans. When
  * the application registered a context manager, the call and each step are also made active, so
  * spans of other instrumentation (the store's client, a provider's HTTP requests, the tool's own
  * work) nest under them.
+ *
+ * A call whose only step is the run (its payment already confirmed, a free call, x402's paid
+ * retry) gets no `payrouter.run` child: the call's span carries the run (`payrouter.run.outcome`,
+ * `payrouter.run.duration_ms`) and the tool's own spans nest under it. That halves the span work
+ * of the most frequent paid call; a call with other steps keeps the run as a child beside them.
  */
 export class CallTrace {
   readonly span: Span;
   readonly #tracer: Tracer;
-  readonly #context: Context;
+  readonly #parent: Context;
+  /** The call's context (its span in the parent's), made when a child or a context manager needs it. */
+  #context: Context | undefined;
   readonly #propagates: boolean;
+  /** Steps started so far. */
+  #steps = 0;
 
   constructor(tracer: Tracer, span: Span, parent: Context, propagates: boolean) {
     this.#tracer = tracer;
     this.span = span;
-    this.#context = trace.setSpan(parent, span);
+    this.#parent = parent;
     this.#propagates = propagates;
+  }
+
+  #callContext(): Context {
+    this.#context ??= trace.setSpan(this.#parent, this.span);
+    return this.#context;
   }
 
   /** Run the call itself (active where a context manager exists). */
   within<T>(fn: () => Promise<T>): Promise<T> {
-    return this.#propagates ? context.with(this.#context, fn) : fn();
+    return this.#propagates ? context.with(this.#callContext(), fn) : fn();
   }
 
-  /** A child span around async work; `describe` adds what the result says. */
-  async step<T>(
+  /** A child span around async work (the run, first, on the call's own span); `describe` adds what the result says. */
+  step<T>(name: string, fn: () => Promise<T>, describe?: Describe<T>, attributes?: Attributes): Promise<T> {
+    if (this.#steps++ === 0 && name === RUN_STEP) return this.#runOnCall(fn, describe);
+    return this.#child(name, fn, describe, attributes);
+  }
+
+  async #child<T>(
     name: string,
     fn: () => Promise<T>,
-    describe?: (span: Span, value: T) => void,
-    attributes?: Attributes,
+    describe: Describe<T> | undefined,
+    attributes: Attributes | undefined,
   ): Promise<T> {
-    const span = this.#tracer.startSpan(
-      name,
-      attributes === undefined ? undefined : { attributes },
-      this.#context,
-    );
+    const parent = this.#callContext();
+    const span = this.#tracer.startSpan(name, attributes === undefined ? undefined : { attributes }, parent);
     try {
-      const value = await (this.#propagates ? context.with(trace.setSpan(this.#context, span), fn) : fn());
-      describe?.(span, value);
+      const value = await (this.#propagates ? context.with(trace.setSpan(parent, span), fn) : fn());
+      describe?.(span, value, false);
       return value;
     } catch (error) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: errorName(error) });
@@ -112,12 +146,33 @@ export class CallTrace {
     }
   }
 
+  /** The run as the call's own span: its outcome and duration become the call's attributes. */
+  async #runOnCall<T>(fn: () => Promise<T>, describe: Describe<T> | undefined): Promise<T> {
+    const { span } = this;
+    const started = performance.now();
+    try {
+      // The call is already the active context (within), unless something in between changed it.
+      const value = await (this.#propagates && context.active() !== this.#callContext()
+        ? context.with(this.#callContext(), fn)
+        : fn());
+      describe?.(span, value, true);
+      return value;
+    } catch (error) {
+      span.setAttribute('payrouter.run.outcome', 'error');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorName(error) });
+      throw error;
+    } finally {
+      span.setAttribute('payrouter.run.duration_ms', performance.now() - started);
+    }
+  }
+
   /** A child span around synchronous work. */
-  stepSync<T>(name: string, fn: () => T, describe?: (span: Span, value: T) => void): T {
-    const span = this.#tracer.startSpan(name, undefined, this.#context);
+  stepSync<T>(name: string, fn: () => T, describe?: Describe<T>): T {
+    this.#steps++;
+    const span = this.#tracer.startSpan(name, undefined, this.#callContext());
     try {
       const value = fn();
-      describe?.(span, value);
+      describe?.(span, value, false);
       return value;
     } catch (error) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: errorName(error) });
@@ -137,7 +192,13 @@ export class CallTrace {
 export class Telemetry {
   readonly enabled: boolean;
   readonly #tracer: Tracer;
-  /** The traced calls in flight, by the call's own per-request object (its `extra`). */
+  /**
+   * The traced calls in flight, by the call's own per-request object (its `extra`): one in a slot,
+   * any others at the same time in a WeakMap. A server answering one call at a time never touches
+   * the map (inside a call, a WeakMap insert costs about a microsecond).
+   */
+  #slotKey: object | undefined;
+  #slotCall: CallTrace | undefined;
   readonly #calls = new WeakMap<object, CallTrace>();
   readonly #counters = new Map<string, Counter>();
   readonly #histograms = new Map<string, Histogram>();
@@ -164,20 +225,24 @@ export class Telemetry {
     );
     if (!span.isRecording()) return undefined;
     const call = new CallTrace(this.#tracer, span, parent, context.with(PROBE, probe));
-    this.#calls.set(key, call);
+    if (this.#slotKey === undefined || this.#slotKey === key) {
+      this.#slotKey = key;
+      this.#slotCall = call;
+    } else this.#calls.set(key, call);
     return call;
   }
 
   /** The traced call of `key`, if one is recording. */
   callOf(key: object): CallTrace | undefined {
-    return this.#calls.get(key);
+    return key === this.#slotKey ? this.#slotCall : this.#calls.get(key);
   }
 
-  /** End the call of `key` (failed when `error` is given): its steps stop finding it. */
-  endCall(key: object, ...failure: [error: unknown] | []): void {
-    const call = this.#calls.get(key);
-    if (call === undefined) return;
-    this.#calls.delete(key);
+  /** End `call`, kept under `key` (failed when `error` is given): its steps stop finding it. */
+  endCall(key: object, call: CallTrace, ...failure: [error: unknown] | []): void {
+    if (key === this.#slotKey) {
+      this.#slotKey = undefined;
+      this.#slotCall = undefined;
+    } else this.#calls.delete(key);
     if (failure.length > 0) {
       const [error] = failure;
       call.span.recordException(error instanceof Error ? error : String(error));
