@@ -1,7 +1,7 @@
 /**
  * The interruption plumbing of one `waitFor` call: a stop (timeout, caller abort, close) and a
  * wake-up (a status change for its intent) that cut short the current sleep or token wait.
- * Every timer and listener is removed by `dispose`.
+ * Every timer and watch is removed by `dispose`.
  */
 
 /** What a token wait listens to: an AbortSignal, or a waiter's own lighter step. */
@@ -42,7 +42,57 @@ class Step implements AbortLike {
   }
 }
 
-export class Waiter {
+/** Something told once when its caller's signal aborts (see `abortWatch`). */
+export interface AbortWatched {
+  readonly watchedSignal: AbortSignal;
+  callerAborted(): void;
+}
+
+/** How often watched signals are looked at: the longest a wait or a question outlives its caller. */
+export const ABORT_CHECK_MS = 250;
+
+/**
+ * Notices aborted call signals by looking at them instead of listening: the first listener on an
+ * AbortSignal makes Node build its event tables (about 0.8 KB, kept after the listener is
+ * removed), and a call waiting minutes for its payment would hold them. One timer looks at every
+ * watched signal, and only while something is watched.
+ */
+class AbortWatch {
+  readonly #watched = new Set<AbortWatched>();
+  #timer: NodeJS.Timeout | undefined;
+
+  add(entry: AbortWatched): void {
+    this.#watched.add(entry);
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#check(), ABORT_CHECK_MS);
+      this.#timer.unref();
+    }
+  }
+
+  delete(entry: AbortWatched): void {
+    this.#watched.delete(entry);
+    if (this.#watched.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #check(): void {
+    for (const entry of this.#watched) {
+      if (!entry.watchedSignal.aborted) continue;
+      this.delete(entry);
+      entry.callerAborted();
+    }
+  }
+}
+
+export const abortWatch = new AbortWatch();
+
+function stopWaiter(waiter: Waiter): void {
+  waiter.stop();
+}
+
+export class Waiter implements AbortWatched {
   /** What `untilStopped` resolves with when the waiter stopped first. */
   static readonly STOPPED: unique symbol = Symbol('stopped');
   readonly #stop = new Step();
@@ -51,7 +101,6 @@ export class Waiter {
   #woken = false;
   #timeout: NodeJS.Timeout | undefined;
   readonly #callerSignal: AbortSignal | undefined;
-  readonly #onCallerAbort = (): void => this.stop();
 
   constructor(options: { timeoutMs: number; signal?: AbortSignal | undefined }) {
     this.#callerSignal = options.signal;
@@ -59,12 +108,22 @@ export class Waiter {
       this.stop();
       return;
     }
-    options.signal?.addEventListener('abort', this.#onCallerAbort, { once: true });
-    this.#timeout = setTimeout(() => this.stop(), Math.max(0, options.timeoutMs));
+    if (options.signal !== undefined) abortWatch.add(this);
+    this.#timeout = setTimeout(stopWaiter, Math.max(0, options.timeoutMs), this);
     this.#timeout.unref();
   }
 
+  get watchedSignal(): AbortSignal {
+    return this.#callerSignal as AbortSignal;
+  }
+
+  callerAborted(): void {
+    this.stop();
+  }
+
+  /** Also true at once when the caller's signal aborted since the watch last looked. */
   get stopped(): boolean {
+    if (!this.#stop.aborted && this.#callerSignal?.aborted === true) this.stop();
     return this.#stop.aborted;
   }
 
@@ -140,7 +199,7 @@ export class Waiter {
   dispose(): void {
     if (this.#timeout !== undefined) clearTimeout(this.#timeout);
     this.#timeout = undefined;
-    this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
+    if (this.#callerSignal !== undefined) abortWatch.delete(this);
   }
 }
 
