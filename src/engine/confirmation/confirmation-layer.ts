@@ -257,7 +257,7 @@ export class ConfirmationLayer {
    */
   async waitFor(intentId: string, options: WaitForOptions): Promise<Confirmation | undefined> {
     const waiter = new Waiter({ timeoutMs: options.timeoutMs, signal: options.signal });
-    const removeWaiter = this.#waiters.add(intentId, waiter);
+    this.#waiters.add(intentId, waiter);
     if (this.#closed) waiter.stop();
     let latest: Confirmation | undefined;
     let delay = this.#poll.initialMs;
@@ -292,7 +292,7 @@ export class ConfirmationLayer {
       }
     } finally {
       waiter.dispose();
-      removeWaiter();
+      this.#waiters.remove(intentId, waiter);
     }
   }
 

@@ -4,11 +4,14 @@
  * Every timer and watch is removed by `dispose`.
  */
 
+/** A listener as EventTarget takes them: a function, or an object with `handleEvent`. */
+export type AbortListener = (() => void) | { handleEvent(): void };
+
 /** What a token wait listens to: an AbortSignal, or a waiter's own lighter step. */
 export interface AbortLike {
   readonly aborted: boolean;
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener(type: 'abort', listener: () => void): void;
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: AbortListener): void;
 }
 
 /**
@@ -18,15 +21,15 @@ export interface AbortLike {
  */
 class Step implements AbortLike {
   aborted = false;
-  #listeners: Array<() => void> | undefined;
+  #listeners: AbortListener[] | undefined;
 
-  addEventListener(_type: 'abort', listener: () => void, _options?: { once?: boolean }): void {
+  addEventListener(_type: 'abort', listener: AbortListener, _options?: { once?: boolean }): void {
     if (this.aborted) return;
     if (this.#listeners === undefined) this.#listeners = [listener];
     else this.#listeners.push(listener);
   }
 
-  removeEventListener(_type: 'abort', listener: () => void): void {
+  removeEventListener(_type: 'abort', listener: AbortListener): void {
     const listeners = this.#listeners;
     if (listeners === undefined) return;
     const index = listeners.indexOf(listener);
@@ -38,7 +41,11 @@ class Step implements AbortLike {
     this.aborted = true;
     const listeners = this.#listeners;
     this.#listeners = undefined;
-    if (listeners !== undefined) for (const listener of listeners) listener();
+    if (listeners === undefined) return;
+    for (const listener of listeners) {
+      if (typeof listener === 'function') listener();
+      else listener.handleEvent();
+    }
   }
 }
 
@@ -203,36 +210,50 @@ export class Waiter implements AbortWatched {
   }
 }
 
-/** Waiters by intent id, so a status change wakes exactly the waiters of that intent. */
+/**
+ * Waiters by intent id, so a status change wakes exactly the waiters of that intent. An intent
+ * almost always has one: it is kept as is, and only a second one makes a list (a Set per intent
+ * cost ~190 B per waiting call).
+ */
 export class WaiterRegistry {
-  readonly #byIntent = new Map<string, Set<Waiter>>();
+  readonly #byIntent = new Map<string, Waiter | Waiter[]>();
 
-  /** Returns the function that removes the waiter again. */
-  add(intentId: string, waiter: Waiter): () => void {
-    let set = this.#byIntent.get(intentId);
-    if (set === undefined) {
-      set = new Set();
-      this.#byIntent.set(intentId, set);
+  add(intentId: string, waiter: Waiter): void {
+    const current = this.#byIntent.get(intentId);
+    if (current === undefined) this.#byIntent.set(intentId, waiter);
+    else if (Array.isArray(current)) current.push(waiter);
+    else this.#byIntent.set(intentId, [current, waiter]);
+  }
+
+  remove(intentId: string, waiter: Waiter): void {
+    const current = this.#byIntent.get(intentId);
+    if (current === waiter) {
+      this.#byIntent.delete(intentId);
+    } else if (Array.isArray(current)) {
+      const index = current.indexOf(waiter);
+      if (index >= 0) current.splice(index, 1);
+      if (current.length === 1) this.#byIntent.set(intentId, current[0]!);
+      else if (current.length === 0) this.#byIntent.delete(intentId);
     }
-    set.add(waiter);
-    return () => {
-      const current = this.#byIntent.get(intentId);
-      current?.delete(waiter);
-      if (current?.size === 0) this.#byIntent.delete(intentId);
-    };
   }
 
   wake(intentId: string): void {
-    for (const waiter of this.#byIntent.get(intentId) ?? []) waiter.wake();
+    const current = this.#byIntent.get(intentId);
+    if (current === undefined) return;
+    if (!Array.isArray(current)) current.wake();
+    else for (const waiter of [...current]) waiter.wake();
   }
 
   stopAll(): void {
-    for (const set of this.#byIntent.values()) for (const waiter of set) waiter.stop();
+    for (const current of [...this.#byIntent.values()]) {
+      if (!Array.isArray(current)) current.stop();
+      else for (const waiter of [...current]) waiter.stop();
+    }
   }
 
   get size(): number {
     let total = 0;
-    for (const set of this.#byIntent.values()) total += set.size;
+    for (const current of this.#byIntent.values()) total += Array.isArray(current) ? current.length : 1;
     return total;
   }
 }
