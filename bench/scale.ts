@@ -2,8 +2,10 @@
 // delay, provider reads/s), and 2,000 paid calls confirmed concurrently through two router
 // instances sharing a real redis-server (runs counted: no double run).
 // Run: node --expose-gc --import tsx bench/scale.ts
+import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
+import { fileURLToPath } from 'node:url';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { Redis } from 'ioredis';
@@ -15,7 +17,7 @@ import { ZeroLatencyProvider } from '../test/support/zero-latency-provider.js';
 import { until } from './support/http.js';
 import { benchSubject, callToolAs, quietLogger } from './support/mcp.js';
 import { type BenchSection, runIfMain, table } from './support/section.js';
-import { sleep } from './support/stats.js';
+import { sleep, summarize } from './support/stats.js';
 import { benchClient, benchServer, recordingStore } from './support/world.js';
 
 const PENDING = Number(process.env['BENCH_SCALE_PENDING'] ?? 10_000);
@@ -24,6 +26,9 @@ const WINDOW_MS = 5000;
 const RESOLUTION_MS = 10;
 const REDIS_CALLS = Number(process.env['BENCH_SCALE_REDIS_CALLS'] ?? 2000);
 const REDIS_CONCURRENCY = 32;
+/** Fresh processes per kind (control, paid), run alternately. */
+const LAUNCH_ROUNDS = Number(process.env['BENCH_SCALE_ROUNDS'] ?? 3);
+const RSS_SAMPLES = 5;
 
 /** `global.gc`, also when node was started without --expose-gc. */
 function gcFunction(): () => void {
@@ -116,18 +121,37 @@ interface LaunchResult {
   label: string;
   startMs: number;
   rssPerCall: number;
+  /** RSS per call less the free space inside V8's heap (see settledRss). */
+  netRssPerCall: number;
   heapPerCall: number;
   loopP99Ms: number;
   loopMaxMs: number;
   ok: boolean;
 }
 
-async function settledRss(gc: () => void): Promise<number> {
+/**
+ * RSS after GC: the median of RSS_SAMPLES readings 100 ms apart, each after its own GC; and the
+ * same less the free space inside V8's heap (committed, unused). That free space is slack the heap
+ * grew by during the burst, and how much depends on when its collections ran (23–40 MB for the
+ * same 10,000 calls between runs on this host), while the live heap moved by under 1%.
+ */
+async function settledRss(gc: () => void): Promise<{ rss: number; net: number }> {
   for (let i = 0; i < 3; i++) {
     gc();
     await sleep(50);
   }
-  return process.memoryUsage().rss;
+  const samples: number[] = [];
+  for (let i = 0; i < RSS_SAMPLES; i++) {
+    gc();
+    await sleep(100);
+    samples.push(process.memoryUsage().rss);
+  }
+  const rss = summarize(samples).median;
+  const free = getHeapSpaceStatistics().reduce(
+    (sum, space) => sum + space.space_size - space.space_used_size,
+    0,
+  );
+  return { rss, net: rss - free };
 }
 
 /**
@@ -191,12 +215,74 @@ async function heldFromLaunch(kind: 'paid' | 'control'): Promise<LaunchResult> {
   return {
     label: kind === 'paid' ? 'paid calls waiting for payment' : 'control: free tool held open',
     startMs,
-    rssPerCall: (rssAfter - rssBefore) / PENDING,
+    rssPerCall: (rssAfter.rss - rssBefore.rss) / PENDING,
+    netRssPerCall: (rssAfter.net - rssBefore.net) / PENDING,
     heapPerCall: (heapAfter - heapBefore) / PENDING,
     loopP99Ms: Math.max(0, loop.percentile(99) / 1e6 - RESOLUTION_MS),
     loopMaxMs: Math.max(0, loop.max / 1e6 - RESOLUTION_MS),
     ok,
   };
+}
+
+const HELD_MARK = 'scale-held-result ';
+
+/** One `heldFromLaunch` in a fresh node process: its own heap, code space and allocator state. */
+function heldInChild(kind: 'paid' | 'control'): Promise<LaunchResult> {
+  return new Promise((resolve, reject) => {
+    const loader = fileURLToPath(new URL('./support/as-built.mjs', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      ['--expose-gc', '--import', loader, fileURLToPath(import.meta.url)],
+      { env: { ...process.env, BENCH_SCALE_HELD: kind }, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith(HELD_MARK));
+      if (code !== 0 || line === undefined) reject(new Error(`scale child (${kind}) exited ${code}`));
+      else resolve(JSON.parse(line.slice(HELD_MARK.length)) as LaunchResult);
+    });
+  });
+}
+
+interface LaunchSummary extends LaunchResult {
+  /** Lowest and highest RSS per call over the rounds. */
+  rssRange: [number, number];
+  rounds: number;
+}
+
+/**
+ * Control and paid, each in LAUNCH_ROUNDS fresh processes run alternately (control, paid,
+ * control, …), so drift in the host's state falls on both; every figure is the median over its
+ * rounds. In one process the second measure inherits the first one's heap pages and allocator state,
+ * and a single reading of RSS moved by a third between runs.
+ */
+async function heldFromLaunchRounds(): Promise<{ control: LaunchSummary; paid: LaunchSummary }> {
+  const runs: Record<'paid' | 'control', LaunchResult[]> = { paid: [], control: [] };
+  for (let round = 0; round < LAUNCH_ROUNDS; round++) {
+    runs.control.push(await heldInChild('control'));
+    runs.paid.push(await heldInChild('paid'));
+  }
+  const summary = (results: LaunchResult[]): LaunchSummary => {
+    const mid = (pick: (r: LaunchResult) => number) => summarize(results.map(pick)).median;
+    const rss = summarize(results.map((r) => r.rssPerCall));
+    return {
+      label: results[0]!.label,
+      startMs: mid((r) => r.startMs),
+      rssPerCall: rss.median,
+      netRssPerCall: mid((r) => r.netRssPerCall),
+      heapPerCall: mid((r) => r.heapPerCall),
+      loopP99Ms: mid((r) => r.loopP99Ms),
+      loopMaxMs: mid((r) => r.loopMaxMs),
+      ok: results.every((r) => r.ok),
+      rssRange: [rss.min, rss.max],
+      rounds: results.length,
+    };
+  };
+  return { control: summary(runs.control), paid: summary(runs.paid) };
 }
 
 /** Heap of PENDING copies of a real pending intent record in a fresh memoryStore, per record. */
@@ -310,9 +396,7 @@ async function twoInstancesOverRedis(): Promise<RedisResult> {
 }
 
 export async function scale(): Promise<BenchSection> {
-  // Control first, then paid, in one process: the same run, the same warm-up state for both.
-  const control = await heldFromLaunch('control');
-  const paidLaunch = await heldFromLaunch('paid');
+  const { control, paid: paidLaunch } = await heldFromLaunchRounds();
   const walleotLike = await pendingAtOnce("Walleot's limit (1,000 reads/min)", 1000);
   const unlimited = await pendingAtOnce('no read limit', Number.POSITIVE_INFINITY);
   const storeBytes = walleotLike.sample === undefined ? 0 : await storeBytesPerIntent(walleotLike.sample);
@@ -352,13 +436,20 @@ export async function scale(): Promise<BenchSection> {
     `**From launch, against the control** (issue 10's measure): ${PENDING.toLocaleString('en')} calls sent at once,`,
     `each by its own payer (default limits on), event-loop delay recorded from the first call through`,
     `${WINDOW_MS / 1000} s of waiting (start-up burst included), RSS and heap after GC before and once all are held.`,
-    `The control is a free tool on the same kind of server whose handler stays open as long.`,
+    `The control is a free tool on the same kind of server whose handler stays open as long. Each of`,
+    `control and paid runs in ${control.rounds} fresh processes, alternately (control, paid, control, …); RSS is the`,
+    `median of ${RSS_SAMPLES} readings after GC, also given less the free space inside V8's heap (slack that varied by`,
+    `tens of MB between runs with the live heap the same), and every figure the median over the rounds. The sources are`,
+    `compiled as the package is built (esbuild without \`keepNames\`, \`bench/support/as-built.mjs\`): tsx keeps`,
+    `names, which adds ~256 B to every named closure a waiting call holds.`,
     '',
     table(
       [
         'calls held open',
         'time to hold all',
         'RSS per call',
+        'RSS per call, lowest–highest round',
+        "RSS less V8's free heap",
         'heap per call',
         'loop delay p99',
         'max',
@@ -368,6 +459,8 @@ export async function scale(): Promise<BenchSection> {
         r.label,
         `${(r.startMs / 1000).toFixed(1)} s`,
         kib(r.rssPerCall),
+        `${kib(r.rssRange[0])} – ${kib(r.rssRange[1])}`,
+        kib(r.netRssPerCall),
         kib(r.heapPerCall),
         `${r.loopP99Ms.toFixed(1)} ms`,
         `${r.loopMaxMs.toFixed(1)} ms`,
@@ -375,7 +468,7 @@ export async function scale(): Promise<BenchSection> {
       ]),
     ),
     '',
-    `- RSS per pending paid call above the control: **${kib(paidLaunch.rssPerCall - control.rssPerCall)}** (target ≤ 8 KB); heap: ${kib(paidLaunch.heapPerCall - control.heapPerCall)}.`,
+    `- RSS per pending paid call above the control: **${kib(paidLaunch.rssPerCall - control.rssPerCall)}** (target ≤ 8 KB); less V8's free heap: ${kib(paidLaunch.netRssPerCall - control.netRssPerCall)}; heap: ${kib(paidLaunch.heapPerCall - control.heapPerCall)}.`,
     `- Event-loop delay from launch: p99 **${paidLaunch.loopP99Ms.toFixed(1)} ms** (target < 50 ms), max **${paidLaunch.loopMaxMs.toFixed(1)} ms** = ${(paidLaunch.loopMaxMs / Math.max(control.loopMaxMs, 1)).toFixed(2)}× the control's ${control.loopMaxMs.toFixed(1)} ms (target ≤ 1.5×).`,
     '',
     `Heap per waiting call includes both sides of the MCP request held in this one process (client and`,
@@ -418,6 +511,8 @@ export async function scale(): Promise<BenchSection> {
     markdown,
     metrics: {
       launchRssPerCallAboveControl: paidLaunch.rssPerCall - control.rssPerCall,
+      launchNetRssPerCallAboveControl: paidLaunch.netRssPerCall - control.netRssPerCall,
+      launchHeapPerCallAboveControl: paidLaunch.heapPerCall - control.heapPerCall,
       launchLoopP99Ms: paidLaunch.loopP99Ms,
       launchLoopMaxMs: paidLaunch.loopMaxMs,
       controlLoopMaxMs: control.loopMaxMs,
@@ -434,4 +529,18 @@ export async function scale(): Promise<BenchSection> {
   };
 }
 
-runIfMain(import.meta.url, scale);
+const held = process.env['BENCH_SCALE_HELD'];
+if (held === 'paid' || held === 'control') {
+  heldFromLaunch(held).then(
+    (result) => {
+      process.stdout.write(`${HELD_MARK}${JSON.stringify(result)}\n`);
+      process.exit(0);
+    },
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+} else {
+  runIfMain(import.meta.url, scale);
+}

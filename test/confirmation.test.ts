@@ -1,4 +1,4 @@
-import { describe, expect } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { ConfigError, ProviderError } from '../src/core/errors.js';
 import {
   type Confirmation,
@@ -285,6 +285,59 @@ describe('waitFor', () => {
 
     expect(result?.status).toBe('pending');
     expect(provider.readCount).toBe(1);
+  });
+
+  it('wakes every waiter of one intent, also after one of them left', async ({ closeAfter }) => {
+    const { provider, store, layer } = setup(closeAfter, { poll: { initialMs: 60_000 } });
+    await store.insert(fakeIntent(provider, 'in_1'));
+    const left = new AbortController();
+    let polls = 0;
+    const onPoll = () => {
+      polls += 1;
+    };
+    const leaving = layer.waitFor('in_1', { timeoutMs: 600_000, signal: left.signal, onPoll });
+    const first = layer.waitFor('in_1', { timeoutMs: 600_000, onPoll });
+    const second = layer.waitFor('in_1', { timeoutMs: 600_000, onPoll });
+    await vi.waitFor(() => expect(polls).toBe(3));
+    left.abort();
+    expect((await leaving)?.status).toBe('pending');
+
+    await layer.applyProviderState('in_1', 'fake', {
+      paymentId: 'pay_in_1',
+      status: 'paid',
+      rawStatus: 'paid',
+    });
+
+    expect((await first)?.status).toBe('paid');
+    expect((await second)?.status).toBe('paid');
+  });
+
+  it('ends at an abort that comes while it sleeps, without ever listening on the signal', async ({
+    closeAfter,
+  }) => {
+    const { provider, store, layer } = setup(closeAfter, { poll: { initialMs: 60_000 } });
+    await store.insert(fakeIntent(provider, 'in_1'));
+    const controller = new AbortController();
+    // A listener on an AbortSignal makes Node build its event tables, kept after removal: a call
+    // waiting for its payment must not pay for that.
+    const listened = vi.spyOn(controller.signal, 'addEventListener');
+    let polled: () => void = () => {};
+    const firstPoll = new Promise<void>((resolve) => {
+      polled = resolve;
+    });
+
+    const waiting = layer.waitFor('in_1', {
+      timeoutMs: 600_000,
+      signal: controller.signal,
+      onPoll: () => polled(),
+    });
+    await firstPoll;
+    controller.abort();
+    const result = await waiting;
+
+    expect(result?.status).toBe('pending');
+    expect(provider.readCount).toBe(1);
+    expect(listened).not.toHaveBeenCalled();
   });
 
   it('returns the stored state at once for a signal that is already aborted', async ({ closeAfter }) => {

@@ -9,7 +9,7 @@ import type { PaymentStore, StatusChange } from '../../store/types.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import { RateBudget, type TokenBucket } from './rate-budget.js';
 import { applyProviderStateToStore } from './status-update.js';
-import { Waiter, WaiterRegistry } from './waiters.js';
+import { type PollPlan, type QueuedRead, WaiterRegistry, type WaitHost, WaitRun } from './waiters.js';
 
 /**
  * "Is intent X paid?": answered from a cache when it can, with concurrent checks coalesced into one
@@ -109,8 +109,6 @@ interface Flight {
   wroteVersion: number;
 }
 
-const INTERRUPTED = Symbol('interrupted');
-
 function storedAnswer(intent: IntentRecord): Confirmation {
   return { intent, status: intent.status };
 }
@@ -135,6 +133,7 @@ export class ConfirmationLayer {
   readonly #onPaid: ((intent: IntentRecord) => Promise<void>) | undefined;
   readonly #cache: LRUCache<string, CacheEntry, ReadContext>;
   readonly #waiters = new WaiterRegistry();
+  readonly #waitHost: WaitHost;
   readonly #flights = new Map<string, Flight>();
   /** When a payment last saw activity a payer causes (a link accepted, a pay page opened): read first. */
   readonly #activity = new Map<string, number>();
@@ -190,6 +189,22 @@ export class ConfirmationLayer {
           entryOptions.ttl = ttl;
         }),
     });
+    // What the waiters' loop asks of this layer: one object per layer, not per waiter.
+    this.#waitHost = {
+      poll: this.#poll,
+      pushedDelay: (start, timeoutMs) => {
+        const providerId = start?.attempts.at(-1)?.providerId;
+        if (providerId === undefined || !this.#pushed(providerId)) return undefined;
+        // Still read once within the wait as a fallback (a webhook not set up, a tab closed early).
+        return Math.min(PUSHED_POLL_MS, timeoutMs / 2);
+      },
+      get: (intentId) => this.#store.get(intentId),
+      storeAnswer: (intentId) => this.#storeAnswer(intentId),
+      plan: (intentId, latest) => this.#pollPlan(intentId, latest),
+      read: (intentId, queued) => this.#pollRead(intentId, queued),
+      notify: (options, answer) => this.#notifyPoll(options, answer),
+      done: (intentId, run) => this.#waiters.remove(intentId, run),
+    };
     this.#unsubscribe = this.#store.subscribe((change) => this.#onStatusChange(change));
   }
 
@@ -259,45 +274,12 @@ export class ConfirmationLayer {
    * passes / signal aborts (then with the latest confirmation). Polls with back-off; woken at once
    * by status-change notifications from any instance.
    */
-  async waitFor(intentId: string, options: WaitForOptions): Promise<Confirmation | undefined> {
-    const waiter = new Waiter({ timeoutMs: options.timeoutMs, signal: options.signal });
-    const removeWaiter = this.#waiters.add(intentId, waiter);
-    if (this.#closed) waiter.stop();
-    let latest: Confirmation | undefined;
-    let delay = this.#poll.initialMs;
-    try {
-      // The waiter is registered before this read, so a change landing after it wakes the sleep below.
-      const start = await this.#store.get(intentId);
-      if (start !== undefined && isFinalStatus(start.status)) return storedAnswer(start);
-      const providerId = start?.attempts.at(-1)?.providerId;
-      if (providerId !== undefined && this.#pushed(providerId)) {
-        // The webhook or return page will tell us: the first read would only find "pending".
-        // Still read once within the wait as a fallback (a webhook not set up, a tab closed early).
-        delay = Math.max(delay, Math.min(PUSHED_POLL_MS, options.timeoutMs / 2));
-        await waiter.sleep(delay);
-      }
-      for (;;) {
-        if (waiter.stopped) return latest ?? (await this.#storeAnswer(intentId));
-        const woken = waiter.takeWake();
-        // After a notification the store already has the news: no provider read is needed.
-        const answer = await waiter.untilStopped(
-          woken ? this.#storeAnswer(intentId) : this.#pollForWaiter(intentId, latest, waiter),
-        );
-        if (answer === INTERRUPTED || answer === Waiter.STOPPED) continue;
-        if (answer === undefined) return undefined;
-        latest = answer;
-        this.#notifyPoll(options, answer);
-        if (isFinalStatus(answer.status) || options.until?.(answer) === true) return answer;
-        if (woken) delay = this.#poll.initialMs;
-        // Jittered, so waiters started together do not poll in lockstep.
-        const { jitter } = this.#poll;
-        await waiter.sleep(jitter === 0 ? delay : delay * (1 - jitter + 2 * jitter * Math.random()));
-        delay = Math.min(delay * this.#poll.factor, this.#poll.maxMs);
-      }
-    } finally {
-      waiter.dispose();
-      removeWaiter();
-    }
+  waitFor(intentId: string, options: WaitForOptions): Promise<Confirmation | undefined> {
+    return new Promise((resolve, reject) => {
+      const run = new WaitRun(this.#waitHost, intentId, options, resolve, reject);
+      this.#waiters.add(intentId, run);
+      run.start(this.#closed);
+    });
   }
 
   /**
@@ -436,35 +418,36 @@ export class ConfirmationLayer {
   }
 
   /**
-   * One poll of a waiter. Unlike `check`, it queues for the provider's budget (FIFO, so many waiters
-   * take turns) instead of settling for the stored status.
+   * A waiter's poll, up to its place in the queue. Unlike `check`, it queues for the provider's
+   * budget (so many waiters take turns) instead of settling for the stored status.
    */
-  async #pollForWaiter(
-    intentId: string,
-    latest: Confirmation | undefined,
-    waiter: Waiter,
-  ): Promise<Confirmation | undefined | typeof INTERRUPTED> {
+  async #pollPlan(intentId: string, latest: Confirmation | undefined): Promise<PollPlan> {
     const fresh = this.#freshEntry(intentId);
-    if (fresh !== undefined) return fresh.confirmation;
+    if (fresh !== undefined) return { answer: fresh.confirmation };
     const intent = latest?.intent ?? (await this.#store.get(intentId));
-    if (intent === undefined) return undefined;
+    if (intent === undefined) return { answer: undefined };
     const target = this.#readTarget(intent);
     if (target === undefined) {
       // Nothing to ask a provider about: the read is a store read.
-      return (await this.#cache.fetch(intentId, { forceRefresh: true, context: {} }))?.confirmation;
+      const entry = await this.#cache.fetch(intentId, { forceRefresh: true, context: {} });
+      return { answer: entry?.confirmation };
     }
     const { attempt, bucket } = target;
     // The budget goes first where a payment is most likely just made: the newest payment, or the
     // one whose payer just accepted its link or opened its page.
     const activeAt = Math.max(attempt.createdAt, this.#activity.get(intentId) ?? 0);
-    if (!(await bucket.acquire(waiter.stepSignal, { activeAt }))) return INTERRUPTED;
-    const context: ReadContext = { token: { providerId: attempt.providerId, used: false } };
+    return { bucket, providerId: attempt.providerId, activeAt };
+  }
+
+  /** A waiter's poll once its token is granted: the read spends it, or it goes back. */
+  async #pollRead(intentId: string, queued: QueuedRead): Promise<Confirmation | undefined> {
+    const context: ReadContext = { token: { providerId: queued.providerId, used: false } };
     try {
       const cached = this.#freshEntry(intentId);
       if (cached !== undefined) return cached.confirmation;
       return (await this.#cache.fetch(intentId, { forceRefresh: true, context }))?.confirmation;
     } finally {
-      if (context.token?.used === false) bucket.refund();
+      if (context.token?.used === false) queued.bucket.refund();
     }
   }
 

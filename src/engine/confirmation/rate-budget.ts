@@ -16,13 +16,32 @@ const BURST_MS = 3000;
 /** Activity this recent puts a read ahead; a read queued this long gets every other token. */
 export const AGE_LIMIT_MS = 60_000;
 
-interface QueuedAcquire {
-  grant: (granted: boolean) => void;
-  signal: AbortLike | undefined;
-  onAbort: () => void;
-  /** When the payment last saw activity. */
-  activeAt: number;
-  queuedAt: number;
+/**
+ * One read waiting for a token. A class that is its own abort listener (`handleEvent`): a closure
+ * for the grant and one for the abort, per waiting read, weighed ~170 B more.
+ */
+class QueuedAcquire {
+  constructor(
+    readonly bucket: TokenBucket,
+    readonly resolve: (granted: boolean) => void,
+    readonly signal: AbortLike | undefined,
+    readonly front: boolean,
+    /** When the payment last saw activity. */
+    readonly activeAt: number,
+    readonly queuedAt: number,
+  ) {}
+
+  grant(granted: boolean): void {
+    this.signal?.removeEventListener('abort', this);
+    this.bucket.told(granted ? 'granted' : 'abandoned');
+    this.resolve(granted);
+  }
+
+  /** The signal aborted while queued. */
+  handleEvent(): void {
+    this.bucket.withdraw(this);
+    this.grant(false);
+  }
 }
 
 /** What became of one read's ask for a token: metrics of the budget's use. */
@@ -104,27 +123,24 @@ export class TokenBucket {
     const front = options.front === true;
     this.#onRead?.('queued');
     return new Promise<boolean>((resolve) => {
-      const entry: QueuedAcquire = {
-        grant: (granted) => {
-          signal?.removeEventListener('abort', entry.onAbort);
-          this.#onRead?.(granted ? 'granted' : 'abandoned');
-          resolve(granted);
-        },
-        signal,
-        activeAt: options.activeAt ?? now,
-        queuedAt: now,
-        onAbort: () => {
-          const list = front ? this.#front : this.#queue;
-          const index = list.indexOf(entry);
-          if (index >= 0) list.splice(index, 1);
-          entry.grant(false);
-          this.#schedule();
-        },
-      };
-      signal?.addEventListener('abort', entry.onAbort, { once: true });
+      const entry = new QueuedAcquire(this, resolve, signal, front, options.activeAt ?? now, now);
+      signal?.addEventListener('abort', entry, { once: true });
       (front ? this.#front : this.#queue).push(entry);
       this.#schedule();
     });
+  }
+
+  /** @internal A queued read whose signal aborted leaves the queue. */
+  withdraw(entry: QueuedAcquire): void {
+    const list = entry.front ? this.#front : this.#queue;
+    const index = list.indexOf(entry);
+    if (index >= 0) list.splice(index, 1);
+    this.#schedule();
+  }
+
+  /** @internal */
+  told(outcome: ReadOutcome): void {
+    this.#onRead?.(outcome);
   }
 
   #waiting(): number {

@@ -2,6 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { type Logger, namespaced } from '../../core/logger.js';
 import type { EligibleProvider } from '../../core/route/route.js';
+import { type AbortWatched, abortWatch } from '../../engine/confirmation/waiters.js';
 import type { PaymentFlow } from '../../engine/options.js';
 import {
   budget,
@@ -144,9 +145,9 @@ class LiveInteraction implements Interaction {
   }
 
   /**
-   * One elicitation, aborted with the call. The SDK leaves its abort listener (and with it the
-   * whole finished request) on the signal it is given: it gets a signal of its own, unhooked from
-   * the call's once the answer is in, so a call that goes on to wait for its payment keeps nothing.
+   * One elicitation, aborted with the call (within ABORT_CHECK_MS). The SDK leaves its abort
+   * listener (and with it the whole finished request) on the signal it is given: it gets a signal
+   * of its own, so a call that goes on to wait for its payment keeps nothing.
    */
   async #elicit(
     params: Parameters<McpServer['server']['elicitInput']>[0],
@@ -154,9 +155,13 @@ class LiveInteraction implements Interaction {
     stepMs: number,
   ): Promise<Awaited<ReturnType<McpServer['server']['elicitInput']>>> {
     const own = new AbortController();
-    const forward = () => own.abort(ctx.signal.reason);
-    if (ctx.signal.aborted) forward();
-    else ctx.signal.addEventListener('abort', forward, { once: true });
+    // Watched, not listened to: a listener would leave the signal's event tables behind.
+    const watched: AbortWatched = {
+      watchedSignal: ctx.signal,
+      callerAborted: () => own.abort(ctx.signal.reason),
+    };
+    if (ctx.signal.aborted) watched.callerAborted();
+    else abortWatch.add(watched);
     try {
       return await this.server.server.elicitInput(params, {
         relatedRequestId: this.extra.requestId,
@@ -164,7 +169,7 @@ class LiveInteraction implements Interaction {
         timeout: budget(ctx, stepMs),
       });
     } finally {
-      ctx.signal.removeEventListener('abort', forward);
+      abortWatch.delete(watched);
     }
   }
 }
