@@ -11,6 +11,7 @@ import {
   eventually,
   makeRecord,
   recorder,
+  sleep,
   untilSubscribed,
   waitPast,
 } from './support/store-contract.js';
@@ -261,6 +262,82 @@ describe('redisStore', () => {
     expect(kept.length).toBeLessThanOrEqual(10_000 + 32);
     expect(kept.at(-1)?.id).toBe('pay_x:payment:10099');
     expect(kept[0]?.id).not.toBe('pay_x:payment:0');
+  });
+
+  type LedgerStore = PaymentStore & {
+    appendLedger(e: unknown, retentionMs: number): Promise<boolean>;
+    listLedger(subject: string, since: number, limit: number): Promise<Array<{ id: string; at: number }>>;
+  };
+  const ledgerEntry = (subject: string, id: string, at = Date.now()) => ({
+    id,
+    at,
+    subject,
+    kind: 'paid',
+    intentId: 'pay_x',
+    tool: 'work',
+    amount: 5,
+    currency: 'USD',
+  });
+
+  it("stretches a ledger key's life once per store while entries come, not once per entry", async () => {
+    const prefix = freshPrefix();
+    const redis = client();
+    const [a, b] = [store(redis, prefix), store(client(), prefix)] as LedgerStore[];
+    const retention = 90 * 24 * 3_600_000;
+    const before = await commandStats(redis);
+    for (let n = 0; n < 20; n++) {
+      await a!.appendLedger(ledgerEntry('user:steady', `a:${n}`), retention);
+      await b!.appendLedger(ledgerEntry('user:steady', `b:${n}`), retention);
+    }
+    const after = await commandStats(redis);
+    const used = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    expect(used('zadd')).toBe(40);
+    expect(used('pexpire')).toBe(2);
+    expect(await a!.listLedger('user:steady', 0, 100)).toHaveLength(40);
+    const [key] = await redis.keys(`${prefix}*lg:*`);
+    // Retention plus at most an hour.
+    const ttl = await redis.pttl(key!);
+    expect(ttl).toBeGreaterThan(retention);
+    expect(ttl).toBeLessThanOrEqual(retention + 3_600_000);
+  });
+
+  it('keeps every ledger entry at least its retention after it was written, written by two stores, and lets it go after', async () => {
+    const prefix = freshPrefix();
+    const redis = client();
+    const stores = [store(redis, prefix), store(client(), prefix)] as LedgerStore[];
+    const subject = 'user:short';
+    const retention = 300;
+    /** Each entry, with when its append was sent (it was written then or later). */
+    const written: Array<{ id: string; sentAt: number }> = [];
+    const before = await commandStats(redis);
+    const started = Date.now();
+    for (let n = 0; Date.now() - started < 2500; n++) {
+      // Bursts, then a pause longer than the key's whole life (it expires meanwhile).
+      if (n === 40) await sleep(retention * 3);
+      const id = `e:${n}`;
+      const sentAt = Date.now();
+      await stores[n % 2]!.appendLedger(ledgerEntry(subject, id, sentAt), retention);
+      written.push({ id, sentAt });
+      await sleep(5 + ((n * 37) % 40));
+      const listed = new Set((await stores[(n + 1) % 2]!.listLedger(subject, 0, 10_000)).map((e) => e.id));
+      const listedBy = Date.now();
+      // Written less than `retention` before the list was read: still there.
+      const owed = written.filter((w) => w.sentAt >= listedBy - retention).map((w) => w.id);
+      expect(owed.filter((id) => !listed.has(id))).toEqual([]);
+    }
+    const after = await commandStats(redis);
+    const used = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    expect(used('zadd')).toBeGreaterThanOrEqual(written.length);
+    expect(used('pexpire')).toBeLessThan(written.length / 2);
+    // Past retention they go: dropped by score on a later append, or with the key.
+    await sleep(retention + 50);
+    const fresh = Date.now();
+    for (let n = 0; n < 32; n++) await stores[0]!.appendLedger(ledgerEntry(subject, `f:${n}`), retention);
+    const left = await stores[1]!.listLedger(subject, 0, 10_000);
+    expect(left.filter((e) => e.at < fresh - retention)).toEqual([]);
+    expect(left.filter((e) => e.id.startsWith('f:'))).toHaveLength(32);
+    await waitPast(Date.now() + 2 * retention + 50);
+    expect(await redis.keys(`${prefix}*lg:*`)).toEqual([]);
   });
 
   it('runs its scripts again after Redis forgot them', async () => {
