@@ -229,11 +229,53 @@ describe('redisStore', () => {
     await payments.update({ ...written!, description: 'again' }, 2);
     const after = await commandStats(redis);
     const used = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
-    // One script: the version read and the record write. No index, no PEXPIREAT.
+    // One script, one command in it: the record written, its previous value (the version) handed
+    // back by the same SET. No index, no expiry (it did not change), no PEXPIREAT.
     expect(used('evalsha')).toBe(1);
-    expect(used('get')).toBe(1);
+    expect(used('get')).toBe(0);
     expect(used('set')).toBe(1);
     expect(used('pexpireat') + used('pexpire') + used('zrem') + used('zadd')).toBe(0);
+  });
+
+  it('leaves the record and its expiry as they were when a compare-and-set loses, finds nothing, or cannot read it', async () => {
+    const redis = client();
+    const prefix = freshPrefix();
+    const payments = store(redis, prefix);
+    const record = makeRecord({ expiresAt: Date.now() + 600_000 });
+    await payments.insert(record);
+    const key = `${prefix}{${slotOfIntentId(record.id)}}:i:${record.id}`;
+    const stored = await redis.get(key);
+    const ttl = await redis.pttl(key);
+    // A stale version, with a new expiry: nothing changes.
+    expect(await payments.update({ ...record, description: 'late', expiresAt: Date.now() + 60_000 }, 7)).toBe(
+      undefined,
+    );
+    expect(await redis.get(key)).toBe(stored);
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(ttl);
+    expect(await redis.pttl(key)).toBeGreaterThan(ttl - 30_000);
+    // The right version, the same expiry: the same life.
+    await payments.update({ ...record, description: 'next' }, 1);
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(ttl);
+    expect(await redis.pttl(key)).toBeGreaterThan(ttl - 30_000);
+    // A new expiry is the key's new life.
+    await payments.update({ ...record, description: 'shorter', expiresAt: Date.now() + 60_000 }, 2);
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(60_000);
+    expect(await redis.pttl(key)).toBeGreaterThan(30_000);
+    // No record: none is left behind.
+    const missing = makeRecord();
+    expect(await payments.update(missing, 1)).toBeUndefined();
+    expect(await redis.exists(`${prefix}{${slotOfIntentId(missing.id)}}:i:${missing.id}`)).toBe(0);
+    // Unreadable: refused, and the value and its expiry stay.
+    const broken = makeRecord();
+    const brokenKey = `${prefix}{${slotOfIntentId(broken.id)}}:i:${broken.id}`;
+    await redis.set(brokenKey, '{"version": ', 'PX', 600_000);
+    await expect(payments.update(broken, 1)).rejects.toMatchObject({ code: 'store_corrupt' });
+    expect(await redis.get(brokenKey)).toBe('{"version": ');
+    expect(await redis.pttl(brokenKey)).toBeGreaterThan(30_000);
+    await redis.del(brokenKey);
+    await redis.hset(brokenKey, 'version', '1');
+    await expect(payments.update(broken, 1)).rejects.toMatchObject({ code: 'store_corrupt' });
+    expect(await redis.hget(brokenKey, 'version')).toBe('1');
   });
 
   it("keeps a payer's newest 10,000 ledger entries (plus what came since the last trim), oldest dropped first", async () => {

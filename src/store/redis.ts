@@ -227,6 +227,7 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
               openMember(next.id, argumentBytes(next)),
               ttl <= 0 ? '1' : '0',
               next.expiresAt,
+              next.expiresAt - ttl,
             ],
           ),
     );
