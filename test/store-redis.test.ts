@@ -382,6 +382,47 @@ describe('redisStore', () => {
     expect(await redis.keys(`${prefix}*lg:*`)).toEqual([]);
   });
 
+  it("looks a new payment's binding up in one command, the payer's remembered method and a 0.1 binding with it", async () => {
+    const redis = client();
+    const prefix = freshPrefix();
+    const payments = store(redis, prefix);
+    const record = makeRecord();
+    await payments.setChoice(record.binding.subject, 'stripe', 60_000);
+    const before = await commandStats(redis);
+    expect(await payments.findByBinding(bindingKey(record.binding))).toBeUndefined();
+    expect(await payments.getChoice(record.binding.subject)).toBe('stripe');
+    const after = await commandStats(redis);
+    const used = [...after].filter(([name, n]) => name !== 'info' && n !== (before.get(name) ?? 0));
+    expect(used).toEqual([['mget', (before.get('mget') ?? 0) + 1]]);
+    // Its copy of the choice is used once, and never over this store's own later choice.
+    expect(await payments.findByBinding(bindingKey(record.binding))).toBeUndefined();
+    await payments.setChoice(record.binding.subject, 'walleot', 60_000);
+    expect(await payments.getChoice(record.binding.subject)).toBe('walleot');
+    const other = store(client(), prefix);
+    expect(await payments.findByBinding(bindingKey(record.binding))).toBeUndefined();
+    await other.setChoice(record.binding.subject, 'x402', 60_000);
+    await payments.getChoice(record.binding.subject);
+    expect(await payments.getChoice(record.binding.subject)).toBe('x402');
+    // Found: the record is read by its id.
+    await payments.insert(record);
+    expect(await payments.findByBinding(bindingKey(record.binding))).toMatchObject({ id: record.id });
+  });
+
+  it('reads no 0.1 binding keys over a Redis Cluster, where 0.1 could not write them', async () => {
+    const prefix = freshPrefix();
+    const redis = client();
+    const record = makeRecord({ id: 'pay_legacyLookup0001' });
+    await redis.set(`${prefix}intent:${record.id}`, JSON.stringify(record), 'PX', 60_000);
+    await redis.set(`${prefix}binding:${bindingKey(record.binding)}`, record.id, 'PX', 60_000);
+    expect(await store(redis, prefix).findByBinding(bindingKey(record.binding))).toMatchObject({
+      id: record.id,
+    });
+    // 0.1's scripts wrote keys of several hash slots at once: a Cluster refused every one of them.
+    const clustered = client();
+    Object.defineProperty(clustered, 'isCluster', { value: true });
+    expect(await store(clustered, prefix).findByBinding(bindingKey(record.binding))).toBeUndefined();
+  });
+
   it('runs its scripts again after Redis forgot them', async () => {
     const redis = client();
     const payments = store(redis, freshPrefix());

@@ -179,17 +179,6 @@ return {1, before}
 `);
 
 /**
- * The intent a binding index points at, and its record, in one round trip.
- * KEYS[1] binding index. ARGV[1] record key prefix of the subject's slot.
- * Returns false when unindexed, else {intent id, record JSON or false}.
- */
-export const findByBindingScript = new LuaScript(`
-local id = redis.call('GET', KEYS[1])
-if not id then return false end
-return {id, redis.call('GET', ARGV[1] .. id)}
-`);
-
-/**
  * A run lease someone holds (the plain `SET NX PX` failed): the same owner renews it, anyone
  * else learns how long it lasts. KEYS[1] lease. ARGV[1] owner, ARGV[2] lease ms.
  * Returns -1 when acquired (renewed), else the ms left (-2: it just ran out, try again).
