@@ -398,6 +398,11 @@ describe('redisStore', () => {
     expect(await payments.findByBinding(bindingKey(record.binding))).toBeUndefined();
     await payments.setChoice(record.binding.subject, 'walleot', 60_000);
     expect(await payments.getChoice(record.binding.subject)).toBe('walleot');
+    // A look-up under way while this store sets a choice keeps no copy of the older one.
+    const lookup = payments.findByBinding(bindingKey(record.binding));
+    await payments.setChoice(record.binding.subject, 'stripe', 60_000);
+    await lookup;
+    expect(await payments.getChoice(record.binding.subject)).toBe('stripe');
     const other = store(client(), prefix);
     expect(await payments.findByBinding(bindingKey(record.binding))).toBeUndefined();
     await other.setChoice(record.binding.subject, 'x402', 60_000);

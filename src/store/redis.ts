@@ -117,6 +117,8 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
    * within CHOICE_KEPT_MS: a payment that opens reads the choice right after its look-up.
    */
   readonly #choices = new Map<string, { providerId: string | null; at: number }>();
+  /** setChoice calls so far: a look-up that overlapped one keeps no copy of the choice. */
+  #choiceWrites = 0;
 
   constructor(client: RedisClient, prefix: string, logger: Logger, legacyKeys: boolean) {
     this.#legacyKeys = legacyKeys;
@@ -261,8 +263,10 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
     // 0.1's scripts wrote keys of several hash slots at once, which a Cluster refuses: only a
     // single Redis can hold its keys (and a single Redis takes them in one MGET).
     if (this.#legacyKeys && !this.#cluster) keys.push(`${this.#prefix}binding:${key}`);
+    const writes = this.#choiceWrites;
     const [id, choice, legacyId] = await this.#command('findByBinding', () => this.#client.mget(...keys));
-    this.#keepChoice(subject, choice ?? null);
+    // A setChoice of this store sent meanwhile may have landed after the MGET read: keep nothing.
+    if (writes === this.#choiceWrites) this.#keepChoice(subject, choice ?? null);
     const owner = id ?? legacyId ?? null;
     if (owner === null) return undefined;
     const record = await this.get(owner);
@@ -329,6 +333,7 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
 
   async setChoice(subject: string, providerId: string, ttlMs: number): Promise<void> {
     const ttl = checkTtl(ttlMs, 'setChoice');
+    this.#choiceWrites++;
     this.#choices.delete(subject);
     await this.#command('setChoice', () => this.#client.set(this.#choiceKey(subject), providerId, 'PX', ttl));
   }
