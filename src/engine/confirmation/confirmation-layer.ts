@@ -249,8 +249,9 @@ export class ConfirmationLayer {
     if (intent === undefined) return undefined;
     const target = this.#readTarget(intent);
     if (target === undefined) {
-      return (await this.#cache.fetch(intentId, { forceRefresh: true, context: { known: intent } }))
-        ?.confirmation;
+      // Only the store can answer: from the read just made, or a read of its own (not the copy).
+      const context: ReadContext = copy === undefined ? { known: intent } : {};
+      return (await this.#cache.fetch(intentId, { forceRefresh: true, context }))?.confirmation;
     }
     const { attempt, bucket } = target;
     // The timeout signal (a timer) is made only when there is no token to take at once. A token
