@@ -30,7 +30,7 @@ export async function redisCommands(): Promise<BenchSection> {
       table(['command', 'per paid call'], rows),
       '',
       `- Redis commands per two-step paid call, all instances, default limits on: **${count.perCall.toFixed(2)}** (target ≤ ${TARGET}).`,
-      `- Same with \`redisStore({ legacyKeys: false })\` (no look-up of 0.1 binding keys when a payment opens): ${lean.perCall.toFixed(2)}.`,
+      `- Same with \`redisStore({ legacyKeys: false })\` (no look-up of 0.1 binding keys when a payment opens; with them on, the old key is read in the same MGET as the new one): ${lean.perCall.toFixed(2)}.`,
     ].join('\n');
     return {
       title: 'Redis commands per paid call',

@@ -132,6 +132,75 @@ describe('check', () => {
   });
 });
 
+describe('fresh check from a copy the caller holds', () => {
+  /** A store that counts its reads. */
+  function counted(closeAfter: CloseAfter) {
+    const inner = memoryStore();
+    const reads = { count: 0 };
+    const store: PaymentStore = new Proxy(inner, {
+      get(target, key, receiver) {
+        if (key === 'get')
+          return (id: string) => {
+            reads.count++;
+            return target.get(id);
+          };
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    return { ...setup(closeAfter, { store }), reads };
+  }
+
+  it('asks the provider and writes its answer without reading the store again', async ({ closeAfter }) => {
+    const { provider, store, layer, reads } = counted(closeAfter);
+    await store.insert(fakeIntent(provider, 'in_1'));
+    provider.setStatus('pay_in_1', 'paid', 'complete/paid');
+    const known = await store.get('in_1');
+    reads.count = 0;
+
+    const answer = await layer.check('in_1', { fresh: true, known });
+
+    expect(answer?.status).toBe('paid');
+    expect(provider.readCount).toBe(1);
+    expect(await store.get('in_1')).toMatchObject({ status: 'paid', version: 2 });
+    expect(reads.count).toBe(1); // the line above
+  });
+
+  it('reads the store instead when another instance announced a newer version, spending no provider read', async ({
+    closeAfter,
+  }) => {
+    const { provider, store, layer, reads } = counted(closeAfter);
+    await store.insert(fakeIntent(provider, 'in_1'));
+    const known = (await store.get('in_1'))!;
+    // Another instance learned it was paid and said so.
+    const paid = await store.update({ ...known, status: 'paid' }, known.version);
+    await store.publish({ intentId: 'in_1', status: 'paid', version: paid!.version });
+    reads.count = 0;
+
+    const answer = await layer.check('in_1', { fresh: true, known });
+
+    expect(answer?.status).toBe('paid');
+    expect(provider.readCount).toBe(0);
+    expect(reads.count).toBe(1);
+  });
+
+  it('reads the store again after waiting out a provider read already in flight', async ({ closeAfter }) => {
+    const { provider, store, layer } = counted(closeAfter);
+    await store.insert(fakeIntent(provider, 'in_1'));
+    const known = await store.get('in_1');
+    provider.setStatus('pay_in_1', 'paid', 'complete/paid');
+    provider.closeGate();
+    const polling = layer.check('in_1');
+    const fresh = layer.check('in_1', { fresh: true, known });
+    provider.openGate();
+
+    expect((await polling)?.status).toBe('paid');
+    expect((await fresh)?.status).toBe('paid');
+    // The copy predates the read in flight, which found it paid: no second provider read.
+    expect(provider.readCount).toBe(1);
+  });
+});
+
 describe('applyProviderState', () => {
   it('moves forward only: a stale pending after paid is ignored', async ({ closeAfter }) => {
     const { provider, store, layer } = setup(closeAfter);

@@ -11,6 +11,7 @@ import {
   eventually,
   makeRecord,
   recorder,
+  sleep,
   untilSubscribed,
   waitPast,
 } from './support/store-contract.js';
@@ -228,11 +229,53 @@ describe('redisStore', () => {
     await payments.update({ ...written!, description: 'again' }, 2);
     const after = await commandStats(redis);
     const used = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
-    // One script: the version read and the record write. No index, no PEXPIREAT.
+    // One script, one command in it: the record written, its previous value (the version) handed
+    // back by the same SET. No index, no expiry (it did not change), no PEXPIREAT.
     expect(used('evalsha')).toBe(1);
-    expect(used('get')).toBe(1);
+    expect(used('get')).toBe(0);
     expect(used('set')).toBe(1);
     expect(used('pexpireat') + used('pexpire') + used('zrem') + used('zadd')).toBe(0);
+  });
+
+  it('leaves the record and its expiry as they were when a compare-and-set loses, finds nothing, or cannot read it', async () => {
+    const redis = client();
+    const prefix = freshPrefix();
+    const payments = store(redis, prefix);
+    const record = makeRecord({ expiresAt: Date.now() + 600_000 });
+    await payments.insert(record);
+    const key = `${prefix}{${slotOfIntentId(record.id)}}:i:${record.id}`;
+    const stored = await redis.get(key);
+    const ttl = await redis.pttl(key);
+    // A stale version, with a new expiry: nothing changes.
+    expect(await payments.update({ ...record, description: 'late', expiresAt: Date.now() + 60_000 }, 7)).toBe(
+      undefined,
+    );
+    expect(await redis.get(key)).toBe(stored);
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(ttl);
+    expect(await redis.pttl(key)).toBeGreaterThan(ttl - 30_000);
+    // The right version, the same expiry: the same life.
+    await payments.update({ ...record, description: 'next' }, 1);
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(ttl);
+    expect(await redis.pttl(key)).toBeGreaterThan(ttl - 30_000);
+    // A new expiry is the key's new life.
+    await payments.update({ ...record, description: 'shorter', expiresAt: Date.now() + 60_000 }, 2);
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(60_000);
+    expect(await redis.pttl(key)).toBeGreaterThan(30_000);
+    // No record: none is left behind.
+    const missing = makeRecord();
+    expect(await payments.update(missing, 1)).toBeUndefined();
+    expect(await redis.exists(`${prefix}{${slotOfIntentId(missing.id)}}:i:${missing.id}`)).toBe(0);
+    // Unreadable: refused, and the value and its expiry stay.
+    const broken = makeRecord();
+    const brokenKey = `${prefix}{${slotOfIntentId(broken.id)}}:i:${broken.id}`;
+    await redis.set(brokenKey, '{"version": ', 'PX', 600_000);
+    await expect(payments.update(broken, 1)).rejects.toMatchObject({ code: 'store_corrupt' });
+    expect(await redis.get(brokenKey)).toBe('{"version": ');
+    expect(await redis.pttl(brokenKey)).toBeGreaterThan(30_000);
+    await redis.del(brokenKey);
+    await redis.hset(brokenKey, 'version', '1');
+    await expect(payments.update(broken, 1)).rejects.toMatchObject({ code: 'store_corrupt' });
+    expect(await redis.hget(brokenKey, 'version')).toBe('1');
   });
 
   it("keeps a payer's newest 10,000 ledger entries (plus what came since the last trim), oldest dropped first", async () => {
@@ -261,6 +304,128 @@ describe('redisStore', () => {
     expect(kept.length).toBeLessThanOrEqual(10_000 + 32);
     expect(kept.at(-1)?.id).toBe('pay_x:payment:10099');
     expect(kept[0]?.id).not.toBe('pay_x:payment:0');
+  });
+
+  type LedgerStore = PaymentStore & {
+    appendLedger(e: unknown, retentionMs: number): Promise<boolean>;
+    listLedger(subject: string, since: number, limit: number): Promise<Array<{ id: string; at: number }>>;
+  };
+  const ledgerEntry = (subject: string, id: string, at = Date.now()) => ({
+    id,
+    at,
+    subject,
+    kind: 'paid',
+    intentId: 'pay_x',
+    tool: 'work',
+    amount: 5,
+    currency: 'USD',
+  });
+
+  it("stretches a ledger key's life once per store while entries come, not once per entry", async () => {
+    const prefix = freshPrefix();
+    const redis = client();
+    const [a, b] = [store(redis, prefix), store(client(), prefix)] as LedgerStore[];
+    const retention = 90 * 24 * 3_600_000;
+    const before = await commandStats(redis);
+    for (let n = 0; n < 20; n++) {
+      await a!.appendLedger(ledgerEntry('user:steady', `a:${n}`), retention);
+      await b!.appendLedger(ledgerEntry('user:steady', `b:${n}`), retention);
+    }
+    const after = await commandStats(redis);
+    const used = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    expect(used('zadd')).toBe(40);
+    expect(used('pexpire')).toBe(2);
+    expect(await a!.listLedger('user:steady', 0, 100)).toHaveLength(40);
+    const [key] = await redis.keys(`${prefix}*lg:*`);
+    // Retention plus at most an hour.
+    const ttl = await redis.pttl(key!);
+    expect(ttl).toBeGreaterThan(retention);
+    expect(ttl).toBeLessThanOrEqual(retention + 3_600_000);
+  });
+
+  it('keeps every ledger entry at least its retention after it was written, written by two stores, and lets it go after', async () => {
+    const prefix = freshPrefix();
+    const redis = client();
+    const stores = [store(redis, prefix), store(client(), prefix)] as LedgerStore[];
+    const subject = 'user:short';
+    const retention = 300;
+    /** Each entry, with when its append was sent (it was written then or later). */
+    const written: Array<{ id: string; sentAt: number }> = [];
+    const before = await commandStats(redis);
+    const started = Date.now();
+    for (let n = 0; Date.now() - started < 2500; n++) {
+      // Bursts, then a pause longer than the key's whole life (it expires meanwhile).
+      if (n === 40) await sleep(retention * 3);
+      const id = `e:${n}`;
+      const sentAt = Date.now();
+      await stores[n % 2]!.appendLedger(ledgerEntry(subject, id, sentAt), retention);
+      written.push({ id, sentAt });
+      await sleep(5 + ((n * 37) % 40));
+      const listed = new Set((await stores[(n + 1) % 2]!.listLedger(subject, 0, 10_000)).map((e) => e.id));
+      const listedBy = Date.now();
+      // Written less than `retention` before the list was read: still there.
+      const owed = written.filter((w) => w.sentAt >= listedBy - retention).map((w) => w.id);
+      expect(owed.filter((id) => !listed.has(id))).toEqual([]);
+    }
+    const after = await commandStats(redis);
+    const used = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    expect(used('zadd')).toBeGreaterThanOrEqual(written.length);
+    expect(used('pexpire')).toBeLessThan(written.length / 2);
+    // Past retention they go: dropped by score on a later append, or with the key.
+    await sleep(retention + 50);
+    const fresh = Date.now();
+    for (let n = 0; n < 32; n++) await stores[0]!.appendLedger(ledgerEntry(subject, `f:${n}`), retention);
+    const left = await stores[1]!.listLedger(subject, 0, 10_000);
+    expect(left.filter((e) => e.at < fresh - retention)).toEqual([]);
+    expect(left.filter((e) => e.id.startsWith('f:'))).toHaveLength(32);
+    await waitPast(Date.now() + 2 * retention + 50);
+    expect(await redis.keys(`${prefix}*lg:*`)).toEqual([]);
+  });
+
+  it("looks a new payment's binding up in one command, the payer's remembered method and a 0.1 binding with it", async () => {
+    const redis = client();
+    const prefix = freshPrefix();
+    const payments = store(redis, prefix);
+    const record = makeRecord();
+    await payments.setChoice(record.binding.subject, 'stripe', 60_000);
+    const before = await commandStats(redis);
+    expect(await payments.findByBinding(bindingKey(record.binding))).toBeUndefined();
+    expect(await payments.getChoice(record.binding.subject)).toBe('stripe');
+    const after = await commandStats(redis);
+    const used = [...after].filter(([name, n]) => name !== 'info' && n !== (before.get(name) ?? 0));
+    expect(used).toEqual([['mget', (before.get('mget') ?? 0) + 1]]);
+    // Its copy of the choice is used once, and never over this store's own later choice.
+    expect(await payments.findByBinding(bindingKey(record.binding))).toBeUndefined();
+    await payments.setChoice(record.binding.subject, 'walleot', 60_000);
+    expect(await payments.getChoice(record.binding.subject)).toBe('walleot');
+    // A look-up under way while this store sets a choice keeps no copy of the older one.
+    const lookup = payments.findByBinding(bindingKey(record.binding));
+    await payments.setChoice(record.binding.subject, 'stripe', 60_000);
+    await lookup;
+    expect(await payments.getChoice(record.binding.subject)).toBe('stripe');
+    const other = store(client(), prefix);
+    expect(await payments.findByBinding(bindingKey(record.binding))).toBeUndefined();
+    await other.setChoice(record.binding.subject, 'x402', 60_000);
+    await payments.getChoice(record.binding.subject);
+    expect(await payments.getChoice(record.binding.subject)).toBe('x402');
+    // Found: the record is read by its id.
+    await payments.insert(record);
+    expect(await payments.findByBinding(bindingKey(record.binding))).toMatchObject({ id: record.id });
+  });
+
+  it('reads no 0.1 binding keys over a Redis Cluster, where 0.1 could not write them', async () => {
+    const prefix = freshPrefix();
+    const redis = client();
+    const record = makeRecord({ id: 'pay_legacyLookup0001' });
+    await redis.set(`${prefix}intent:${record.id}`, JSON.stringify(record), 'PX', 60_000);
+    await redis.set(`${prefix}binding:${bindingKey(record.binding)}`, record.id, 'PX', 60_000);
+    expect(await store(redis, prefix).findByBinding(bindingKey(record.binding))).toMatchObject({
+      id: record.id,
+    });
+    // 0.1's scripts wrote keys of several hash slots at once: a Cluster refused every one of them.
+    const clustered = client();
+    Object.defineProperty(clustered, 'isCluster', { value: true });
+    expect(await store(clustered, prefix).findByBinding(bindingKey(record.binding))).toBeUndefined();
   });
 
   it('runs its scripts again after Redis forgot them', async () => {

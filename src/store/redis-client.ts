@@ -5,6 +5,7 @@
  */
 export interface RedisClient {
   get(key: string): Promise<string | null>;
+  mget(...keys: string[]): Promise<Array<string | null>>;
   set(key: string, value: string, px: 'PX', milliseconds: number): Promise<'OK' | null>;
   set(key: string, value: string, px: 'PX', milliseconds: number, nx: 'NX'): Promise<'OK' | null>;
   publish(channel: string, message: string): Promise<number>;

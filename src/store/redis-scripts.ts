@@ -105,6 +105,11 @@ return {1}
 
 /**
  * Compare-and-set: replace the record only when its stored version equals the expected one.
+ * The record is written first, with its life, and its previous value handed back by the same
+ * command (`SET … PX … GET`): the common case, a matching version, costs one command. A mismatch,
+ * a missing record or an unreadable one puts back what was there (the script is atomic: nobody
+ * sees the attempt), a record with the life its own expiry gives it, measured as this write
+ * measured its own (the writer's clock, as every write's `PX` is).
  * Indexes are touched only when they change: an intent that stops being open leaves its
  * subject's open set; a paid or authorized one stretches its binding index to its own expiry
  * whenever it becomes so or its expiry grows, so the index lives as long as the record (a retry
@@ -113,18 +118,29 @@ return {1}
  * KEYS[1] record, KEYS[2] the subject's open set, KEYS[3] binding index.
  * ARGV[1] expected version, ARGV[2] new record JSON, ARGV[3] ttl ms, ARGV[4] new status,
  * ARGV[5] member in the open set, ARGV[6] '1' when the new record is already expired (deleted),
- * ARGV[7] the new record's expiresAt.
+ * ARGV[7] the new record's expiresAt, ARGV[8] the writer's time its ttl was measured from.
  * Returns {1, attempts before} when written, {0} on a version conflict or a missing record.
  */
 export const compareAndSetScript = new LuaScript(`
 ${IS_OPEN}
-local current = redis.call('GET', KEYS[1])
-if not current then return {0} end
-local ok, decoded = pcall(cjson.decode, current)
-if not ok or type(decoded) ~= 'table' or type(decoded['version']) ~= 'number' then
-  return redis.error_reply('${CORRUPT_REPLY} stored record has no readable version')
+-- A key of another type is refused by SET itself (WRONGTYPE), unchanged.
+local current = redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3], 'GET')
+if not current then
+  redis.call('DEL', KEYS[1])
+  return {0}
 end
-if decoded['version'] ~= tonumber(ARGV[1]) then return {0} end
+local ok, decoded = pcall(cjson.decode, current)
+local readable = ok and type(decoded) == 'table' and type(decoded['version']) == 'number'
+if not readable or decoded['version'] ~= tonumber(ARGV[1]) then
+  -- Put back: the old record's life is its expiry less the writer's time.
+  local left = tonumber(ARGV[3])
+  if readable and type(decoded['expiresAt']) == 'number' then
+    left = math.max(1, decoded['expiresAt'] - tonumber(ARGV[8]))
+  end
+  redis.call('SET', KEYS[1], current, 'PX', left)
+  if not readable then return redis.error_reply('${CORRUPT_REPLY} stored record has no readable version') end
+  return {0}
+end
 local before = type(decoded['attempts']) == 'table' and #decoded['attempts'] or 0
 local was_open = is_open(decoded['status'])
 if ARGV[6] == '1' then
@@ -132,7 +148,6 @@ if ARGV[6] == '1' then
   if was_open then redis.call('ZREM', KEYS[2], ARGV[5]) end
   return {1, before}
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 if was_open and not is_open(ARGV[4]) then redis.call('ZREM', KEYS[2], ARGV[5]) end
 if (ARGV[4] == 'paid' or ARGV[4] == 'authorized')
   and (decoded['status'] ~= ARGV[4] or tonumber(ARGV[7]) > (tonumber(decoded['expiresAt']) or 0)) then
@@ -161,17 +176,6 @@ else
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
 return {1, before}
-`);
-
-/**
- * The intent a binding index points at, and its record, in one round trip.
- * KEYS[1] binding index. ARGV[1] record key prefix of the subject's slot.
- * Returns false when unindexed, else {intent id, record JSON or false}.
- */
-export const findByBindingScript = new LuaScript(`
-local id = redis.call('GET', KEYS[1])
-if not id then return false end
-return {id, redis.call('GET', ARGV[1] .. id)}
 `);
 
 /**

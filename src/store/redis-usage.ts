@@ -6,6 +6,10 @@ import type { LedgerEntry, UsageOutcome, UsageReservation, UsageStore } from './
 
 /** Entries one payer keeps in a redisStore's ledger at most, oldest dropped first (trimmed every 32nd append). */
 const LEDGER_PER_SUBJECT = 10_000;
+/** How much longer than its retention a ledger key is kept at most (less when the retention is shorter). */
+const LEDGER_MARGIN_MS = 3_600_000;
+/** Ledger keys whose last PEXPIRE one store remembers. */
+const LEDGER_EXTENDED_MAX = 10_000;
 
 /**
  * Reserve on every counter of one scope or on none, in the scope's hash slot.
@@ -92,9 +96,18 @@ const ledgerEntrySchema = z.object({
   reason: z.string().optional(),
 }) satisfies z.ZodType<LedgerEntry>;
 
+/** A pipeline's replies, or its first failure thrown. */
+function checkedReplies(replies: Array<[error: Error | null, result: unknown]> | null): unknown[] {
+  const failed = replies?.find(([error]) => error !== null)?.[0];
+  if (failed) throw failed;
+  return (replies ?? []).map(([, result]) => result);
+}
+
 /** Usage counters and the ledger of a redisStore: every key in its scope's (subject's) hash slot. */
 export class RedisUsage implements UsageStore {
   #appends = 0;
+  /** Ledger keys this store stretched lately: when (performance.now(), before sending) and to what ttl. */
+  readonly #extended = new Map<string, { at: number; ttl: number }>();
   constructor(
     private readonly client: RedisClient,
     private readonly prefix: string,
@@ -142,29 +155,53 @@ export class RedisUsage implements UsageStore {
   }
 
   /**
-   * Two commands (ZADD, PEXPIRE), no script: an entry is written by the one instance whose
-   * compare-and-set made it happen, so the store needs no mark of its own. Every 32nd append of
-   * this process also drops the subject's entries past retention.
+   * One ZADD, no script: an entry is written by the one instance whose compare-and-set made it
+   * happen, so the store needs no mark of its own. The key's life is stretched (PEXPIRE, retention
+   * plus a margin) with the first append this store makes to it, then again only once half the
+   * margin has passed: until then the life it set still covers the new entry's retention. Every
+   * 32nd append of this store also drops the subject's entries past retention.
    */
   async appendLedger(entry: LedgerEntry, retentionMs: number): Promise<boolean> {
     const key = `${this.#base(entry.subject)}lg:${encodeURIComponent(entry.subject)}`;
     const retention = Math.max(1, Math.ceil(retentionMs));
+    const margin = Math.min(retention, LEDGER_MARGIN_MS);
+    const ttl = retention + margin;
+    const member = JSON.stringify(entry);
     const trim = this.#appends++ % 32 === 31;
+    // Monotonic: how long ago this store's PEXPIRE went out, whatever the wall clock does.
+    const sentAt = performance.now();
+    const last = this.#extended.get(key);
+    const extend = last === undefined || last.ttl !== ttl || sentAt - last.at > margin / 2;
+    let extendedAt = extend ? sentAt : undefined;
     await this.command('append ledger', async () => {
-      const pipeline = this.client
-        .pipeline()
-        .zadd(key, entry.at, JSON.stringify(entry))
-        .pexpire(key, retention);
+      let pipeline = this.client.pipeline().zadd(key, entry.at, member);
+      if (extend) pipeline = pipeline.pexpire(key, ttl);
       // Past retention, and past the payer's newest LEDGER_PER_SUBJECT (as in memoryStore): one
       // session opening payment after payment must not grow its set for the whole retention.
       if (trim)
         pipeline
           .zremrangebyscore(key, '-inf', entry.at - retention)
           .zremrangebyrank(key, 0, -(LEDGER_PER_SUBJECT + 1));
-      const replies = (await pipeline.exec()) ?? [];
-      const failed = replies.find(([error]) => error !== null)?.[0];
-      if (failed) throw failed;
+      const replies = checkedReplies(await pipeline.exec());
+      // Without a PEXPIRE, the key's life ends `ttl` after `last.at` at the earliest, which covers
+      // the entry only if the ZADD ran within `margin` of then: it ran before this reply. Past that
+      // (a stalled command), or when the key expired between ZADD and PEXPIRE (PEXPIRE found
+      // nothing), write both again.
+      const again = extend ? replies[1] === 0 : performance.now() - (last?.at ?? 0) > margin;
+      if (again) {
+        extendedAt = performance.now();
+        checkedReplies(await this.client.pipeline().zadd(key, entry.at, member).pexpire(key, ttl).exec());
+      }
     });
+    if (extendedAt !== undefined) {
+      this.#extended.delete(key);
+      this.#extended.set(key, { at: extendedAt, ttl });
+      // Oldest first in a Map: forgetting a key costs one PEXPIRE on its next append, no more.
+      if (this.#extended.size > LEDGER_EXTENDED_MAX) {
+        const oldest = this.#extended.keys().next().value;
+        if (oldest !== undefined) this.#extended.delete(oldest);
+      }
+    }
     return true;
   }
 

@@ -13,7 +13,6 @@ import type { RedisClient, RedisSubscriberClient } from './redis-client.js';
 import {
   CORRUPT_REPLY,
   compareAndSetScript,
-  findByBindingScript,
   insertScript,
   leaseHeldScript,
   legacyCompareAndSetScript,
@@ -55,14 +54,18 @@ export interface RedisStoreOptions {
   /**
    * Also look for intents written by payrouter 0.1 (keys `<prefix>intent:<id>`, `<prefix>binding:…`,
    * `<prefix>payment:…`), so a payment made before an upgrade is still found and run. Intents with
-   * such ids are always read by id; this adds the binding and payment index fallbacks (one more
-   * command when a new payment is opened). Default true; turn it off once such intents have
-   * expired (30 days after the upgrade at most).
+   * such ids are always read by id; this adds the binding and payment index fallbacks (the old
+   * binding key is read in the same command as the new one; over a Redis Cluster, where 0.1 could
+   * not run, never). Default true; turn it off once such intents have expired (30 days after the
+   * upgrade at most).
    */
   legacyKeys?: boolean;
 }
 
 const DEFAULT_PREFIX = 'payrouter:';
+/** How long a remembered method read with a binding look-up stands in for a `getChoice` read. */
+const CHOICE_KEPT_MS = 1000;
+const CHOICES_KEPT_MAX = 1000;
 
 /**
  * A store shared by many instances through Redis. Writes are single Lua scripts (compare the
@@ -107,9 +110,19 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
   #subscriber: RedisSubscriberClient | undefined;
   #closed = false;
   readonly #legacyKeys: boolean;
+  /** An ioredis Cluster says so (`isCluster`); anything else is taken for a single Redis. */
+  readonly #cluster: boolean;
+  /**
+   * Remembered methods read with a binding look-up, per subject, each for the next `getChoice`
+   * within CHOICE_KEPT_MS: a payment that opens reads the choice right after its look-up.
+   */
+  readonly #choices = new Map<string, { providerId: string | null; at: number }>();
+  /** setChoice calls so far: a look-up that overlapped one keeps no copy of the choice. */
+  #choiceWrites = 0;
 
   constructor(client: RedisClient, prefix: string, logger: Logger, legacyKeys: boolean) {
     this.#legacyKeys = legacyKeys;
+    this.#cluster = (client as { isCluster?: unknown }).isCluster === true;
     this.#client = client;
     this.#prefix = prefix;
     this.#channel = `${prefix}status`;
@@ -227,6 +240,7 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
               openMember(next.id, argumentBytes(next)),
               ttl <= 0 ? '1' : '0',
               next.expiresAt,
+              next.expiresAt - ttl,
             ],
           ),
     );
@@ -237,27 +251,25 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
     return freezeRecord(next);
   }
 
+  /**
+   * One MGET: the binding index, the payer's remembered method (kept a moment for the `getChoice`
+   * that follows when a payment opens) and, on a single Redis, a 0.1 binding key. The record is then
+   * read by its id: a second command only when there is one.
+   */
   async findByBinding(key: string): Promise<IntentRecord | undefined> {
-    const slot = subjectSlot(subjectOfBindingKey(key));
-    const reply = await this.#command('findByBinding', () =>
-      findByBindingScript.run(
-        this.#client,
-        [this.#bindingIndexKey(slot, key)],
-        [this.#recordKeyPrefix(slot)],
-      ),
-    );
-    if (Array.isArray(reply) && typeof reply[0] === 'string') {
-      const raw: unknown = reply[1];
-      if (typeof raw !== 'string') return undefined;
-      const record = this.#decode(reply[0], raw);
-      return bindingKey(record.binding) === key ? record : undefined;
-    }
-    if (!this.#legacyKeys) return undefined;
-    const legacyId = await this.#command('findByBinding', () =>
-      this.#client.get(`${this.#prefix}binding:${key}`),
-    );
-    if (legacyId === null) return undefined;
-    const record = await this.get(legacyId);
+    const subject = subjectOfBindingKey(key);
+    const slot = subjectSlot(subject);
+    const keys = [this.#bindingIndexKey(slot, key), this.#choiceKey(subject)];
+    // 0.1's scripts wrote keys of several hash slots at once, which a Cluster refuses: only a
+    // single Redis can hold its keys (and a single Redis takes them in one MGET).
+    if (this.#legacyKeys && !this.#cluster) keys.push(`${this.#prefix}binding:${key}`);
+    const writes = this.#choiceWrites;
+    const [id, choice, legacyId] = await this.#command('findByBinding', () => this.#client.mget(...keys));
+    // A setChoice of this store sent meanwhile may have landed after the MGET read: keep nothing.
+    if (writes === this.#choiceWrites) this.#keepChoice(subject, choice ?? null);
+    const owner = id ?? legacyId ?? null;
+    if (owner === null) return undefined;
+    const record = await this.get(owner);
     return record !== undefined && bindingKey(record.binding) === key ? record : undefined;
   }
 
@@ -310,12 +322,19 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
   }
 
   async getChoice(subject: string): Promise<string | undefined> {
+    const kept = this.#choices.get(subject);
+    if (kept !== undefined) {
+      this.#choices.delete(subject);
+      if (performance.now() - kept.at <= CHOICE_KEPT_MS) return kept.providerId ?? undefined;
+    }
     const providerId = await this.#command('getChoice', () => this.#client.get(this.#choiceKey(subject)));
     return providerId ?? undefined;
   }
 
   async setChoice(subject: string, providerId: string, ttlMs: number): Promise<void> {
     const ttl = checkTtl(ttlMs, 'setChoice');
+    this.#choiceWrites++;
+    this.#choices.delete(subject);
     await this.#command('setChoice', () => this.#client.set(this.#choiceKey(subject), providerId, 'PX', ttl));
   }
 
@@ -373,6 +392,17 @@ class RedisPaymentStore implements PaymentStore, UsageStore {
     }
     // Not connected (yet): QUIT would wait in the offline queue, so cut the connection now.
     subscriber.disconnect();
+  }
+
+  /** The choice a binding look-up read, for the one `getChoice` that may follow. */
+  #keepChoice(subject: string, providerId: string | null): void {
+    this.#choices.delete(subject);
+    this.#choices.set(subject, { providerId, at: performance.now() });
+    // Oldest first in a Map: a look-up whose choice nobody asked for is dropped in turn.
+    if (this.#choices.size > CHOICES_KEPT_MAX) {
+      const oldest = this.#choices.keys().next().value;
+      if (oldest !== undefined) this.#choices.delete(oldest);
+    }
   }
 
   #ensureSubscriber(): void {

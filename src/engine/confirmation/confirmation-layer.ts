@@ -137,6 +137,8 @@ export class ConfirmationLayer {
   readonly #flights = new Map<string, Flight>();
   /** When a payment last saw activity a payer causes (a link accepted, a pay page opened): read first. */
   readonly #activity = new Map<string, number>();
+  /** The latest version announced per intent (status changes from every instance). */
+  readonly #announced = new Map<string, number>();
   readonly #unsubscribe: () => void;
   #closed = false;
 
@@ -213,9 +215,19 @@ export class ConfirmationLayer {
    * at most one provider read per intent per pendingTtlMs, shared by all concurrent callers, and only
    * when the provider's rate budget allows (else the stored status). Undefined for an unknown intent.
    */
-  async check(intentId: string, options: { fresh?: boolean } = {}): Promise<Confirmation | undefined> {
+  async check(
+    intentId: string,
+    options: {
+      fresh?: boolean;
+      /**
+       * With `fresh`: the caller's copy of the intent, read just before. The check starts from it
+       * instead of reading the store, unless something newer may have happened meanwhile.
+       */
+      known?: IntentRecord | undefined;
+    } = {},
+  ): Promise<Confirmation | undefined> {
     if (this.#closed) return this.#storeAnswer(intentId);
-    if (options.fresh === true) return this.#freshCheck(intentId);
+    if (options.fresh === true) return this.#freshCheck(intentId, options.known);
     const entry = await this.#cache.fetch(intentId, { context: {} });
     return entry?.confirmation;
   }
@@ -242,16 +254,23 @@ export class ConfirmationLayer {
    * waited out rather than joined. It goes ahead of queued polls in the budget, waiting at most
    * FRESH_WAIT_MS for a token: a person who just paid is waiting on it (return page, retry).
    */
-  async #freshCheck(intentId: string): Promise<Confirmation | undefined> {
-    if (this.#flights.has(intentId))
+  async #freshCheck(intentId: string, known: IntentRecord | undefined): Promise<Confirmation | undefined> {
+    let copy = known?.id === intentId ? known : undefined;
+    if (this.#flights.has(intentId)) {
+      // That read may have learned what the copy does not know.
+      copy = undefined;
       await this.#cache.fetch(intentId, { context: {} }).catch(() => undefined);
-    // Read here even when the caller holds a copy: a copy from before another instance's write
-    // would spend a provider read (the scarcest thing) on a payment already known to be paid.
-    const intent = await this.#store.get(intentId);
+    }
+    // A copy older than a version this process has seen announced (another instance wrote) would
+    // spend a provider read (the scarcest thing) on a payment perhaps already known to be paid.
+    if (copy !== undefined && this.#newerThan(copy)) copy = undefined;
+    const intent = copy ?? (await this.#store.get(intentId));
     if (intent === undefined) return undefined;
     const target = this.#readTarget(intent);
     if (target === undefined) {
-      return (await this.#cache.fetch(intentId, { forceRefresh: true, context: {} }))?.confirmation;
+      // Only the store can answer: from the read just made, or a read of its own (not the copy).
+      const context: ReadContext = copy === undefined ? { known: intent } : {};
+      return (await this.#cache.fetch(intentId, { forceRefresh: true, context }))?.confirmation;
     }
     const { attempt, bucket } = target;
     // The timeout signal (a timer) is made only when there is no token to take at once. A token
@@ -321,6 +340,7 @@ export class ConfirmationLayer {
     this.#budget.close();
     this.#cache.clear();
     this.#activity.clear();
+    this.#announced.clear();
   }
 
   /** The cache's fetchMethod: one read of one intent, shared by every concurrent caller. */
@@ -469,8 +489,23 @@ export class ConfirmationLayer {
     return entry === undefined || entry.source === 'denied' ? undefined : entry;
   }
 
+  /** Whether this process has seen a later version of the intent than `copy` (announced or cached). */
+  #newerThan(copy: IntentRecord): boolean {
+    const cached = this.#cache.peek(copy.id, { allowStale: true })?.confirmation?.intent.version ?? 0;
+    return Math.max(cached, this.#announced.get(copy.id) ?? 0) > copy.version;
+  }
+
   #onStatusChange(change: StatusChange): void {
     if (this.#closed) return;
+    if (change.version > (this.#announced.get(change.intentId) ?? 0)) {
+      this.#announced.delete(change.intentId);
+      this.#announced.set(change.intentId, change.version);
+      // Oldest first in a Map: bounded like the cache.
+      if (this.#announced.size > CACHE_MAX) {
+        const oldest = this.#announced.keys().next().value;
+        if (oldest !== undefined) this.#announced.delete(oldest);
+      }
+    }
     const cached = this.#cache.peek(change.intentId, { allowStale: true });
     const known = Math.max(
       cached?.confirmation?.intent.version ?? 0,

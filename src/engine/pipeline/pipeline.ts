@@ -103,7 +103,7 @@ export class PaidCallPipeline {
     if (!liveAttempt(intent)) return collect(this.rt, tool, intent, ctx);
 
     // The payer says they paid: ask the provider now, and answer at once either way.
-    const checked = await this.rt.confirmation.check(intent.id, { fresh: true });
+    const checked = await this.rt.confirmation.check(intent.id, { fresh: true, known: intent });
     const current = checked?.intent ?? intent;
     if (current.status === 'paid') return runPaid(this.rt, tool, current, ctx);
     if (isFinalStatus(current.status)) return describe(current);
