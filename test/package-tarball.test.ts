@@ -26,11 +26,15 @@ import { REPO_ROOT } from './support/tools.js';
 const exec = promisify(execFile);
 
 /**
- * Packed size budget: 326 KiB measured on 1 December 2026 (evening), 335 KiB with a little room. History:
+ * Packed size budget: 338 KiB measured on 1 December 2026 (night), 345 KiB with a little room. History:
  * 533 kB with source maps (70% of it); 199 KiB without them; 253 KiB with limits, the ledger and
  * telemetry; 300 KiB with the x402 provider and its facilitator stand-in; 319 KiB with the
  * performance work, typed provider ids and the debug story; 326 KiB with Tasks on the v2 layer,
- * provider timing and read-budget metrics, the refund retry and the Stripe re-plan.
+ * provider timing and read-budget metrics, the refund retry and the Stripe re-plan; 338 KiB with
+ * the sweep of refunds left undone, the paid announcement where a payment becomes paid, the waiter
+ * record that replaced a suspended loop per waiting call, the one-span confirmed call in tracing,
+ * the Redis MGET look-up and one-command compare-and-set (about 9 KiB of code over both builds),
+ * and their README and CHANGELOG lines (about 2 KiB).
  *
  * What the 319 KiB are (each file gzipped alone): ESM JavaScript 121, CommonJS JavaScript 128,
  * declarations 27 for import and 27 for require, README 17, CHANGELOG 10. What does not ship, and
@@ -47,7 +51,7 @@ const exec = promisify(execFile);
  *   kept, so gzip gains little more).
  * Growth past this needs a reason, written here.
  */
-const PACKED_BUDGET_BYTES = 335 * 1024;
+const PACKED_BUDGET_BYTES = 345 * 1024;
 
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
   peerDependencies: Record<string, string>;
