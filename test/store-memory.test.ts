@@ -160,6 +160,42 @@ describe('memoryStore', () => {
     await store.close();
   });
 
+  it('holds no more for the ledger at its bound however many entries came and went', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const heap = () => {
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const store = memoryStore({ maxLedgerEntries: 1_000 });
+    let n = 0;
+    const append = async (count: number) => {
+      for (let end = n + count; n < end; n++)
+        await store.appendLedger(
+          {
+            id: `pay_${n}:run:1`,
+            at: 1_000,
+            subject: `session:s${n % 1_000}`,
+            kind: 'run',
+            intentId: `pay_${n}`,
+            tool: 'work',
+            amount: 5,
+            currency: 'USD',
+            receipt: `rcpt_${n}`,
+          },
+          3_600_000,
+        );
+    };
+    await append(50_000);
+    const atBound = heap();
+    // Half a million more: each one in, the oldest of all out.
+    await append(500_000);
+    expect(heap() - atBound).toBeLessThan(1_000_000);
+    expect(await store.listLedger('session:s7', 0, 10)).toHaveLength(1);
+    await store.close();
+  });
+
   it('refuses a maxLedgerEntries that is not a positive integer', () => {
     expect(() => memoryStore({ maxLedgerEntries: 0 })).toThrow(/maxLedgerEntries/);
   });
