@@ -99,7 +99,7 @@ export async function runOnce(
       if (held.kind === 'busy') {
         if (refundWaited || extra.signal.aborted) return { kind: 'refunding', intent: current };
         refundWaited = true;
-        await waitForChange(core, intent.id, Math.max(10, held.remainingMs), extra.signal);
+        await waitForChange(core, intent.id, current.version, Math.max(10, held.remainingMs), extra.signal);
       } else await resumeRefund(core, intent.id, owner);
       current = undefined;
       continue;
@@ -108,7 +108,7 @@ export async function runOnce(
 
     const lease = await core.store.acquireLease(intent.id, owner, leaseMs);
     if (lease.kind === 'busy') {
-      await waitForChange(core, intent.id, Math.max(10, lease.remainingMs), extra.signal);
+      await waitForChange(core, intent.id, current.version, Math.max(10, lease.remainingMs), extra.signal);
       if (extra.signal.aborted) return { kind: 'not_paid', intent: current };
       current = undefined;
       continue;
@@ -132,7 +132,13 @@ export async function runOnce(
     await core.store.releaseLease(intent.id, owner);
     if (!claim) return { kind: 'gone' };
     if (claim.value.kind === 'busy') {
-      await waitForChange(core, intent.id, Math.max(10, claim.value.until - Date.now()), extra.signal);
+      await waitForChange(
+        core,
+        intent.id,
+        claim.intent.version,
+        Math.max(10, claim.value.until - Date.now()),
+        extra.signal,
+      );
       if (extra.signal.aborted) return { kind: 'not_paid', intent: claim.intent };
       current = undefined;
       continue;
@@ -469,10 +475,23 @@ function leaseKeeperOf(core: RouterCore): LeaseKeeper {
   return keeper;
 }
 
-/** Resolve when the store reports a change of this intent, after `ms`, or on abort. */
-function waitForChange(core: RouterCore, intentId: string, ms: number, signal: AbortSignal): Promise<void> {
+/**
+ * Resolve when the store reports a change of this intent, after `ms`, or on abort. The change may
+ * have been published after the caller looked (at `seenVersion`) and before this listens: the
+ * record is read once more after subscribing, so a finished run is not waited out on the timer.
+ */
+function waitForChange(
+  core: RouterCore,
+  intentId: string,
+  seenVersion: number | undefined,
+  ms: number,
+  signal: AbortSignal,
+): Promise<void> {
   return new Promise((resolve) => {
+    let settled = false;
     const done = () => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       unsubscribe();
       signal.removeEventListener('abort', done);
@@ -484,6 +503,13 @@ function waitForChange(core: RouterCore, intentId: string, ms: number, signal: A
       if (change.intentId === intentId) done();
     });
     signal.addEventListener('abort', done, { once: true });
+    core.store.get(intentId).then(
+      (latest) => {
+        if (latest?.version !== seenVersion) done();
+      },
+      // The timer and the subscription still stand.
+      () => undefined,
+    );
   });
 }
 
