@@ -182,7 +182,7 @@ describe('an instance killed mid-call', () => {
     expect(await B.store.get(paymentId)).toMatchObject({ run: 'done', fence: 1, resultDelivered: true });
   });
 
-  it('a refund A decided but never made is made by the next confirm (or the same call) on B, once, and recorded once', async () => {
+  it("a refund A decided but never made is made by B's sweep once A's lease has run out, once and recorded once; the payer then sees it refunded", async () => {
     const A = await refundingA!;
     const onA = await user(A.mcpUrl, 'heidi');
     // Two payments whose failed runs A ends with the refund decided; A freezes in each right after
@@ -202,28 +202,31 @@ describe('an instance killed mid-call', () => {
       expect(await B.store.get(paymentId)).toMatchObject({ status: 'paid', run: 'refunding' });
       expect(sandbox.stripe.getRefunds(sessionId)).toHaveLength(0);
     }
-    const [byConfirm, byCall] = stuck as [(typeof stuck)[0], (typeof stuck)[0]];
-    // A held the run lease for its refunds; it runs out on Redis's clock (a 1 ms probe lease
-    // taken once it has, and left to lapse).
-    for (const { paymentId } of stuck)
-      await waitUntil(
-        async () => (await B.store.acquireLease(paymentId, 'probe', 1)).kind === 'acquired',
-        "A's lease to run out",
-      );
 
-    // The payer confirms again on B: B waits out A's lease, makes the refund, and runs nothing.
+    // Nobody touches the payments: B, which noted nothing itself, finds both refunds in the store
+    // and makes them once A's lease has run out on Redis's clock.
+    for (const { paymentId, sessionId } of stuck) {
+      await waitUntil(
+        async () => sandbox.stripe.getRefunds(sessionId).length === 1,
+        `B's sweep to refund ${paymentId}`,
+      );
+      await waitUntil(
+        async () => (await B.store.get(paymentId))?.run === 'refunded',
+        `${paymentId} to be settled refunded`,
+      );
+    }
+    const [byConfirm, byCall] = stuck as [(typeof stuck)[0], (typeof stuck)[0]];
     const onB = await user(B.mcpUrl, 'heidi');
+    // The payer confirms on B: refunded, nothing run, nothing refunded again.
     const confirmed = await onB.call('confirm_payment', { payment_id: byConfirm.paymentId });
     expect(paymentOf(confirmed), textOf(confirmed)).toMatchObject({
       payment_id: byConfirm.paymentId,
       status: 'refunded',
     });
-    // The same call made again finds its payment and makes its refund too.
+    // The same call made again after its refund is a new purchase, as after any refund.
     const called = await onB.call('failing_report', { topic: byCall.topic });
-    expect(paymentOf(called), textOf(called)).toMatchObject({
-      payment_id: byCall.paymentId,
-      status: 'refunded',
-    });
+    expect(paymentOf(called), textOf(called)).toMatchObject({ status: 'pending' });
+    expect(paymentOf(called)?.payment_id).not.toBe(byCall.paymentId);
 
     for (const { topic, paymentId, sessionId } of stuck) {
       expect(await B.store.get(paymentId)).toMatchObject({ status: 'refunded', run: 'refunded' });
@@ -236,5 +239,6 @@ describe('an instance killed mid-call', () => {
       const entries = await B.router.ledger.list({ subject });
       expect(entries.filter((e) => e.intentId === paymentId && e.kind === 'refund')).toHaveLength(1);
     }
+    expect(await B.store.refundsToSettle?.(10)).toEqual([]);
   });
 });
