@@ -9,6 +9,15 @@ describeStoreContract('memoryStore', async () => {
   return { store, cleanup: () => store.close() };
 });
 
+/** The live heap after full collections (the flag is set at run time, so vitest needs no option). */
+function heap(): number {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
 describe('memoryStore', () => {
   it('when full, drops expired intents first, then ended ones, and never a paid or open one: it refuses instead', async () => {
     const store = memoryStore({ maxEntries: 3 });
@@ -127,13 +136,6 @@ describe('memoryStore', () => {
   });
 
   it('forgets the rolling-window reservations of payers who never come back', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const heap = () => {
-      gc();
-      gc();
-      return process.memoryUsage().heapUsed;
-    };
     const store = memoryStore();
     const start = Date.UTC(2026, 11, 1);
     const hour = { kind: 'rolling' as const, ms: 3_600_000 };
@@ -161,13 +163,6 @@ describe('memoryStore', () => {
   });
 
   it('holds no more for the ledger at its bound however many entries came and went', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const heap = () => {
-      gc();
-      gc();
-      return process.memoryUsage().heapUsed;
-    };
     const store = memoryStore({ maxLedgerEntries: 1_000 });
     let n = 0;
     const append = async (count: number) => {

@@ -103,12 +103,7 @@ export class MemoryUsage implements UsageStore {
     const k = `${scope}|${c.key}`;
     const list = this.#rolling.get(k);
     if (list === undefined) return { used: 0, resetsAt: at + c.window.ms };
-    const from = at - c.window.ms;
-    let drop = 0;
-    while (drop < list.entries.length && list.entries[drop]!.at <= from)
-      list.sum -= list.entries[drop++]!.add;
-    if (drop > 0) list.entries.splice(0, drop);
-    if (list.entries.length === 0) this.#rolling.delete(k);
+    if (dropPassed(list, at - c.window.ms)) this.#rolling.delete(k);
     return { used: list.sum, resetsAt: (list.entries[0]?.at ?? at) + c.window.ms };
   }
 
@@ -117,16 +112,20 @@ export class MemoryUsage implements UsageStore {
     for (const [k, held] of this.#held) if (held.until <= now) this.#held.delete(k);
     for (const [k, entry] of this.#fixed) if (entry.end <= now) this.#fixed.delete(k);
     // Payers who do not come back would otherwise keep their window's reservations for ever.
-    for (const [k, list] of this.#rolling) {
-      const from = now - list.ms;
-      let drop = 0;
-      while (drop < list.entries.length && list.entries[drop]!.at <= from)
-        list.sum -= list.entries[drop++]!.add;
-      if (drop === list.entries.length) this.#rolling.delete(k);
-      else if (drop > 0) list.entries.splice(0, drop);
-    }
+    for (const [k, list] of this.#rolling) if (dropPassed(list, now - list.ms)) this.#rolling.delete(k);
     this.#sweepAt = Math.max(1024, this.#held.size * 2);
   }
+}
+
+/** Drop a rolling list's reservations made at or before `from`; true when none is left. */
+function dropPassed(
+  list: { entries: Array<{ at: number; add: number }>; sum: number },
+  from: number,
+): boolean {
+  let drop = 0;
+  while (drop < list.entries.length && list.entries[drop]!.at <= from) list.sum -= list.entries[drop++]!.add;
+  if (drop > 0) list.entries.splice(0, drop);
+  return list.entries.length === 0;
 }
 
 function fixedKey(scope: string, c: UsageCounter): string {

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 
 export interface RedisServer {
   port: number;
@@ -99,37 +100,16 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   return { nodes: started.map((n) => ({ host: HOST, port: n.port })), stop };
 }
 
-/** One command in RESP on a fresh connection; the raw reply (an error reply rejects). */
-function command(port: number, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: HOST, port });
-    let reply = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`redis on ${port}: no reply to ${args.join(' ')}`));
-    }, 5_000);
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    socket.once('connect', () =>
-      socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`),
-    );
-    socket.on('data', (chunk: Buffer) => {
-      reply += chunk.toString();
-      const complete = reply.startsWith('$')
-        ? (() => {
-            const header = reply.indexOf('\r\n');
-            return header > 0 && reply.length >= header + 2 + Number(reply.slice(1, header)) + 2;
-          })()
-        : reply.endsWith('\r\n');
-      if (!complete) return;
-      clearTimeout(timer);
-      socket.destroy();
-      if (reply.startsWith('-')) reject(new Error(`redis on ${port}: ${reply.trim()}`));
-      else resolve(reply);
-    });
-  });
+/** One command on a short-lived ioredis connection to one node; its reply as text. */
+async function command(port: number, args: string[]): Promise<string> {
+  const node = new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await node.connect();
+    const [name, ...rest] = args as [string, ...string[]];
+    return String(await node.call(name, ...rest));
+  } finally {
+    node.disconnect();
+  }
 }
 
 /** SIGTERM, then wait for the process to exit (SIGKILL if it will not). */
