@@ -3,7 +3,7 @@
 // instances sharing a real redis-server (runs counted: no double run).
 // Run: node --expose-gc --import tsx bench/scale.ts
 import { spawn } from 'node:child_process';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -29,6 +29,19 @@ const REDIS_CONCURRENCY = 32;
 /** Fresh processes per kind (control, paid), run alternately. */
 const LAUNCH_ROUNDS = Number(process.env['BENCH_SCALE_ROUNDS'] ?? 3);
 const RSS_SAMPLES = 5;
+
+/**
+ * An event-loop delay monitor that has already ticked. Its first interval only starts the clock
+ * (Node records the gap between two ticks), so a stall that begins before that tick, such as a burst
+ * of calls sent right after `enable()`, would never be recorded.
+ */
+async function primedLoopMonitor(): Promise<IntervalHistogram> {
+  const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  loop.enable();
+  // Not reset afterwards: reset() stops the clock again. The idle ticks it recorded are ~0 ms.
+  await sleep(3 * RESOLUTION_MS);
+  return loop;
+}
 
 /** `global.gc`, also when node was started without --expose-gc. */
 function gcFunction(): () => void {
@@ -189,8 +202,7 @@ async function heldFromLaunch(kind: 'paid' | 'control'): Promise<LaunchResult> {
   });
   const rssBefore = await settledRss(gc);
   const heapBefore = await settledHeap(gc);
-  const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-  loop.enable();
+  const loop = await primedLoopMonitor();
   const started = performance.now();
   const calls = Array.from({ length: PENDING }, (_, n) =>
     kind === 'paid'
