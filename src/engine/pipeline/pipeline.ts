@@ -12,6 +12,7 @@ import { redeemCredential } from './credential.js';
 import { openIntent, priceCall } from './open.js';
 import type { Outcome } from './outcome.js';
 import { describe, runPaid } from './run.js';
+import { StartGate } from './start-gate.js';
 
 /**
  * The paid call as a pipeline of steps, each returning the next step's input or an Outcome:
@@ -26,10 +27,26 @@ export class PaidCallPipeline {
   /** Per binding key: the last "resume or open" decision in progress in this process. */
   readonly #openings = new Map<string, Promise<void>>();
 
+  /** Spreads a burst of calls over turns of the event loop. */
+  readonly #gate = new StartGate();
+  readonly #leave = () => this.#gate.leave();
+
   constructor(private readonly rt: RouterCore) {}
 
   /** A call of a priced tool with the protocol's parsed arguments. */
-  async call(tool: PaidTool, args: Record<string, unknown>, ctx: CallContext): Promise<Outcome> {
+  call(tool: PaidTool, args: Record<string, unknown>, ctx: CallContext): Promise<Outcome> {
+    return this.#gated(() => this.#call(tool, args, ctx));
+  }
+
+  #gated(step: () => Promise<Outcome>): Promise<Outcome> {
+    const turn = this.#gate.enter();
+    const outcome = turn === undefined ? step() : turn.then(step);
+    // Not awaited here: a call waiting for its payment holds no extra frame for it.
+    outcome.then(this.#leave, this.#leave);
+    return outcome;
+  }
+
+  async #call(tool: PaidTool, args: Record<string, unknown>, ctx: CallContext): Promise<Outcome> {
     const priced = await priceCall(this.rt, tool, args, ctx);
     if ('kind' in priced) return priced;
     const opened = await openIntent(this.rt, this.#openings, tool, args, priced, ctx);
@@ -62,7 +79,16 @@ export class PaidCallPipeline {
    * bound call, checked against the tool as it is now; an anonymous payer's payment is redeemable
    * by whoever presents its id, an authenticated payer's only by that payer.
    */
-  async confirm(
+  confirm(
+    tools: ReadonlyMap<string, PaidTool>,
+    paymentId: string,
+    method: string | undefined,
+    ctx: CallContext,
+  ): Promise<Outcome> {
+    return this.#gated(() => this.#confirm(tools, paymentId, method, ctx));
+  }
+
+  async #confirm(
     tools: ReadonlyMap<string, PaidTool>,
     paymentId: string,
     method: string | undefined,

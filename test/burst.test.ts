@@ -1,0 +1,68 @@
+// A burst of paid calls arriving together must not hold the event loop for all of their starts:
+// a timer, a webhook or another request gets its turn while they are still being started. Over
+// InMemory with an in-process provider nothing else breaks the calls' work into turns, so without
+// the router doing it the whole burst runs in one stretch.
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { memoryStore, PayRouter } from '../src/index.js';
+import { connectClient, paymentOf } from './support/paid-server.js';
+import { ZeroLatencyProvider } from './support/zero-latency-provider.js';
+
+const CALLS = 500;
+
+describe('a burst of paid calls', () => {
+  it('is started over many turns of the event loop, a few dozen at first, and every call still gets its payment', async () => {
+    const provider = new ZeroLatencyProvider({ mode: 'manual' });
+    const server = new McpServer({ name: 'burst', version: '1.0.0' });
+    const router = new PayRouter(server, {
+      providers: [provider],
+      store: memoryStore(),
+      flow: 'two_step',
+      // Each call its own payer: the per-payer bound on open payments is not what is tested here.
+      subject: (extra) => String(extra.requestId),
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    server.registerTool(
+      'work',
+      { description: 'Work', inputSchema: { n: z.number() }, price: { amount: '0.05', currency: 'USD' } },
+      async ({ n }) => ({ content: [{ type: 'text', text: `done ${n}` }] }),
+    );
+    const { client, close } = await connectClient(server, { elicitation: 'none', record: false });
+    // Turns of the event loop, counted by an immediate that schedules the next one; each provider
+    // request is stamped with the turn it was made in.
+    let turn = 0;
+    let counting = true;
+    const tick = () => {
+      turn += 1;
+      if (counting) setImmediate(tick);
+    };
+    const createdIn: number[] = [];
+    const create = provider.createPayment.bind(provider);
+    provider.createPayment = (...args) => {
+      createdIn.push(turn);
+      return create(...args);
+    };
+    try {
+      setImmediate(tick);
+      const calls = Array.from({ length: CALLS }, (_, n) =>
+        client.callTool({ name: 'work', arguments: { n } }),
+      );
+      const results = await Promise.all(calls);
+      counting = false;
+
+      expect(results.map((r) => paymentOf(r)?.status)).toEqual(Array(CALLS).fill('pending'));
+      expect(createdIn).toHaveLength(CALLS);
+      const perTurn = new Map<number, number>();
+      for (const t of createdIn) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
+      // The turn they were sent in starts at most twice the router's burst size (32) of them.
+      expect(perTurn.get(0) ?? 0).toBeGreaterThan(0);
+      expect(perTurn.get(0)).toBeLessThanOrEqual(64);
+      expect(perTurn.size).toBeGreaterThan(2);
+    } finally {
+      counting = false;
+      await close();
+      await router.close();
+    }
+  });
+});
