@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { joined } from './ids.js';
 
 /** Receipts of the payments seen last: one call asks for its receipt up to three times (ledger, result). */
 const recent = new Map<string, string>();
@@ -8,7 +9,7 @@ const RECENT_RECEIPTS = 256;
 export function receiptOf(intentId: string): string {
   let receipt = recent.get(intentId);
   if (receipt === undefined) {
-    receipt = `rcpt_${hash('sha256', `payrouter-receipt:${intentId}`, 'base64url').slice(0, 22)}`;
+    receipt = joined('rcpt_', hash('sha256', `payrouter-receipt:${intentId}`, 'base64url').slice(0, 22));
     if (recent.size >= RECENT_RECEIPTS) recent.clear();
     recent.set(intentId, receipt);
   }

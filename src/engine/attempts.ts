@@ -1,4 +1,5 @@
 import { ProviderError } from '../core/errors.js';
+import { joined } from '../core/ids.js';
 import type { IntentRecord, PlannedAttempt, ProviderAttempt } from '../core/intent/record.js';
 import { intentMoney } from '../core/intent/record.js';
 import { isFinalStatus, type PaymentStatus } from '../core/intent/status.js';
@@ -58,18 +59,18 @@ export function planAttempt(
   again = false,
 ): PlannedAttempt {
   const publicUrl = core.settings.publicUrl;
-  const key = `payrouter_${intent.id}_${intent.attempts.length + 1}_${providerId}`;
+  const key = ['payrouter', intent.id, intent.attempts.length + 1, providerId];
   return {
     providerId,
-    idempotencyKey: again ? `${key}_${now.toString(36)}` : key,
+    idempotencyKey: again ? [...key, now.toString(36)].join('_') : key.join('_'),
     expiresAt: now + core.settings.paymentTtlMs,
     plannedAt: now,
     ...(publicUrl === undefined
       ? {}
       : {
           returnUrls: {
-            success: `${publicUrl}/return/${intent.id}?outcome=success`,
-            cancel: `${publicUrl}/return/${intent.id}?outcome=cancel`,
+            success: joined(publicUrl, '/return/', intent.id, '?outcome=success'),
+            cancel: joined(publicUrl, '/return/', intent.id, '?outcome=cancel'),
           },
         }),
   };

@@ -1,3 +1,4 @@
+import { joined } from '../../core/ids.js';
 import type { IntentRecord } from '../../core/intent/record.js';
 import type { Logger } from '../../core/logger.js';
 import { receiptOf } from '../../core/receipt.js';
@@ -64,7 +65,8 @@ export class Ledger {
     } = {},
   ): Promise<void> {
     const entry: LedgerEntry = {
-      id: fields.id === undefined ? `${intent.id}:${kind}` : `${intent.id}:${kind}:${fields.id}`,
+      id:
+        fields.id === undefined ? joined(intent.id, ':', kind) : joined(intent.id, ':', kind, ':', fields.id),
       at: Date.now(),
       subject: intent.binding.subject,
       kind,

@@ -1,4 +1,5 @@
 import { ProviderError } from '../../core/errors.js';
+import { joined } from '../../core/ids.js';
 import type { IntentRecord } from '../../core/intent/record.js';
 import { intentMoney } from '../../core/intent/record.js';
 import { isFinalStatus } from '../../core/intent/status.js';
@@ -120,7 +121,7 @@ export async function deliver(
   const link: PaymentLink = {
     url: deliveryLinkFor(rt, intent),
     label: methodLabel(rt, intent),
-    deliveryId: `${intent.id}.${intent.attempts.length}`,
+    deliveryId: joined(intent.id, '.', intent.attempts.length),
   };
   const answer = await ctx.interaction.deliver(ctx, intent, link);
   if (answer === 'input_required') return { kind: 'input_required', intent, ask: { kind: 'deliver', link } };
