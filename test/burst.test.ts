@@ -65,4 +65,45 @@ describe('a burst of paid calls', () => {
       await router.close();
     }
   });
+
+  it('does nothing for a call its client cancelled while it waited for its turn', async () => {
+    const provider = new ZeroLatencyProvider({ mode: 'manual' });
+    const server = new McpServer({ name: 'burst', version: '1.0.0' });
+    const router = new PayRouter(server, {
+      providers: [provider],
+      store: memoryStore(),
+      flow: 'two_step',
+      subject: (extra) => String(extra.requestId),
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    server.registerTool(
+      'work',
+      { description: 'Work', inputSchema: { n: z.number() }, price: { amount: '0.05', currency: 'USD' } },
+      async ({ n }) => ({ content: [{ type: 'text', text: `done ${n}` }] }),
+    );
+    const { client, close } = await connectClient(server, { elicitation: 'none', record: false });
+    try {
+      // 600 at once; the ones from 400 on are cancelled by their client at the next turn, when at
+      // most 64 + 256 (the first turn's, then one turn's most) have been let through.
+      const controllers = Array.from({ length: 600 }, () => new AbortController());
+      const calls = controllers.map((controller, n) =>
+        client.callTool({ name: 'work', arguments: { n } }, undefined, { signal: controller.signal }).then(
+          (result) => paymentOf(result)?.status,
+          () => 'cancelled',
+        ),
+      );
+      setImmediate(() => {
+        for (const controller of controllers.slice(400)) controller.abort();
+      });
+      const outcomes = await Promise.all(calls);
+      expect(outcomes.slice(0, 400)).toEqual(Array(400).fill('pending'));
+      expect(outcomes.slice(400)).toEqual(Array(200).fill('cancelled'));
+      // Let the server finish whatever the cancelled calls were doing, then count.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(provider.creates).toBe(400);
+    } finally {
+      await close();
+      await router.close();
+    }
+  });
 });

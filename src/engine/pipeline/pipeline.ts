@@ -23,6 +23,8 @@ import { StartGate } from './start-gate.js';
 /** How long confirm_payment waits for a payment that is not complete yet before saying so. */
 const CONFIRM_GRACE_MS = 2_000;
 
+const CANCELED: Outcome = { kind: 'refused', reason: 'canceled_call' };
+
 export class PaidCallPipeline {
   /** Per binding key: the last "resume or open" decision in progress in this process. */
   readonly #openings = new Map<string, Promise<void>>();
@@ -35,12 +37,13 @@ export class PaidCallPipeline {
 
   /** A call of a priced tool with the protocol's parsed arguments. */
   call(tool: PaidTool, args: Record<string, unknown>, ctx: CallContext): Promise<Outcome> {
-    return this.#gated(() => this.#call(tool, args, ctx));
+    return this.#gated(ctx, () => this.#call(tool, args, ctx));
   }
 
-  #gated(step: () => Promise<Outcome>): Promise<Outcome> {
+  #gated(ctx: CallContext, step: () => Promise<Outcome>): Promise<Outcome> {
     const turn = this.#gate.enter();
-    const outcome = turn === undefined ? step() : turn.then(step);
+    // A call cancelled while it waited for its turn does nothing: no payment, no provider request.
+    const outcome = turn === undefined ? step() : turn.then(() => (ctx.signal.aborted ? CANCELED : step()));
     // Not awaited here: a call waiting for its payment holds no extra frame for it.
     outcome.then(this.#leave, this.#leave);
     return outcome;
@@ -85,7 +88,7 @@ export class PaidCallPipeline {
     method: string | undefined,
     ctx: CallContext,
   ): Promise<Outcome> {
-    return this.#gated(() => this.#confirm(tools, paymentId, method, ctx));
+    return this.#gated(ctx, () => this.#confirm(tools, paymentId, method, ctx));
   }
 
   async #confirm(
