@@ -190,11 +190,12 @@ async function createAttempt(
       provider: providerId,
       providerPaymentId: created.paymentId,
     });
-    core.telemetry?.count('payrouter.payments.created', {
-      'payrouter.provider': providerId,
-      'payrouter.tool': stored.binding.tool,
-      'payrouter.currency': stored.binding.currency,
-    });
+    if (core.telemetry?.counts('payrouter.payments.created'))
+      core.telemetry.count('payrouter.payments.created', {
+        'payrouter.provider': providerId,
+        'payrouter.tool': stored.binding.tool,
+        'payrouter.currency': stored.binding.currency,
+      });
     await runHook(core, 'onPaymentCreated', core.hooks.onPaymentCreated, {
       intentId,
       tool: stored.binding.tool,
