@@ -1,6 +1,6 @@
 import { ProviderError } from '../core/errors.js';
 import type { IntentRecord, PlannedAttempt, ProviderAttempt } from '../core/intent/record.js';
-import { intentMoney } from '../core/intent/record.js';
+import { intentMoney, withoutKey } from '../core/intent/record.js';
 import { isFinalStatus, type PaymentStatus } from '../core/intent/status.js';
 import { addAttempt, liveAttempt } from '../core/intent/transitions.js';
 import { type CreatedPayment, redirectUrlOf } from '../core/provider.js';
@@ -178,8 +178,7 @@ async function createAttempt(
     if (current.status === 'canceled' || current.status === 'paid') return undefined;
     isNew = true;
     before = current.status;
-    const { plannedAttempt: _plan, ...rest } = current;
-    return addAttempt(rest, attempt, Date.now());
+    return addAttempt(withoutKey(current, 'plannedAttempt'), attempt, Date.now());
   });
   if (!stored) throw new ProviderError(providerId, 'not_found', `payment ${intentId} no longer exists`);
   if (isNew) {
