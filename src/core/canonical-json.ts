@@ -39,13 +39,24 @@ function write(input: unknown, depth: number): string | undefined {
   if (depth >= MAX_ARGUMENT_DEPTH) {
     throw new PayRouterError('arguments_too_deep', `arguments nest deeper than ${MAX_ARGUMENT_DEPTH} levels`);
   }
-  if (Array.isArray(value)) return `[${value.map((item) => write(item, depth + 1) ?? 'null').join(',')}]`;
-  const parts: string[] = [];
+  // Built by concatenation: no array of parts per object or array.
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      // A hole stays empty, as `map` and `join` left it: the same text, so the same hash.
+      if (i in value) out += write(value[i], depth + 1) ?? 'null';
+    }
+    return `${out}]`;
+  }
+  let out = '{';
   for (const key of Object.keys(value).sort()) {
     const member = write((value as Record<string, unknown>)[key], depth + 1);
-    if (member !== undefined) parts.push(`${JSON.stringify(key)}:${member}`);
+    if (member === undefined) continue;
+    if (out.length > 1) out += ',';
+    out += `${JSON.stringify(key)}:${member}`;
   }
-  return `{${parts.join(',')}}`;
+  return `${out}}`;
 }
 
 /** One-shot hashing (Node ≥ 20.12) skips the Hash object a per-call createHash builds. */

@@ -1,7 +1,7 @@
 import { ProviderError } from '../core/errors.js';
 import { joined } from '../core/ids.js';
 import type { IntentRecord, PlannedAttempt, ProviderAttempt } from '../core/intent/record.js';
-import { intentMoney } from '../core/intent/record.js';
+import { intentMoney, withoutKey } from '../core/intent/record.js';
 import { isFinalStatus, type PaymentStatus } from '../core/intent/status.js';
 import { addAttempt, liveAttempt } from '../core/intent/transitions.js';
 import { type CreatedPayment, redirectUrlOf } from '../core/provider.js';
@@ -179,8 +179,7 @@ async function createAttempt(
     if (current.status === 'canceled' || current.status === 'paid') return undefined;
     isNew = true;
     before = current.status;
-    const { plannedAttempt: _plan, ...rest } = current;
-    return addAttempt(rest, attempt, Date.now());
+    return addAttempt(withoutKey(current, 'plannedAttempt'), attempt, Date.now());
   });
   if (!stored) throw new ProviderError(providerId, 'not_found', `payment ${intentId} no longer exists`);
   if (isNew) {
@@ -191,11 +190,12 @@ async function createAttempt(
       provider: providerId,
       providerPaymentId: created.paymentId,
     });
-    core.telemetry?.count('payrouter.payments.created', {
-      'payrouter.provider': providerId,
-      'payrouter.tool': stored.binding.tool,
-      'payrouter.currency': stored.binding.currency,
-    });
+    if (core.telemetry?.counts('payrouter.payments.created'))
+      core.telemetry.count('payrouter.payments.created', {
+        'payrouter.provider': providerId,
+        'payrouter.tool': stored.binding.tool,
+        'payrouter.currency': stored.binding.currency,
+      });
     await runHook(core, 'onPaymentCreated', core.hooks.onPaymentCreated, {
       intentId,
       tool: stored.binding.tool,

@@ -36,7 +36,9 @@ export async function insertIntent(
 ): Promise<InsertOutcome> {
   const outcome = await store.insert(record, options);
   // Frozen like every stored copy, so its binding key is computed once and reused.
-  if (outcome.kind === 'inserted') rememberIntent(store, freezeRecord({ ...record, version: 1 }));
+  // Object.assign, not a spread: the copy keeps the record's hidden class (as memoryStore's does).
+  if (outcome.kind === 'inserted')
+    rememberIntent(store, freezeRecord(Object.assign({}, record, { version: 1 })));
   return outcome;
 }
 

@@ -37,18 +37,19 @@ export function methodLabel(rt: RouterCore, intent: IntentRecord): string {
 /** The eligible methods other than the live one. */
 export function alternativesFor(rt: RouterCore, intent: IntentRecord): MethodOffer[] {
   const current = liveAttempt(intent)?.providerId;
-  return intent.eligible
-    .filter((id) => id !== current)
-    .flatMap((id) => {
-      const provider = rt.providerById.get(id);
-      if (!provider) return [];
-      const caps = provider.capabilities;
-      const speed =
-        caps.credential !== undefined
-          ? `paid by an agent with ${caps.credential}`
-          : caps.instant
-            ? 'instant'
-            : 'opens a checkout page';
-      return [{ provider: id, label: provider.capabilities.label, speed }];
-    });
+  const offers: MethodOffer[] = [];
+  for (const id of intent.eligible) {
+    if (id === current) continue;
+    const provider = rt.providerById.get(id);
+    if (!provider) continue;
+    const caps = provider.capabilities;
+    const speed =
+      caps.credential !== undefined
+        ? `paid by an agent with ${caps.credential}`
+        : caps.instant
+          ? 'instant'
+          : 'opens a checkout page';
+    offers.push({ provider: id, label: caps.label, speed });
+  }
+  return offers;
 }

@@ -42,8 +42,8 @@ async function recordPaid(core: RouterCore, intent: IntentRecord): Promise<void>
     ...(paid ? { providerPaymentId: paid.paymentId } : {}),
   });
   // A payment's paid count and time to paid are recorded where its status became paid.
-  if (free)
-    core.telemetry?.count('payrouter.calls.free', {
+  if (free && core.telemetry?.counts('payrouter.calls.free'))
+    core.telemetry.count('payrouter.calls.free', {
       'payrouter.tool': intent.binding.tool,
       'payrouter.currency': intent.binding.currency,
     });

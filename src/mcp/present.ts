@@ -18,6 +18,7 @@ import {
 import {
   buildPaymentInfo,
   PAYMENT_META_KEY,
+  type PaymentAlternative,
   type PaymentInfo,
   paymentResult,
   type ResultJson,
@@ -131,8 +132,11 @@ export type Pending = Extract<Outcome, { kind: 'payment_required' }>;
 
 /** A payment-required result carrying every eligible offer: the human methods and the machine ones. */
 function required(rt: RouterCore, tool: PresentedTool, outcome: Pending): ResultJson {
-  const paymentInfo = pendingInfo(rt, outcome);
-  const result = paymentResult(pendingOf(rt, outcome), paymentInfo, tool.hasOutputSchema);
+  // The link and the other methods, worked out once for both the payment object and the text.
+  const url = linkFor(rt, outcome.intent);
+  const alternatives = alternativesFor(rt, outcome.intent);
+  const paymentInfo = pendingInfo(rt, outcome, url, alternatives);
+  const result = paymentResult(pendingOf(rt, outcome, url, alternatives), paymentInfo, tool.hasOutputSchema);
   const error =
     outcome.reason === 'credential_rejected'
       ? `Payment not accepted: ${outcome.detail ?? 'invalid payment'}`
@@ -147,9 +151,13 @@ function required(rt: RouterCore, tool: PresentedTool, outcome: Pending): Result
   );
 }
 
-function pendingOf(rt: RouterCore, outcome: Pending): string {
+function pendingOf(
+  rt: RouterCore,
+  outcome: Pending,
+  url: string,
+  alternatives: PaymentAlternative[],
+): string {
   const { intent } = outcome;
-  const url = linkFor(rt, intent);
   const repeat = outcome.repeatOf
     ? `You already paid for this exact call before (payment ${outcome.repeatOf}) and got its result; this is a new purchase.\n`
     : '';
@@ -161,17 +169,15 @@ function pendingOf(rt: RouterCore, outcome: Pending): string {
       return `"${intent.binding.tool}" ran, but settling its payment failed (${outcome.detail ?? 'unknown reason'}), so its result is withheld and nothing was charged. Retry the same call with a new payment: the result is kept and the tool does not run again.`;
     case 'new':
     case 'resumed':
-      if (machine) return repeat + machineHint(rt, intent);
+      if (machine) return repeat + machineHint(rt, intent, alternatives);
   }
   switch (outcome.reason) {
     case 'new':
-      return repeat + pendingText(intent, methodLabel(rt, intent), url, alternativesFor(rt, intent));
+      return repeat + pendingText(intent, methodLabel(rt, intent), url, alternatives);
     case 'resumed':
       return stillPendingText(intent, url);
     case 'requires_method': {
-      const methods = alternativesFor(rt, intent)
-        .map((a) => `"${a.provider}" (${a.label}, ${a.speed})`)
-        .join(', ');
+      const methods = alternatives.map((a) => `"${a.provider}" (${a.label}, ${a.speed})`).join(', ');
       const page = rt.settings.publicUrl ? `\nOr open ${url} to choose and pay.` : '';
       return `${repeat}Payment required: ${amountFor(intent)} for "${intent.binding.tool}". Choose how to pay: call confirm_payment with payment_id "${intent.id}" and method set to one of: ${methods}.${page}\nNothing is charged until you pay.`;
     }
@@ -187,8 +193,12 @@ function pendingOf(rt: RouterCore, outcome: Pending): string {
 }
 
 /** What an agent that pays by itself does next, and what a person can do instead. */
-function machineHint(rt: RouterCore, intent: IntentRecord): string {
-  const human = alternativesFor(rt, intent).filter(
+function machineHint(
+  rt: RouterCore,
+  intent: IntentRecord,
+  alternatives: PaymentAlternative[] = alternativesFor(rt, intent),
+): string {
+  const human = alternatives.filter(
     (a) => rt.providerById.get(a.provider)?.capabilities.credential === undefined,
   );
   const others =
@@ -198,33 +208,55 @@ function machineHint(rt: RouterCore, intent: IntentRecord): string {
   return `Payment required: ${amountFor(intent)} for "${intent.binding.tool}". An agent with an x402 wallet pays this by itself: sign one of the offers above and call ${intent.binding.tool} again with the same arguments and the payment in _meta["x402/payment"]. Nothing is charged unless the tool succeeds.${others}`;
 }
 
-export function pendingInfo(rt: RouterCore, outcome: Pending): PaymentInfo {
+export function pendingInfo(
+  rt: RouterCore,
+  outcome: Pending,
+  url: string = linkFor(rt, outcome.intent),
+  alternatives: PaymentAlternative[] = alternativesFor(rt, outcome.intent),
+): PaymentInfo {
   const { intent } = outcome;
-  const next: Record<Pending['reason'], string> = {
-    new: 'Pay at payment_url, then call confirm_payment with this payment_id.',
-    resumed: 'Pay at payment_url, then call confirm_payment with this payment_id.',
-    requires_method:
-      'Choose a method: call confirm_payment with this payment_id and method, or open payment_url.',
-    not_yet: 'Pay at payment_url, then call confirm_payment with this payment_id again.',
-    timed_out: 'Pay at payment_url if not done yet, then call confirm_payment with this payment_id.',
-    unknown: 'Call confirm_payment again shortly.',
-    provider_failed: `Call ${intent.binding.tool} again to retry.`,
-    credential_rejected: `Call ${intent.binding.tool} again with a valid payment, or pay another way.`,
-    settlement_failed: `Call ${intent.binding.tool} again with a new payment to get the kept result.`,
-  };
   const status: PaymentStatus = outcome.reason === 'unknown' ? 'unknown' : intent.status;
-  return info(rt, intent, status, next[outcome.reason]);
+  return info(rt, intent, status, nextStep(intent, outcome.reason), url, alternatives);
 }
 
-function info(rt: RouterCore, intent: IntentRecord, status: PaymentStatus, next: string): PaymentInfo {
+/** What to do next, per reason a payment is still required. */
+function nextStep(intent: IntentRecord, reason: Pending['reason']): string {
+  switch (reason) {
+    case 'new':
+    case 'resumed':
+      return 'Pay at payment_url, then call confirm_payment with this payment_id.';
+    case 'requires_method':
+      return 'Choose a method: call confirm_payment with this payment_id and method, or open payment_url.';
+    case 'not_yet':
+      return 'Pay at payment_url, then call confirm_payment with this payment_id again.';
+    case 'timed_out':
+      return 'Pay at payment_url if not done yet, then call confirm_payment with this payment_id.';
+    case 'unknown':
+      return 'Call confirm_payment again shortly.';
+    case 'provider_failed':
+      return `Call ${intent.binding.tool} again to retry.`;
+    case 'credential_rejected':
+      return `Call ${intent.binding.tool} again with a valid payment, or pay another way.`;
+    case 'settlement_failed':
+      return `Call ${intent.binding.tool} again with a new payment to get the kept result.`;
+  }
+}
+
+function info(
+  rt: RouterCore,
+  intent: IntentRecord,
+  status: PaymentStatus,
+  next: string,
+  url: string = linkFor(rt, intent),
+  // Fresh objects of exactly these three fields already: no second copy.
+  alternatives: PaymentAlternative[] = alternativesFor(rt, intent),
+): PaymentInfo {
   const attempt = intent.attempts.at(-1);
-  const url = linkFor(rt, intent);
   return buildPaymentInfo(intent, {
     status,
     providerLabel: attempt ? rt.providerById.get(attempt.providerId)?.capabilities.label : undefined,
     url: url === '' ? undefined : url,
-    // Fresh objects of exactly these three fields already: no second copy.
-    alternatives: alternativesFor(rt, intent),
+    alternatives,
     next,
   });
 }

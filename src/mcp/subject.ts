@@ -8,7 +8,7 @@ export type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 /** Custom subject resolution; return undefined to fall back to the default order. */
 export type SubjectResolver = (extra: ToolExtra) => string | undefined;
 
-const connectionIds = new WeakMap<McpServer, string>();
+const connectionIds = new WeakMap<McpServer, { id: string; subject: string }>();
 
 /**
  * Who pays: the authenticated user (`authInfo.extra.sub`, put there by the server's token
@@ -31,11 +31,14 @@ export function resolveSubject(
   const sub = extra.authInfo?.extra?.['sub'];
   if (typeof sub === 'string' && sub.length > 0) return `user:${sub}`;
   if (extra.sessionId) return `session:${extra.sessionId}`;
-  let id = connectionIds.get(server);
-  if (id === undefined) {
-    id = newOpaqueId('conn');
-    connectionIds.set(server, id);
+  let connection = connectionIds.get(server);
+  if (connection === undefined) {
+    const id = newOpaqueId('conn');
+    // The subject string is made once per connection: the same string on every call keeps its hash
+    // for the maps keyed by subject.
+    connection = { id, subject: `connection:${id}` };
+    connectionIds.set(server, connection);
   }
-  if (extra.requestInfo !== undefined && tool !== undefined) return `request:tool:${tool}/${id}`;
-  return `connection:${id}`;
+  if (extra.requestInfo !== undefined && tool !== undefined) return `request:tool:${tool}/${connection.id}`;
+  return connection.subject;
 }

@@ -4,7 +4,7 @@ import type { CallContext, Choice, Interaction, PaymentLink } from '../engine/pi
 import type { Outcome } from '../engine/pipeline/outcome.js';
 import type { RouterCore } from '../engine/runtime.js';
 import { describeChoice } from '../engine/telemetry/steps.js';
-import type { CallTrace } from '../engine/telemetry/telemetry.js';
+import type { CallTrace, Telemetry } from '../engine/telemetry/telemetry.js';
 
 /** The call's interaction, with the method choice as a child span of the call. */
 class TracedInteraction implements Interaction {
@@ -43,7 +43,7 @@ class TracedInteraction implements Interaction {
  * `tracestate`; the steps find the call by its `extra`. With telemetry off, or nothing recording
  * the span, the call runs as is.
  */
-export async function tracedCall(
+export function tracedCall(
   core: RouterCore,
   tool: string,
   ctx: CallContext,
@@ -53,7 +53,18 @@ export async function tracedCall(
   if (telemetry === undefined) return run(ctx);
   const key = ctx.extra;
   const call = telemetry.startCall(key, tool, (key as { _meta?: Record<string, unknown> })._meta);
+  // Not an async function: an untraced call's outcome is handed on with no promise of its own.
   if (call === undefined) return run(ctx);
+  return traced(telemetry, key, call, ctx, run);
+}
+
+async function traced(
+  telemetry: Telemetry,
+  key: object,
+  call: CallTrace,
+  ctx: CallContext,
+  run: (ctx: CallContext) => Promise<Outcome>,
+): Promise<Outcome> {
   let outcome: Outcome;
   try {
     outcome = await call.within(() =>

@@ -163,9 +163,10 @@ class MemoryPaymentStore implements PaymentStore, UsageStore {
 
   async update(record: IntentRecord, expectedVersion: number): Promise<IntentRecord | undefined> {
     checkVersion(expectedVersion);
-    const next = checkRecord(Object.assign({}, record, { version: expectedVersion + 1 }));
+    const copy = Object.assign({}, record, { version: expectedVersion + 1 });
     // No await between the check and the write: nothing else runs in between, so this is atomic.
-    const current = this.#live(next.id, Date.now());
+    const current = typeof copy.id === 'string' ? this.#live(copy.id, Date.now()) : undefined;
+    const next = checkRecord(copy, current);
     if (current === undefined || current.version !== expectedVersion) return undefined;
     const stored = freezeRecord(next);
     if (stored.expiresAt <= Date.now()) {

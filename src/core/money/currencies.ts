@@ -203,6 +203,8 @@ export function normalizeCurrency(code: string): string | undefined {
 
 /** Minor-unit exponent of a known currency (throws on unknown: callers normalise first). */
 export function currencyExponent(code: string): number {
+  // A code as stored (normalised already) needs no trimmed, upper-cased copy.
+  if (Object.hasOwn(EXPONENTS, code)) return EXPONENTS[code] as number;
   const upper = normalizeCurrency(code);
   if (upper === undefined) throw new RangeError(`Unknown currency "${code}"`);
   return EXPONENTS[upper] as number;

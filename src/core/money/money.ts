@@ -75,6 +75,21 @@ export function toDecimalString(m: Money): string {
  * Always shows every minor digit so the user sees the exact amount charged.
  */
 export function formatMoney(m: Money): string {
+  // A server charges a few amounts over and over: each is formatted once.
+  const key = `${m.minor} ${m.currency}`;
+  let text = formatted.get(key);
+  if (text === undefined) {
+    text = format(m);
+    if (formatted.size >= FORMATTED_KEPT) formatted.clear();
+    formatted.set(key, text);
+  }
+  return text;
+}
+
+const formatted = new Map<string, string>();
+const FORMATTED_KEPT = 1024;
+
+function format(m: Money): string {
   const decimal = toDecimalString(m);
   const [whole, fraction] = decimal.split('.') as [string, string | undefined];
   const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');

@@ -52,13 +52,14 @@ export async function priceCall(
     const detail = error instanceof MoneyError ? error.message : 'the price could not be computed';
     return { kind: 'refused', reason: 'price_failed', detail };
   }
-  const binding: Binding = {
+  // Frozen now, as the store keeps it: its key is computed once, here, and remembered.
+  const binding: Binding = Object.freeze({
     tool: tool.name,
     argsHash: wire.hash,
     amount: money.minor,
     currency: money.currency,
     subject: ctx.subject,
-  };
+  });
   return { binding, key: bindingKey(binding), money, wireJson: wire.json };
 }
 
@@ -280,8 +281,9 @@ async function serialised<T>(
   key: string,
   task: () => Promise<T>,
 ): Promise<T> {
-  const previous = openings.get(key) ?? Promise.resolve();
-  const current = previous.then(task, task);
+  const previous = openings.get(key);
+  // Nothing before it (the usual case): it starts now, not a microtask later.
+  const current = previous === undefined ? task() : previous.then(task, task);
   const settled = current.then(
     () => undefined,
     () => undefined,

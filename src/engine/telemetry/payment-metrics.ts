@@ -15,14 +15,18 @@ export function recordTransition(
   intent: IntentRecord,
 ): void {
   if (telemetry === undefined || before === intent.status || !ENDS.has(intent.status)) return;
+  const name = `payrouter.payments.${intent.status}`;
+  const timed = intent.status === 'paid' && telemetry.observes('payrouter.payment.time_to_paid');
+  // With no meter SDK behind them, nothing to count: no attributes built.
+  if (!telemetry.counts(name) && !timed) return;
   const paid = intent.attempts.find((a) => a.status === 'paid') ?? intent.attempts.at(-1);
   const attributes = {
     'payrouter.tool': intent.binding.tool,
     'payrouter.currency': intent.binding.currency,
     ...(paid ? { 'payrouter.provider': paid.providerId } : {}),
   };
-  telemetry.count(`payrouter.payments.${intent.status}`, attributes);
-  if (intent.status === 'paid')
+  telemetry.count(name, attributes);
+  if (timed)
     telemetry.observe(
       'payrouter.payment.time_to_paid',
       Math.max(0, Date.now() - intent.createdAt),

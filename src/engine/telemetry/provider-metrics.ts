@@ -12,6 +12,9 @@ const OPERATIONS: Readonly<Record<string, string>> = {
   settleCredential: 'settle',
 };
 
+const DURATION = 'payrouter.provider.duration';
+const ERRORS = 'payrouter.provider.errors';
+
 /**
  * The provider as the engine uses it, with each provider request timed
  * (`payrouter.provider.duration`, ms) and each failure counted (`payrouter.provider.errors`, by
@@ -36,24 +39,33 @@ export function timedProvider(telemetry: Telemetry, provider: PaymentProvider): 
       }
       const attributes = { 'payrouter.provider': target.id, 'payrouter.operation': operation };
       const method = value as (...args: unknown[]) => Promise<unknown>;
-      const timed = async (...args: unknown[]) => {
+      const measured = async (args: unknown[]) => {
         const started = performance.now();
         try {
           const result = await method.apply(target, args);
           if (operation === 'settle' && (result as { ok?: unknown } | undefined)?.ok === false)
-            telemetry.count('payrouter.provider.errors', {
+            telemetry.count(ERRORS, {
               ...attributes,
               'payrouter.error': 'settlement_failed',
             });
           return result;
         } catch (error) {
-          telemetry.count('payrouter.provider.errors', {
+          telemetry.count(ERRORS, {
             ...attributes,
             'payrouter.error': error instanceof ProviderError ? error.code : 'error',
           });
           throw error;
         } finally {
-          telemetry.observe('payrouter.provider.duration', performance.now() - started, attributes);
+          telemetry.observe(DURATION, performance.now() - started, attributes);
+        }
+      };
+      // With no meter SDK behind either instrument, the request is made as is: nothing to time.
+      const timed = (...args: unknown[]) => {
+        if (telemetry.observes(DURATION) || telemetry.counts(ERRORS)) return measured(args);
+        try {
+          return Promise.resolve(method.apply(target, args));
+        } catch (error) {
+          return Promise.reject(error);
         }
       };
       wrapped.set(key, { original: value, timed });

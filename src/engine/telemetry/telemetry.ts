@@ -3,6 +3,7 @@ import {
   type Context,
   type Counter,
   context,
+  createNoopMeter,
   createTraceState,
   type Histogram,
   INVALID_SPANID,
@@ -67,6 +68,14 @@ export function remoteParent(meta: Record<string, unknown> | undefined): Context
 /** Whether the application registered a context manager (else `context.with` runs `fn` as is). */
 const PROBE = ROOT_CONTEXT.setValue(Symbol('payrouter.probe'), true);
 const probe = () => context.active() === PROBE;
+
+/**
+ * The API's no-op instruments: a meter from no SDK hands out these very objects, and an
+ * instrument once made is kept for the router's life, so one made as a no-op stays one.
+ */
+const NOOP_METER = createNoopMeter();
+const NOOP_COUNTER = NOOP_METER.createCounter('payrouter.noop');
+const NOOP_HISTOGRAM = NOOP_METER.createHistogram('payrouter.noop');
 
 function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'error';
@@ -253,23 +262,47 @@ export class Telemetry {
 
   count(name: string, attributes?: Attributes, by = 1): void {
     if (!this.enabled) return;
-    let counter = this.#counters.get(name);
-    if (counter === undefined) {
-      counter = this.#meter().createCounter(name);
-      this.#counters.set(name, counter);
-    }
-    counter.add(by, attributes);
+    const counter = this.#counter(name);
+    if (counter !== NOOP_COUNTER) counter.add(by, attributes);
   }
 
   /** Durations in ms. */
   observe(name: string, value: number, attributes?: Attributes): void {
     if (!this.enabled) return;
+    const histogram = this.#histogram(name);
+    if (histogram !== NOOP_HISTOGRAM) histogram.record(value, attributes);
+  }
+
+  /**
+   * Whether `count(name)` records anything: false with no meter SDK behind the counter, so a
+   * caller skips building its attributes. (The counter is made here if it is not yet, as
+   * `count` would make it.)
+   */
+  counts(name: string): boolean {
+    return this.enabled && this.#counter(name) !== NOOP_COUNTER;
+  }
+
+  /** Whether `observe(name)` records anything (see `counts`). */
+  observes(name: string): boolean {
+    return this.enabled && this.#histogram(name) !== NOOP_HISTOGRAM;
+  }
+
+  #counter(name: string): Counter {
+    let counter = this.#counters.get(name);
+    if (counter === undefined) {
+      counter = this.#meter().createCounter(name);
+      this.#counters.set(name, counter);
+    }
+    return counter;
+  }
+
+  #histogram(name: string): Histogram {
     let histogram = this.#histograms.get(name);
     if (histogram === undefined) {
       histogram = this.#meter().createHistogram(name, { unit: 'ms' });
       this.#histograms.set(name, histogram);
     }
-    histogram.record(value, attributes);
+    return histogram;
   }
 
   /** An observable gauge read at each collection; returns its unregistration. */
