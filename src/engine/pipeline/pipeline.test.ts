@@ -224,6 +224,16 @@ describe('confirm claims the run in the write that records paid', () => {
     expect(paidEvents()).toBe(1);
   });
 
+  it('a retried call that finds its payment paid claims its run in that write too', async () => {
+    const { pipeline, store, tool, ctx, runs, id, paidEvents } = await paidPayment('session:retry');
+    const before = (await store.get(id))!.version;
+    const done = await pipeline.call(tool, { text: 'hi' }, ctx);
+    expect(done).toMatchObject({ kind: 'ran', intent: { id } });
+    expect(runs).toEqual([expect.objectContaining({ args: { text: 'hi' } })]);
+    expect((await store.get(id))?.version).toBe(before + 2);
+    expect(paidEvents()).toBe(1);
+  });
+
   it('a busy run lease: paid is written alone, and the run waits for the lease as before', async () => {
     const { pipeline, store, tool, ctx, runs, id, paidEvents } = await paidPayment('session:busy');
     const before = (await store.get(id))!.version;

@@ -43,7 +43,12 @@ export class PaidCallPipeline {
       return redeemCredential(this.rt, tool, opened.intent, ctx, ctx.credential, args);
     switch (opened.kind) {
       case 'run':
-        return runPaid(this.rt, tool, opened.intent, ctx, args);
+        if (opened.claim === undefined) return runPaid(this.rt, tool, opened.intent, ctx, args);
+        try {
+          return await runPaid(this.rt, tool, opened.intent, ctx, args, opened.claim);
+        } finally {
+          await opened.claim.dispose();
+        }
       case 'deliver':
         return deliver(this.rt, tool, opened.intent, ctx, true, args);
       case 'collect': {
