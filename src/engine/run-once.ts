@@ -7,11 +7,13 @@ import {
   markDelivered,
   releaseRun,
   runBlocker,
+  sameBinding,
   settleRefund,
 } from '../core/intent/transitions.js';
 import { namespaced } from '../core/logger.js';
 import type { Money } from '../core/money/money.js';
 import { refundAttempt } from './attempts.js';
+import type { PaidClaim } from './confirmation/status-update.js';
 import { mutateIntent, updateIntent } from './intents.js';
 import { announcePaid, eventOf, ledgerAmount, providerOf } from './paid-events.js';
 import {
@@ -73,7 +75,22 @@ export async function runOnce(
   extra: CallExtra,
   /** The protocol's parsed arguments of this very call; without them the stored wire form is parsed once. */
   given?: Record<string, unknown>,
+  /** A claim the write that made the payment paid carried (`paidClaim`): the run starts from it. */
+  prepared?: RunClaim,
 ): Promise<RunOutcome> {
+  const started = prepared?.start(intent.id);
+  if (started !== undefined) {
+    return execute(
+      core,
+      tool,
+      started.intent,
+      started.fence,
+      started.owner,
+      extra,
+      started.args,
+      started.keeper,
+    );
+  }
   let args = given;
   if (args === undefined && intent.run !== 'done') {
     const decoded = await decodeDeferred(tool, intent);
@@ -82,9 +99,7 @@ export async function runOnce(
   }
   // The binding the tool as it is now would give this payment, not the stored one compared with itself.
   const expected = expectedBinding(tool, intent);
-  // Unique per claim: a request id alone may repeat across sessions of one instance, so a counter
-  // of this process follows it (the instance id is random per router already).
-  const owner = `${core.instanceId}:${String(extra.requestId)}:${(claimCounter++).toString(36)}`;
+  const owner = runOwner(core, extra);
   const leaseMs = core.settings.leaseMs;
   let current: IntentRecord | undefined = intent;
   let refundWaited = false;
@@ -147,6 +162,107 @@ export async function runOnce(
   }
 }
 
+/**
+ * Unique per claim: a request id alone may repeat across sessions of one instance, so a counter
+ * of this process follows it (the instance id is random per router already).
+ */
+function runOwner(core: RouterCore, extra: CallExtra): string {
+  return `${core.instanceId}:${String(extra.requestId)}:${(claimCounter++).toString(36)}`;
+}
+
+/** A PaidClaim made by `paidClaim`, and what runOnce needs to start the run it claimed. */
+export interface RunClaim extends PaidClaim {
+  /**
+   * The claimed run, handed over once (its lease kept alive from the claim on), or undefined when
+   * no write carried the claim.
+   */
+  start(intentId: string):
+    | {
+        intent: IntentRecord;
+        fence: number;
+        owner: string;
+        args: Record<string, unknown>;
+        keeper: () => void;
+      }
+    | undefined;
+  /**
+   * Call when done with the claim: a claim that was carried but never started (something failed
+   * in between) gives its lease back, so a retry need not wait for it to run out.
+   */
+  dispose(): Promise<void>;
+}
+
+/**
+ * A claim for the caller about to run `intent` once it is paid (confirm_payment), attached to the
+ * fresh status read that may find it paid: the run lease is taken when the provider says paid, and
+ * the claim rides on the write that records it. The same checks as runOnce's claim apply (the
+ * binding of the tool as it is now, a replayable stored call, one attempt: a paid intent with
+ * several has its others closed before its run, which a lease must not wait through).
+ */
+export function paidClaim(
+  core: RouterCore,
+  tool: PaidTool,
+  intent: IntentRecord,
+  extra: CallExtra,
+  /** The protocol's parsed arguments of this very call, as runOnce takes them. */
+  given?: Record<string, unknown>,
+): RunClaim {
+  const expected = expectedBinding(tool, intent);
+  const owner = runOwner(core, extra);
+  let args: Record<string, unknown> | undefined;
+  let keeper: (() => void) | undefined;
+  let started = false;
+  const giveBack = async () => {
+    keeper?.();
+    keeper = undefined;
+    await giveBackLease(core, intent.id, owner);
+  };
+  const claim: RunClaim = {
+    async take(current) {
+      if (current.id !== intent.id || current.free === true || current.attempts.length > 1) return false;
+      if (current.run !== 'unused' || !sameBinding(current.binding, expected) || extra.signal.aborted)
+        return false;
+      const decoded =
+        given === undefined ? await decodeDeferred(tool, current) : { ok: true as const, args: given };
+      if (!decoded.ok) return false;
+      const lease = await core.store.acquireLease(intent.id, owner, core.settings.leaseMs);
+      if (lease.kind !== 'acquired') return false;
+      args = decoded.args;
+      // Kept alive from here: the paid announcement (onPaid, awaited) comes before the run.
+      keeper = leaseKeeperOf(core).keep(intent.id, owner);
+      return true;
+    },
+    apply(next, now) {
+      if (next.attempts.length > 1) return undefined;
+      const { next: claimed, outcome } = claimRun(next, expected, owner, now);
+      return claimed !== undefined && outcome.kind === 'claimed'
+        ? { next: claimed, fence: outcome.fence }
+        : undefined;
+    },
+    release: giveBack,
+    start(intentId) {
+      const carried = claim.claimed;
+      if (
+        started ||
+        carried === undefined ||
+        intentId !== intent.id ||
+        args === undefined ||
+        keeper === undefined
+      )
+        return undefined;
+      started = true;
+      return { intent: carried.intent, fence: carried.fence, owner, args, keeper };
+    },
+    async dispose() {
+      if (claim.claimed !== undefined && !started) {
+        started = true;
+        await giveBack();
+      }
+    },
+  };
+  return claim;
+}
+
 /** The outcome of a claim that found nothing to run. */
 async function finish(core: RouterCore, blocked: ClaimOutcome, intent: IntentRecord): Promise<RunOutcome> {
   switch (blocked.kind) {
@@ -179,10 +295,12 @@ async function execute(
   owner: string,
   extra: CallExtra,
   args: Record<string, unknown>,
+  /** The keeper of a lease kept alive since its claim (`paidClaim`); else one starts here. */
+  keeper?: () => void,
 ): Promise<RunOutcome> {
   let result: ToolResult | undefined;
   let failure: string | undefined;
-  const stopRenewing = leaseKeeperOf(core).keep(intent.id, owner);
+  const stopRenewing = keeper ?? leaseKeeperOf(core).keep(intent.id, owner);
   const started = performance.now();
   try {
     const run = () => Promise.resolve(tool.handler(args, extra, runPaymentOf(intent)));

@@ -8,7 +8,7 @@ import type { PaymentProvider, ProviderPaymentState } from '../../core/provider.
 import type { PaymentStore, StatusChange } from '../../store/types.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import { RateBudget, type TokenBucket } from './rate-budget.js';
-import { applyProviderStateToStore } from './status-update.js';
+import { applyProviderStateToStore, type PaidClaim } from './status-update.js';
 import { type PollPlan, type QueuedRead, WaiterRegistry, type WaitHost, WaitRun } from './waiters.js';
 
 /**
@@ -102,6 +102,8 @@ interface ReadContext {
   token?: { providerId: string; used: boolean };
   /** The caller's copy of the intent, read just before: saves the read's own store read. */
   known?: IntentRecord;
+  /** The run claim of the caller that started this read, for the write that makes it paid. */
+  claim?: PaidClaim;
 }
 
 /** A provider read in progress: the version it wrote, so its own StatusChange echo keeps its result. */
@@ -224,10 +226,17 @@ export class ConfirmationLayer {
        * instead of reading the store, unless something newer may have happened meanwhile.
        */
       known?: IntentRecord | undefined;
+      /**
+       * With `fresh`: the caller is about to run the payment once paid. If this check's own
+       * provider read finds it paid, the claim goes into the write that records it
+       * (`claim.claimed` then says so); a check that joins a read in flight, or whose write does
+       * not make the payment paid, leaves it unset.
+       */
+      claim?: PaidClaim | undefined;
     } = {},
   ): Promise<Confirmation | undefined> {
     if (this.#closed) return this.#storeAnswer(intentId);
-    if (options.fresh === true) return this.#freshCheck(intentId, options.known);
+    if (options.fresh === true) return this.#freshCheck(intentId, options.known, options.claim);
     const entry = await this.#cache.fetch(intentId, { context: {} });
     return entry?.confirmation;
   }
@@ -254,7 +263,11 @@ export class ConfirmationLayer {
    * waited out rather than joined. It goes ahead of queued polls in the budget, waiting at most
    * FRESH_WAIT_MS for a token: a person who just paid is waiting on it (return page, retry).
    */
-  async #freshCheck(intentId: string, known: IntentRecord | undefined): Promise<Confirmation | undefined> {
+  async #freshCheck(
+    intentId: string,
+    known: IntentRecord | undefined,
+    claim: PaidClaim | undefined,
+  ): Promise<Confirmation | undefined> {
     let copy = known?.id === intentId ? known : undefined;
     if (this.#flights.has(intentId)) {
       // That read may have learned what the copy does not know.
@@ -277,9 +290,12 @@ export class ConfirmationLayer {
     // taken at once means nothing ran since the read above: the read below starts from that copy.
     const atOnce = bucket.tryTakeFront();
     const granted = atOnce || (await bucket.acquire(AbortSignal.timeout(FRESH_WAIT_MS), { front: true }));
+    // Only the read this call starts uses its context: a caller that joins one in flight attaches
+    // no claim (and takes no lease).
     const context: ReadContext = {
       ...(granted ? { token: { providerId: attempt.providerId, used: false } } : {}),
       ...(atOnce ? { known: intent } : {}),
+      ...(claim === undefined ? {} : { claim }),
     };
     try {
       return (await this.#cache.fetch(intentId, { forceRefresh: true, context }))?.confirmation;
@@ -392,6 +408,7 @@ export class ConfirmationLayer {
         known: intent,
         telemetry: this.#telemetry,
         onPaid: this.#onPaid,
+        claim: context.claim,
         onWritten: (record) => {
           flight.wroteVersion = record.version;
         },

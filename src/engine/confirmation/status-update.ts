@@ -14,6 +14,25 @@ import type { Telemetry } from '../telemetry/telemetry.js';
  * page): forward-only, compare-and-set, and a published StatusChange when the intent's status moves.
  */
 
+/**
+ * A run that starts in the write that makes its payment paid. The caller about to run it
+ * (confirm_payment) hands one to a fresh check: once the provider says paid, the run lease is
+ * taken (`take`), and the claim goes into the same compare-and-set that records `paid` (`apply`),
+ * so the run needs no write of its own to start. Busy lease, nothing to claim or a write that did
+ * not make the payment paid: the lease goes back (`release`) and the caller runs as it would
+ * without one. Made by engine/run-once.ts (`paidClaim`).
+ */
+export interface PaidClaim {
+  /** Take the run lease for `intent` (about to be paid); false when busy or it cannot be claimed. */
+  take(intent: IntentRecord): Promise<boolean>;
+  /** `next` (paid by this write) with its run claimed, or undefined when it cannot be claimed. */
+  apply(next: IntentRecord, now: number): { next: IntentRecord; fence: number } | undefined;
+  /** Give back a lease `take` took that no write carried a claim for. */
+  release(): Promise<void>;
+  /** The stored record and its fencing token, once a write that made the payment paid carried the claim. */
+  claimed?: { intent: IntentRecord; fence: number };
+}
+
 export interface StatusUpdate {
   intent: IntentRecord;
   /** Whether anything was written. */
@@ -96,20 +115,75 @@ export async function applyProviderStateToStore(
     telemetry?: Telemetry | undefined;
     /** Announces a payment this write made paid (ledger, `onPaid`), before the change is published. */
     onPaid?: ((intent: IntentRecord) => Promise<void>) | undefined;
+    /** A run to claim in the write that makes the payment paid (needs `known`); see PaidClaim. */
+    claim?: PaidClaim | undefined;
   },
 ): Promise<StatusUpdate | undefined> {
-  const outcome = await mutateIntent<{ mismatch: boolean; before: PaymentStatus }>(
-    store,
-    intentId,
-    (current) => {
-      if (paidMismatch(current, state)) return { value: { mismatch: true, before: current.status } };
-      return {
-        next: withProviderState(current, providerId, state, options.now()),
-        value: { mismatch: false, before: current.status },
-      };
-    },
-    options.known,
-  );
+  const leased = await takeClaimLease(options.claim, options.known, providerId, state, options.now);
+  let claimed = false;
+  try {
+    const outcome = await mutateIntent<{ mismatch: boolean; before: PaymentStatus; fence?: number }>(
+      store,
+      intentId,
+      (current) => {
+        if (paidMismatch(current, state)) return { value: { mismatch: true, before: current.status } };
+        const now = options.now();
+        const next = withProviderState(current, providerId, state, now);
+        // Only the write that makes the payment paid carries the claim.
+        const claim =
+          leased && next?.status === 'paid' && current.status !== 'paid'
+            ? options.claim?.apply(next, now)
+            : undefined;
+        return claim === undefined
+          ? { next, value: { mismatch: false, before: current.status } }
+          : { next: claim.next, value: { mismatch: false, before: current.status, fence: claim.fence } };
+      },
+      options.known,
+    );
+    if (outcome?.changed === true && outcome.value.fence !== undefined && options.claim !== undefined) {
+      options.claim.claimed = { intent: outcome.intent, fence: outcome.value.fence };
+      claimed = true;
+    }
+    return await announce(store, intentId, providerId, state, options, outcome);
+  } finally {
+    if (leased && !claimed) await options.claim?.release();
+  }
+}
+
+/**
+ * The run lease of a claim, taken once the provider says paid and before the write: only when the
+ * caller's copy says this write would make the payment paid.
+ */
+async function takeClaimLease(
+  claim: PaidClaim | undefined,
+  known: IntentRecord | undefined,
+  providerId: string,
+  state: ProviderPaymentState,
+  now: () => number,
+): Promise<boolean> {
+  if (claim === undefined || known === undefined || state.status !== 'paid' || known.status === 'paid')
+    return false;
+  if (paidMismatch(known, state) || withProviderState(known, providerId, state, now())?.status !== 'paid')
+    return false;
+  return claim.take(known);
+}
+
+/** What follows a write: the mismatch logged, or the paid announcement and the published change. */
+async function announce(
+  store: PaymentStore,
+  intentId: string,
+  providerId: string,
+  state: ProviderPaymentState,
+  options: {
+    logger: Logger;
+    onWritten?: (record: IntentRecord) => void;
+    telemetry?: Telemetry | undefined;
+    onPaid?: ((intent: IntentRecord) => Promise<void>) | undefined;
+  },
+  outcome:
+    | { intent: IntentRecord; changed: boolean; value: { mismatch: boolean; before: PaymentStatus } }
+    | undefined,
+): Promise<StatusUpdate | undefined> {
   if (outcome === undefined) return undefined;
   const { intent, changed, value } = outcome;
   if (value.mismatch) {

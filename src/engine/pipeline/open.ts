@@ -9,6 +9,7 @@ import { planAttempt } from '../attempts.js';
 import { insertIntent } from '../intents.js';
 import type { LimitHit } from '../limits/limits.js';
 import { type PaidTool, priceForCall } from '../paid-tool.js';
+import { paidClaim, type RunClaim } from '../run-once.js';
 import type { RouterCore } from '../runtime.js';
 import { describeRoute } from '../telemetry/steps.js';
 import type { CallContext } from './context.js';
@@ -19,7 +20,8 @@ const MAX_OPEN_ROUNDS = 5;
 
 /** Where `open` leaves a call: an intent to run, to resume delivering, or to collect for. */
 export type Opened =
-  | { kind: 'run'; intent: IntentRecord }
+  /** `claim`: the run was claimed in the write that made it paid (runPaid starts from it). */
+  | { kind: 'run'; intent: IntentRecord; claim?: RunClaim }
   | { kind: 'deliver'; intent: IntentRecord }
   | { kind: 'collect'; intent: IntentRecord; decision?: RouteDecision; repeatOf?: string };
 
@@ -96,7 +98,16 @@ async function openOrResume(
       if (existing.status === 'paid' || existing.status === 'authorized')
         return { kind: 'run', intent: existing };
       if (!liveAttempt(existing)) return { kind: 'collect', intent: existing };
-      const checked = await rt.confirmation.check(existing.id, { fresh: true });
+      // A retry whose read finds the payment paid claims its run in that write (not with a credential:
+      // that call settles before it runs).
+      const claim = ctx.credential === undefined ? paidClaim(rt, tool, existing, ctx.extra, args) : undefined;
+      const checked = await rt.confirmation
+        .check(existing.id, { fresh: true, claim })
+        .catch(async (error: unknown) => {
+          await claim?.dispose();
+          throw error;
+        });
+      if (claim?.claimed !== undefined) return { kind: 'run', intent: claim.claimed.intent, claim };
       const current = checked?.intent ?? existing;
       if (current.status === 'paid') return { kind: 'run', intent: current };
       if (!isFinalStatus(current.status)) return { kind: 'deliver', intent: current };

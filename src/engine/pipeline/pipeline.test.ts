@@ -7,6 +7,7 @@ import type { PaymentProvider } from '../../core/provider.js';
 import { memoryStore } from '../../store/memory.js';
 import { ConfirmationLayer } from '../confirmation/index.js';
 import { resolveSettings } from '../options.js';
+import { announcePaid } from '../paid-events.js';
 import { argumentCodec, type PaidTool, type PaymentContext } from '../paid-tool.js';
 import type { RouterCore } from '../runtime.js';
 import type { CallContext, Choice, Delivery, Interaction } from './context.js';
@@ -25,6 +26,8 @@ function runtime(providers: PaymentProvider[], timeouts = { paymentWaitMs: 50 })
     providers: providerById,
     logger: silentLogger,
     pendingTtlMs: 1,
+    // As the router wires it: the writer that made a payment paid announces it.
+    onPaid: (intent) => announcePaid(rt, intent),
   });
   closers.push(() => confirmation.close());
   const rt: RouterCore = {
@@ -188,5 +191,69 @@ describe('who may confirm', () => {
       reason: 'unknown_payment',
       detail: user.intent.id,
     });
+  });
+});
+
+describe('confirm claims the run in the write that records paid', () => {
+  async function paidPayment(subject: string) {
+    const provider = new FakeProvider();
+    const { pipeline, store, rt } = runtime([provider]);
+    let paidEvents = 0;
+    rt.hooks = {
+      onPaid: () => {
+        paidEvents += 1;
+      },
+    };
+    const runs: Array<{ args: unknown; payment: PaymentContext }> = [];
+    const tool = paidTool(runs);
+    const ctx = context(scripted({ kind: 'deferred' }), subject);
+    const first = await pipeline.call(tool, { text: 'hi' }, ctx);
+    if (first.kind !== 'payment_required') throw new Error('expected a payment');
+    provider.setStatus(first.intent.attempts[0]!.paymentId, 'paid');
+    return { pipeline, store, tool, ctx, runs, id: first.intent.id, paidEvents: () => paidEvents };
+  }
+
+  it('paid and claimed in one write: the run needs no compare-and-set of its own to start', async () => {
+    const { pipeline, store, tool, ctx, runs, id, paidEvents } = await paidPayment('session:claim');
+    const before = (await store.get(id))!.version;
+    const done = await pipeline.confirm(new Map([['echo', tool]]), id, undefined, ctx);
+    expect(done).toMatchObject({ kind: 'ran' });
+    expect(runs).toHaveLength(1);
+    // paid + claim, then the result: two writes (three before: paid, claim, result).
+    expect((await store.get(id))?.version).toBe(before + 2);
+    expect(paidEvents()).toBe(1);
+  });
+
+  it('a retried call that finds its payment paid claims its run in that write too', async () => {
+    const { pipeline, store, tool, ctx, runs, id, paidEvents } = await paidPayment('session:retry');
+    const before = (await store.get(id))!.version;
+    const done = await pipeline.call(tool, { text: 'hi' }, ctx);
+    expect(done).toMatchObject({ kind: 'ran', intent: { id } });
+    expect(runs).toEqual([expect.objectContaining({ args: { text: 'hi' } })]);
+    expect((await store.get(id))?.version).toBe(before + 2);
+    expect(paidEvents()).toBe(1);
+  });
+
+  it('a busy run lease: paid is written alone, and the run waits for the lease as before', async () => {
+    const { pipeline, store, tool, ctx, runs, id, paidEvents } = await paidPayment('session:busy');
+    const before = (await store.get(id))!.version;
+    expect(await store.acquireLease(id, 'someone-else', 60)).toEqual({ kind: 'acquired' });
+    const done = await pipeline.confirm(new Map([['echo', tool]]), id, undefined, ctx);
+    expect(done).toMatchObject({ kind: 'ran' });
+    expect(runs).toHaveLength(1);
+    expect((await store.get(id))?.version).toBe(before + 3);
+    expect(paidEvents()).toBe(1);
+  });
+
+  it('two confirmations at once of one paid payment: one read, one run, paid announced once', async () => {
+    const { pipeline, tool, ctx, runs, id, paidEvents } = await paidPayment('session:twice');
+    const tools = new Map([['echo', tool]]);
+    const both = await Promise.all([
+      pipeline.confirm(tools, id, undefined, ctx),
+      pipeline.confirm(tools, id, undefined, { ...ctx, extra: { ...ctx.extra, requestId: 2 } }),
+    ]);
+    expect(both.map((o) => o.kind)).toEqual(['ran', 'ran']);
+    expect(runs).toHaveLength(1);
+    expect(paidEvents()).toBe(1);
   });
 });

@@ -4,7 +4,9 @@ import { isFinalStatus } from '../../core/intent/status.js';
 import { liveAttempt, sameBinding } from '../../core/intent/transitions.js';
 import { type ClientSupport, type RouteDecision, routeCharge } from '../../core/route/route.js';
 import { selectMethod } from '../attempts.js';
+import type { Confirmation } from '../confirmation/index.js';
 import { expectedBinding, type PaidTool, priceForCall } from '../paid-tool.js';
+import { paidClaim } from '../run-once.js';
 import type { RouterCore } from '../runtime.js';
 import { collect, deliver, providerFailure } from './collect.js';
 import { budget, type CallContext } from './context.js';
@@ -61,7 +63,12 @@ export class PaidCallPipeline {
       return redeemCredential(this.rt, tool, opened.intent, ctx, ctx.credential, args);
     switch (opened.kind) {
       case 'run':
-        return runPaid(this.rt, tool, opened.intent, ctx, args);
+        if (opened.claim === undefined) return runPaid(this.rt, tool, opened.intent, ctx, args);
+        try {
+          return await runPaid(this.rt, tool, opened.intent, ctx, args, opened.claim);
+        } finally {
+          await opened.claim.dispose();
+        }
       case 'deliver':
         return deliver(this.rt, tool, opened.intent, ctx, true, args);
       case 'collect': {
@@ -131,8 +138,17 @@ export class PaidCallPipeline {
     }
     if (!liveAttempt(intent)) return collect(this.rt, tool, intent, ctx);
 
-    // The payer says they paid: ask the provider now, and answer at once either way.
-    const checked = await this.rt.confirmation.check(intent.id, { fresh: true, known: intent });
+    // The payer says they paid: ask the provider now, and answer at once either way. If this read
+    // finds it paid, the run is claimed in the same write (no write of its own to start it).
+    const claim = paidClaim(this.rt, tool, intent, ctx.extra);
+    let checked: Confirmation | undefined;
+    try {
+      checked = await this.rt.confirmation.check(intent.id, { fresh: true, known: intent, claim });
+      if (claim.claimed !== undefined)
+        return await runPaid(this.rt, tool, claim.claimed.intent, ctx, undefined, claim);
+    } finally {
+      await claim.dispose();
+    }
     const current = checked?.intent ?? intent;
     if (current.status === 'paid') return runPaid(this.rt, tool, current, ctx);
     if (isFinalStatus(current.status)) return describe(current);

@@ -2,7 +2,7 @@ import type { IntentRecord } from '../../core/intent/record.js';
 import { liveAttempt } from '../../core/intent/transitions.js';
 import { closeOtherAttempts } from '../attempts.js';
 import type { PaidTool } from '../paid-tool.js';
-import { runOnce } from '../run-once.js';
+import { type RunClaim, runOnce } from '../run-once.js';
 import type { RouterCore } from '../runtime.js';
 import type { CallContext } from './context.js';
 import { settleCredential } from './credential.js';
@@ -19,12 +19,14 @@ export async function runPaid(
   intent: IntentRecord,
   ctx: CallContext,
   args?: Record<string, unknown>,
+  /** A claim the write that made the payment paid carried (`paidClaim`): the run starts from it. */
+  claim?: RunClaim,
 ): Promise<Outcome> {
   await closeOtherAttempts(rt, intent);
   // A verified credential is settled with the call that carries it: without it nothing runs here.
   if (intent.status === 'authorized' && ctx.credential === undefined)
     return { kind: 'payment_required', intent, reason: 'not_yet' };
-  const outcome = await runOnce(rt, tool, intent, ctx.extra, args);
+  const outcome = await runOnce(rt, tool, intent, ctx.extra, args, claim);
   switch (outcome.kind) {
     case 'result': {
       if (outcome.intent.status !== 'authorized') {
