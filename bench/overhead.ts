@@ -46,13 +46,24 @@ export async function overhead(): Promise<BenchSection> {
   const world = benchServer({ providers: [provider], flow: 'two_step' });
   const { client, close } = await benchClient(world.server);
   const confirm = (id: string) => world.router.checkPayment(id);
+  // A free tool whose result carries the `_meta` of a confirmed paid call's result (payment and
+  // receipt): what the SDK's own handling of that `_meta` costs, a floor under the paid call's ratio.
+  let paidMeta: Record<string, unknown> | undefined;
+  world.server.registerTool(
+    'work_free_meta',
+    { description: "Work (free, with a paid result's _meta)", inputSchema: { n: z.number() } },
+    async ({ n }) => ({ ...toolResult(n), _meta: paidMeta }),
+  );
 
   // Warm up both paths (JIT, SDK caches); n < 0 keeps warm-up intents apart from measured ones.
   for (let i = 0; i < WARMUP; i++) await timeCall(client, 'work_free', { n: -1 - i });
   await preparePaid(client, confirm, -WARMUP, WARMUP);
-  for (let n = -WARMUP; n < 0; n++) await timeCall(client, 'work', { n });
+  paidMeta = (await callTool(client, 'work', { n: -WARMUP }))._meta;
+  for (let n = -WARMUP + 1; n < 0; n++) await timeCall(client, 'work', { n });
+  for (let i = 0; i < WARMUP; i++) await timeCall(client, 'work_free_meta', { n: -1 - i });
 
   const free: number[] = [];
+  const freeMeta: number[] = [];
   const paid: number[] = [];
   const perRound = Math.ceil(CALLS / ROUNDS);
   let hitReads = 0;
@@ -62,11 +73,14 @@ export async function overhead(): Promise<BenchSection> {
     await preparePaid(client, confirm, from, perRound);
     // Alternate free and paid blocks so drift (GC, heap growth) hits both alike.
     for (let n = from; n < from + perRound; n++) free.push(await timeCall(client, 'work_free', { n }));
+    for (let n = from; n < from + perRound; n++)
+      freeMeta.push(await timeCall(client, 'work_free_meta', { n }));
     const readsBefore = provider.reads;
     for (let n = from; n < from + perRound; n++) paid.push(await timeCall(client, 'work', { n }));
     hitReads += provider.reads - readsBefore;
   }
   const freeS = summarize(free);
+  const freeMetaS = summarize(freeMeta);
   const paidS = summarize(paid);
 
   // Where a cache-hit paid call's time goes: the same calls again, under the CPU profiler.
@@ -181,6 +195,7 @@ export async function overhead(): Promise<BenchSection> {
       ['call', 'n', 'median', 'p95', 'p99'],
       [
         row('free tool', freeS),
+        row("free tool returning a confirmed paid call's `_meta` (the SDK's share of it)", freeMetaS),
         row('paid tool, payment confirmed (cache hit)', paidS),
         row('free tool making one URL elicitation (control for the next line)', controlS),
         row('whole paid call, URL elicitation (create → elicit → paid → run)', wholeS),
@@ -191,6 +206,7 @@ export async function overhead(): Promise<BenchSection> {
     '',
     `- Paid (confirmed) vs free: **${ratio(paidS.median, freeS.median)}** median, ${ratio(paidS.p99, freeS.p99)} p99 (target ≤ 1.3×).`,
     `- Router adds **${us(addedMedian)}** median per paid call (target < 100 µs).`,
+    `- The SDK alone, handling the \`_meta\` a confirmed paid result carries (\`payrouter/payment\` and \`payrouter/receipt\`, ${JSON.stringify(paidMeta ?? {}).length} bytes), on a free tool: ${ratio(freeMetaS.median, freeS.median)} a free call, of the ${ratio(paidS.median, freeS.median)}.`,
     `- Whole two-step paid call vs free: **${ratio(twoS.median, freeS.median)}** median (target ≤ 2.5×).`,
     `- URL-elicitation paid call vs the control making the same elicitation round trip: **${ratio(wholeS.median, controlS.median)}** median (target ≤ 1.3×; control accepted ${controlElicitations} of ${WHOLE_CALLS + 200}).`,
     `- Provider status reads during the cache-hit calls: ${hitReads} (the confirmed status comes from the store).`,
@@ -216,6 +232,7 @@ export async function overhead(): Promise<BenchSection> {
     metrics: {
       freeMedianUs: freeS.median * 1000,
       freeP99Us: freeS.p99 * 1000,
+      freeWithPaidMetaMedianUs: freeMetaS.median * 1000,
       paidMedianUs: paidS.median * 1000,
       paidP99Us: paidS.p99 * 1000,
       ratioMedian: paidS.median / freeS.median,
