@@ -26,7 +26,7 @@ import { REPO_ROOT } from './support/tools.js';
 const exec = promisify(execFile);
 
 /**
- * Packed size budget: 338 KiB measured on 1 December 2026 (night), 345 KiB with a little room. History:
+ * Packed size budget: 345 KiB measured on 2 December 2026, 352 KiB with a little room. History:
  * 533 kB with source maps (70% of it); 199 KiB without them; 253 KiB with limits, the ledger and
  * telemetry; 300 KiB with the x402 provider and its facilitator stand-in; 319 KiB with the
  * performance work, typed provider ids and the debug story; 326 KiB with Tasks on the v2 layer,
@@ -34,7 +34,9 @@ const exec = promisify(execFile);
  * the sweep of refunds left undone, the paid announcement where a payment becomes paid, the waiter
  * record that replaced a suspended loop per waiting call, the one-span confirmed call in tracing,
  * the Redis MGET look-up and one-command compare-and-set (about 9 KiB of code over both builds),
- * and their README and CHANGELOG lines (about 2 KiB).
+ * and their README and CHANGELOG lines (about 2 KiB); 345 KiB with the start gate for bursts, the
+ * run claimed in the write that records paid, the CPU pass and their README and CHANGELOG lines
+ * (about 7 KiB, a third of it the CHANGELOG).
  *
  * What the 319 KiB are (each file gzipped alone): ESM JavaScript 121, CommonJS JavaScript 128,
  * declarations 27 for import and 27 for require, README 17, CHANGELOG 10. What does not ship, and
@@ -51,7 +53,7 @@ const exec = promisify(execFile);
  *   kept, so gzip gains little more).
  * Growth past this needs a reason, written here.
  */
-const PACKED_BUDGET_BYTES = 345 * 1024;
+const PACKED_BUDGET_BYTES = 352 * 1024;
 
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
   peerDependencies: Record<string, string>;
