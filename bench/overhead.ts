@@ -1,6 +1,7 @@
 // Router overhead: the same tool free vs paid (payment already confirmed), and a whole paid call
 // against an in-process zero-latency provider. Run: node --import tsx bench/overhead.ts
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { memoryStore } from '../src/index.js';
 import { FakeProvider, fakeIntent } from '../test/support/fake-provider.js';
@@ -130,7 +131,32 @@ export async function overhead(): Promise<BenchSection> {
       return toolResult(n);
     },
   );
-  const urlClient = await benchClient(urlWorld.server, 'url', () => ({ action: 'accept' }));
+  // The floor: a free tool doing what the SDK does for a URL paid call with no router work in
+  // between: the router's own elicitation (its message and link, as captured), the completion
+  // notice URL mode sends once paid, and the paid result with its `_meta`.
+  let routerElicitation: Record<string, unknown> | undefined;
+  let paidUrlResult: CallToolResult | undefined;
+  urlWorld.server.registerTool(
+    'work_elicit_floor',
+    { description: 'Work (free, the SDK side of a URL paid call)', inputSchema: { n: z.number() } },
+    async ({ n }, extra) => {
+      const params = { ...routerElicitation, elicitationId: `floor-${n}` } as Parameters<
+        typeof urlWorld.server.server.elicitInput
+      >[0];
+      await urlWorld.server.server.elicitInput(params, {
+        signal: extra.signal,
+        relatedRequestId: extra.requestId,
+      });
+      await urlWorld.server.server
+        .createElicitationCompletionNotifier(`floor-${n}`, { relatedRequestId: extra.requestId })()
+        .catch(() => {});
+      return { ...(paidUrlResult ?? toolResult(n)), content: toolResult(n).content };
+    },
+  );
+  const urlClient = await benchClient(urlWorld.server, 'url', (request) => {
+    if (routerElicitation === undefined && request.mode === 'url') routerElicitation = { ...request };
+    return { action: 'accept' };
+  });
   const residentProvider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
   const residentWorld = benchServer({ providers: [residentProvider] });
   const residentClient = await benchClient(residentWorld.server, 'url', () => ({ action: 'accept' }));
@@ -143,8 +169,11 @@ export async function overhead(): Promise<BenchSection> {
   const whole: number[] = [];
   const wholeResident: number[] = [];
   const control: number[] = [];
+  const urlFloor: number[] = [];
+  paidUrlResult = await callTool(urlClient.client, 'work', { n: -201 });
   for (let n = -200; n < 0; n++) {
     await timeCall(urlClient.client, 'work', { n });
+    await timeCall(urlClient.client, 'work_elicit_floor', { n });
     await timeCall(urlClient.client, 'work_elicit_free', { n });
     await timeCall(residentClient.client, 'work', { n });
   }
@@ -153,6 +182,8 @@ export async function overhead(): Promise<BenchSection> {
     for (let n = from; n < from + block; n++)
       control.push(await timeCall(urlClient.client, 'work_elicit_free', { n }));
     for (let n = from; n < from + block; n++) whole.push(await timeCall(urlClient.client, 'work', { n }));
+    for (let n = from; n < from + block; n++)
+      urlFloor.push(await timeCall(urlClient.client, 'work_elicit_floor', { n }));
     for (let n = from; n < from + block; n++) {
       wholeResident.push(await timeCall(residentClient.client, 'work', { n }));
     }
@@ -160,25 +191,50 @@ export async function overhead(): Promise<BenchSection> {
   const wholeS = summarize(whole);
   const controlS = summarize(control);
   const residentS = summarize(wholeResident);
+  const urlFloorS = summarize(urlFloor);
 
   // Two-step: the call returns the payment, confirm_payment confirms (first read: paid) and runs.
   const twoProvider = new ZeroLatencyProvider({ mode: 'paid_on_first_read' });
   const twoWorld = benchServer({ providers: [twoProvider], flow: 'two_step' });
+  // The floor: two free tools answering with the very results of a two-step call's two calls (the
+  // payment-required result, then the paid result): the SDK's share of them with no router work.
+  let requiredResult: CallToolResult | undefined;
+  let confirmedResult: CallToolResult | undefined;
+  twoWorld.server.registerTool(
+    'work_required_floor',
+    { description: 'Work (free, answers as a payment-required call)', inputSchema: { n: z.number() } },
+    async () => requiredResult ?? toolResult(0),
+  );
+  twoWorld.server.registerTool(
+    'confirm_floor',
+    { description: 'Confirm (free, answers as a paid run)', inputSchema: { payment_id: z.string() } },
+    async () => confirmedResult ?? toolResult(0),
+  );
   const twoClient = await benchClient(twoWorld.server);
   const twoStep: number[] = [];
+  const twoFloor: number[] = [];
+  requiredResult = await callTool(twoClient.client, 'work', { n: -201 });
+  confirmedResult = await callTool(twoClient.client, 'confirm_payment', {
+    payment_id: paymentOf(requiredResult)!.payment_id,
+  });
   for (let n = -200; n < WHOLE_CALLS; n++) {
-    const started = performance.now();
+    let started = performance.now();
     const pending = paymentOf(await callTool(twoClient.client, 'work', { n }));
     const done = await callTool(twoClient.client, 'confirm_payment', { payment_id: pending!.payment_id });
     if (done.isError) throw new Error(`confirm_payment failed: ${JSON.stringify(done.content)}`);
     if (n >= 0) twoStep.push(performance.now() - started);
+    started = performance.now();
+    await callTool(twoClient.client, 'work_required_floor', { n });
+    await callTool(twoClient.client, 'confirm_floor', { payment_id: pending!.payment_id });
+    if (n >= 0) twoFloor.push(performance.now() - started);
   }
   const twoS = summarize(twoStep);
+  const twoFloorS = summarize(twoFloor);
   const runsOk =
     world.log.starts.filter((s) => s.tool === 'work').length === CALLS + WARMUP + profiled &&
-    urlWorld.log.starts.length === WHOLE_CALLS + 200 &&
+    urlWorld.log.starts.length === WHOLE_CALLS + 201 &&
     residentWorld.log.starts.length === WHOLE_CALLS + 200 &&
-    twoWorld.log.starts.length === WHOLE_CALLS + 200;
+    twoWorld.log.starts.length === WHOLE_CALLS + 201;
 
   for (const c of [close, countClient.close, urlClient.close, residentClient.close, twoClient.close])
     await c();
@@ -199,16 +255,21 @@ export async function overhead(): Promise<BenchSection> {
         row('paid tool, payment confirmed (cache hit)', paidS),
         row('free tool making one URL elicitation (control for the next line)', controlS),
         row('whole paid call, URL elicitation (create → elicit → paid → run)', wholeS),
+        row(
+          '  its floor: a free tool making the same elicitation and completion notice, answering the same result',
+          urlFloorS,
+        ),
         row("  same, another payment's status kept in the confirmation cache", residentS),
         row('whole paid call, two-step (call + confirm_payment)', twoS),
+        row('  its floor: two free tools answering with the same two results', twoFloorS),
       ],
     ),
     '',
     `- Paid (confirmed) vs free: **${ratio(paidS.median, freeS.median)}** median, ${ratio(paidS.p99, freeS.p99)} p99 (target ≤ 1.3×).`,
     `- Router adds **${us(addedMedian)}** median per paid call (target < 100 µs).`,
     `- The SDK alone, handling the \`_meta\` a confirmed paid result carries (\`payrouter/payment\` and \`payrouter/receipt\`, ${JSON.stringify(paidMeta ?? {}).length} bytes), on a free tool: ${ratio(freeMetaS.median, freeS.median)} a free call, of the ${ratio(paidS.median, freeS.median)}.`,
-    `- Whole two-step paid call vs free: **${ratio(twoS.median, freeS.median)}** median (target ≤ 2.5×).`,
-    `- URL-elicitation paid call vs the control making the same elicitation round trip: **${ratio(wholeS.median, controlS.median)}** median (target ≤ 1.3×; control accepted ${controlElicitations} of ${WHOLE_CALLS + 200}).`,
+    `- Whole two-step paid call vs free: **${ratio(twoS.median, freeS.median)}** median (target ≤ 2.5×); its floor, the SDK's share of the same two answers: ${ratio(twoFloorS.median, freeS.median)}.`,
+    `- URL-elicitation paid call vs the control making the same elicitation round trip: **${ratio(wholeS.median, controlS.median)}** median (target ≤ 1.3×; control accepted ${controlElicitations} of ${WHOLE_CALLS + 200}); its floor, the SDK's share of the same elicitation, completion notice and result: ${ratio(urlFloorS.median, controlS.median)} the control.`,
     `- Provider status reads during the cache-hit calls: ${hitReads} (the confirmed status comes from the store).`,
     `- Store operations per cache-hit paid call: ${storeOps}.`,
     `- Every call ran its tool exactly once: ${runsOk ? 'yes' : 'NO'}.`,
@@ -241,6 +302,8 @@ export async function overhead(): Promise<BenchSection> {
       urlControlMedianUs: controlS.median * 1000,
       urlVsControl: wholeS.median / controlS.median,
       twoStepVsFree: twoS.median / freeS.median,
+      twoStepFloorVsFree: twoFloorS.median / freeS.median,
+      urlFloorVsControl: urlFloorS.median / controlS.median,
       wholeUrlResidentMedianUs: residentS.median * 1000,
       wholeTwoStepMedianUs: twoS.median * 1000,
       storeOps,
