@@ -11,24 +11,30 @@ import { ZeroLatencyProvider } from './support/zero-latency-provider.js';
 
 const CALLS = 500;
 
+/** A two-step paid tool on a router over an in-process provider; each call its own payer. */
+async function burstWorld() {
+  const provider = new ZeroLatencyProvider({ mode: 'manual' });
+  const server = new McpServer({ name: 'burst', version: '1.0.0' });
+  const router = new PayRouter(server, {
+    providers: [provider],
+    store: memoryStore(),
+    flow: 'two_step',
+    // The per-payer bound on open payments is not what is tested here.
+    subject: (extra) => String(extra.requestId),
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+  server.registerTool(
+    'work',
+    { description: 'Work', inputSchema: { n: z.number() }, price: { amount: '0.05', currency: 'USD' } },
+    async ({ n }) => ({ content: [{ type: 'text', text: `done ${n}` }] }),
+  );
+  const { client, close } = await connectClient(server, { elicitation: 'none', record: false });
+  return { provider, router, client, close };
+}
+
 describe('a burst of paid calls', () => {
   it('is started over many turns of the event loop, a few dozen at first, and every call still gets its payment', async () => {
-    const provider = new ZeroLatencyProvider({ mode: 'manual' });
-    const server = new McpServer({ name: 'burst', version: '1.0.0' });
-    const router = new PayRouter(server, {
-      providers: [provider],
-      store: memoryStore(),
-      flow: 'two_step',
-      // Each call its own payer: the per-payer bound on open payments is not what is tested here.
-      subject: (extra) => String(extra.requestId),
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
-    });
-    server.registerTool(
-      'work',
-      { description: 'Work', inputSchema: { n: z.number() }, price: { amount: '0.05', currency: 'USD' } },
-      async ({ n }) => ({ content: [{ type: 'text', text: `done ${n}` }] }),
-    );
-    const { client, close } = await connectClient(server, { elicitation: 'none', record: false });
+    const { provider, client, close, router } = await burstWorld();
     // Turns of the event loop, counted by an immediate that schedules the next one; each provider
     // request is stamped with the turn it was made in.
     let turn = 0;
@@ -67,21 +73,7 @@ describe('a burst of paid calls', () => {
   });
 
   it('does nothing for a call its client cancelled while it waited for its turn', async () => {
-    const provider = new ZeroLatencyProvider({ mode: 'manual' });
-    const server = new McpServer({ name: 'burst', version: '1.0.0' });
-    const router = new PayRouter(server, {
-      providers: [provider],
-      store: memoryStore(),
-      flow: 'two_step',
-      subject: (extra) => String(extra.requestId),
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
-    });
-    server.registerTool(
-      'work',
-      { description: 'Work', inputSchema: { n: z.number() }, price: { amount: '0.05', currency: 'USD' } },
-      async ({ n }) => ({ content: [{ type: 'text', text: `done ${n}` }] }),
-    );
-    const { client, close } = await connectClient(server, { elicitation: 'none', record: false });
+    const { provider, client, close, router } = await burstWorld();
     try {
       // 600 at once; the ones from 400 on are cancelled by their client at the next turn, when at
       // most 64 + 256 (the first turn's, then one turn's most) have been let through.

@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/core/logger.js';
 import type { Money } from '../src/core/money/index.js';
 import type {
   Charge,
@@ -10,10 +9,7 @@ import type {
   ProviderPaymentState,
 } from '../src/core/provider.js';
 import { ensureAttempt } from '../src/engine/attempts.js';
-import { ConfirmationLayer } from '../src/engine/confirmation/index.js';
-import { resolveSettings } from '../src/engine/options.js';
-import type { RouterCore } from '../src/engine/runtime.js';
-import { memoryStore } from '../src/store/memory.js';
+import { engineRuntime } from './support/engine-runtime.js';
 import { FakeProvider, fakeIntent } from './support/fake-provider.js';
 
 /**
@@ -83,22 +79,8 @@ afterEach(() => {
 });
 
 async function attemptWith(provider: PaymentProvider) {
-  const store = memoryStore();
-  const providers = [provider];
-  const providerById = new Map(providers.map((p) => [p.id, p]));
-  const confirmation = new ConfirmationLayer({ store, providers: providerById, logger: silentLogger });
-  closers.push(() => confirmation.close());
-  const core: RouterCore = {
-    settings: resolveSettings({ providers }),
-    providers,
-    providerById,
-    store,
-    confirmation,
-    logger: silentLogger,
-    hooks: {},
-    instanceId: 'inst_seam',
-    toolsOf: () => new Map(),
-  };
+  const { rt: core, store, close } = engineRuntime([provider]);
+  closers.push(close);
   const base = fakeIntent(new FakeProvider({ id: provider.id }), 'pay_seam');
   await store.insert({ ...base, status: 'requires_method', eligible: [provider.id], attempts: [] });
   const intent = await ensureAttempt(core, 'pay_seam', provider.id);

@@ -1,14 +1,10 @@
 // Unit tests of paidClaim: the run claim confirm_payment attaches to the write that records paid.
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { engineRuntime } from '../../test/support/engine-runtime.js';
 import { FakeProvider, fakeIntent } from '../../test/support/fake-provider.js';
-import { silentLogger } from '../core/logger.js';
-import { memoryStore } from '../store/memory.js';
-import { ConfirmationLayer } from './confirmation/index.js';
-import { resolveSettings } from './options.js';
 import { argumentCodec, type PaidTool } from './paid-tool.js';
 import { paidClaim } from './run-once.js';
-import type { RouterCore } from './runtime.js';
 
 const closers: Array<() => void> = [];
 afterEach(() => {
@@ -17,21 +13,8 @@ afterEach(() => {
 
 function setup() {
   const provider = new FakeProvider();
-  const store = memoryStore();
-  const providerById = new Map([[provider.id, provider]]);
-  const confirmation = new ConfirmationLayer({ store, providers: providerById, logger: silentLogger });
-  closers.push(() => confirmation.close());
-  const core: RouterCore = {
-    settings: resolveSettings({ providers: [provider] }),
-    providers: [provider],
-    providerById,
-    store,
-    confirmation,
-    logger: silentLogger,
-    hooks: {},
-    instanceId: 'inst_test',
-    toolsOf: () => new Map(),
-  };
+  const { rt: core, store, close } = engineRuntime([provider]);
+  closers.push(close);
   const tool: PaidTool = {
     name: 'echo',
     description: 'Echo',

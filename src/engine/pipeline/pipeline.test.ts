@@ -1,15 +1,10 @@
 // Unit tests of the pipeline's steps: no MCP client, a scripted Interaction, an in-process provider.
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { engineRuntime } from '../../../test/support/engine-runtime.js';
 import { FakeProvider } from '../../../test/support/fake-provider.js';
-import { silentLogger } from '../../core/logger.js';
 import type { PaymentProvider } from '../../core/provider.js';
-import { memoryStore } from '../../store/memory.js';
-import { ConfirmationLayer } from '../confirmation/index.js';
-import { resolveSettings } from '../options.js';
-import { announcePaid } from '../paid-events.js';
 import { argumentCodec, type PaidTool, type PaymentContext } from '../paid-tool.js';
-import type { RouterCore } from '../runtime.js';
 import type { CallContext, Choice, Delivery, Interaction } from './context.js';
 import { PaidCallPipeline } from './pipeline.js';
 
@@ -19,28 +14,8 @@ afterEach(() => {
 });
 
 function runtime(providers: PaymentProvider[], timeouts = { paymentWaitMs: 50 }) {
-  const store = memoryStore();
-  const providerById = new Map(providers.map((p) => [p.id, p]));
-  const confirmation = new ConfirmationLayer({
-    store,
-    providers: providerById,
-    logger: silentLogger,
-    pendingTtlMs: 1,
-    // As the router wires it: the writer that made a payment paid announces it.
-    onPaid: (intent) => announcePaid(rt, intent),
-  });
-  closers.push(() => confirmation.close());
-  const rt: RouterCore = {
-    settings: resolveSettings({ providers, timeouts }),
-    providers,
-    providerById,
-    store,
-    confirmation,
-    logger: silentLogger,
-    hooks: {},
-    instanceId: 'inst_test',
-    toolsOf: () => new Map(),
-  };
+  const { rt, store, close } = engineRuntime(providers, { timeouts });
+  closers.push(close);
   return { rt, store, pipeline: new PaidCallPipeline(rt) };
 }
 
