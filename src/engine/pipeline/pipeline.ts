@@ -25,7 +25,8 @@ import { StartGate } from './start-gate.js';
 /** How long confirm_payment waits for a payment that is not complete yet before saying so. */
 const CONFIRM_GRACE_MS = 2_000;
 
-const CANCELED: Outcome = { kind: 'refused', reason: 'canceled_call' };
+/** Shared by every call cancelled while queued: frozen, so no later step can change it for the others. */
+const CANCELED: Outcome = Object.freeze({ kind: 'refused', reason: 'canceled_call' });
 
 export class PaidCallPipeline {
   /** Per binding key: the last "resume or open" decision in progress in this process. */
