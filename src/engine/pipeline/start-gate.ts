@@ -1,4 +1,10 @@
 /**
+ * Taken when this module loads: a test that fakes timers afterwards (vitest's and Jest's fake
+ * setImmediate too by default) must not leave a burst's queued calls waiting for a turn that never comes.
+ */
+const nextTurn: (callback: () => void) => unknown = globalThis.setImmediate.bind(globalThis);
+
+/**
  * Keeps a burst of paid calls from holding the event loop. Calls that arrive together (thousands
  * in one batch of I/O, or one InMemory tick) would otherwise each run their whole start — price,
  * open, route, provider request, link delivery — in one unbroken stretch of microtasks, so timers,
@@ -6,14 +12,9 @@
  * turn of the event loop, further calls wait for a later turn, a few per turn, in arrival order.
  *
  * A call alone, or calls one after another, never wait: the gate only closes while more calls are
- * in progress than `burst` and the current turn has already spent `sliceMs` on starts.
+ * in progress than `burst` and the current turn has already let through its count of starts (the
+ * burst size at first, then adapted to the last turn's time) or spent `sliceMs`.
  */
-/**
- * Taken when this module loads: a test that fakes timers afterwards (vitest's and Jest's fake
- * setImmediate too by default) must not leave a burst's queued calls waiting for a turn that never comes.
- */
-const nextTurn: (callback: () => void) => unknown = globalThis.setImmediate.bind(globalThis);
-
 export class StartGate {
   /** Calls between enter() and leave(). */
   #inProgress = 0;
