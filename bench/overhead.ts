@@ -150,7 +150,7 @@ export async function overhead(): Promise<BenchSection> {
       await urlWorld.server.server
         .createElicitationCompletionNotifier(`floor-${n}`, { relatedRequestId: extra.requestId })()
         .catch(() => {});
-      return { ...(paidUrlResult ?? toolResult(n)), content: toolResult(n).content };
+      return { ...paidUrlResult, content: toolResult(n).content };
     },
   );
   const urlClient = await benchClient(urlWorld.server, 'url', (request) => {

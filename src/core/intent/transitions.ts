@@ -129,9 +129,8 @@ export function releaseRun(
   refund = false,
 ): IntentRecord | undefined {
   if (intent.run !== 'running' || intent.lease?.fence !== fence) return undefined;
-  const { lease: _lease, ...rest } = intent;
   return {
-    ...rest,
+    ...withoutKey(intent, 'lease'),
     run: refund ? 'refunding' : 'unused',
     runErrors: [...intent.runErrors, error].slice(-10),
     updatedAt: now,
@@ -200,9 +199,8 @@ export function authorizeIntent(
   ) {
     return undefined;
   }
-  const { plannedAttempt: _plan, ...rest } = intent;
   return {
-    ...rest,
+    ...withoutKey(intent, 'plannedAttempt'),
     attempts: [...intent.attempts, attempt],
     status: 'authorized',
     updatedAt: now,
